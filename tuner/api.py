@@ -1,0 +1,203 @@
+"""``tune()``: one study from a config and a search space to the best config."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from tuner.config import capture_config
+from tuner.contract import write_json_atomically
+from tuner.errors import OptionError, StudyError
+from tuner.launch import CommandTemplate
+from tuner.objective import Objective, objective_from_options
+from tuner.preflight import prepare_config
+from tuner.results import trial_config
+from tuner.runner import Budget, RunSummary, StudyRunner
+from tuner.search_space import SearchSpace, load_search_space, parse_search_space
+from tuner.study import (
+    build_pruner,
+    build_sampler,
+    create_or_resume_study,
+    default_storage_url,
+    describe_storage,
+    open_storage,
+    remember_setup,
+)
+from tuner.trials import Slot
+
+if TYPE_CHECKING:
+    import optuna
+    from rich.console import Console
+
+BEST_CONFIG_FILE_NAME = "best_config.json"
+DEFAULT_RESULTS_DIR = "results"
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` found: the study, its best trial and the best config."""
+
+    study: optuna.Study
+    objective: Objective
+    summary: RunSummary
+    best_config_path: Path | None = None
+    best_trial: optuna.trial.FrozenTrial | None = None
+    best_config: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params) if self.best_trial else {}
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best_trial.value if self.best_trial else None
+
+
+def tune(
+    *,
+    config: str | os.PathLike[str],
+    search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    sampler: Any = "tpe",
+    sampler_kwargs: Mapping[str, Any] | None = None,
+    pruner: Any = "median",
+    pruner_kwargs: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    serialization_dir: str | os.PathLike[str] | None = None,
+    ext_vars: Mapping[str, str] | None = None,
+    command: str | None = None,
+    gpus: Sequence[int | str] | None = None,
+    trial_timeout: float | None = None,
+    restart: bool = False,
+    console: Console | None = None,
+) -> TuneResult:
+    """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
+
+    Every trial renders the Jsonnet config with sampled values as ext vars and runs the
+    training command as a subprocess. ``n_trials`` is the total the study should reach,
+    counting earlier runs, so calling again with the same arguments resumes it.
+
+    Raises:
+        TunerError: a bad input (file, option, stored study), before any trial runs.
+    """
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    _check_budget(n_trials, timeout, trial_timeout)
+    space = _load_space(search_space)
+    prepared = prepare_config(capture_config(config), space, dict(ext_vars or {}))
+    validation_metric = (prepared.rendered_low.get("trainer") or {}).get("validation_metric")
+    objective = objective_from_options(metric, direction, validation_metric, config_name=str(config))
+    template = CommandTemplate.parse(command)
+    study_name = study_name or Path(config).stem
+    results_dir = Path(serialization_dir) if serialization_dir else Path(DEFAULT_RESULTS_DIR) / study_name
+    slots = _slots(gpus)
+    storage_url = storage or default_storage_url()
+    sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space)
+    pruner_object = build_pruner(pruner, pruner_kwargs)
+    _prepare_results_dir(results_dir)
+
+    storage_object = open_storage(storage_url, must_exist=False)
+    study, resumed = create_or_resume_study(
+        storage_object,
+        name=study_name,
+        direction=objective.direction,
+        metric=objective.metric,
+        sampler=sampler_object,
+        pruner=pruner_object,
+        restart=restart,
+    )
+    remember_setup(study, space=space, snapshot=prepared.snapshot, command=None if template.is_default else list(template.argv))
+    _announce(console, study, resumed, objective, storage_url, results_dir)
+
+    best_path = results_dir / BEST_CONFIG_FILE_NAME
+    runner = StudyRunner(
+        study=study,
+        space=space,
+        snapshot=prepared.snapshot,
+        template=template,
+        objective=objective,
+        serialization_dir=results_dir,
+        slots=slots,
+        base_env=os.environ,
+        trial_timeout=trial_timeout,
+        on_best=lambda trial: write_json_atomically(best_path, trial_config(study, trial)),
+    )
+    from tuner.display import TuneDisplay
+
+    already = runner.counted_trials()
+    with TuneDisplay(console, n_trials=n_trials, already_done=already, timeout=timeout) as display:
+        runner.observer = display
+        summary = runner.run(Budget(n_trials=n_trials, timeout=timeout))
+    return _result(study, objective, summary, best_path)
+
+
+def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best_path: Path) -> TuneResult:
+    result = TuneResult(study=study, objective=objective, summary=summary)
+    try:
+        result.best_trial = study.best_trial
+    except ValueError:
+        return result
+    result.best_config = trial_config(study, result.best_trial)
+    write_json_atomically(best_path, result.best_config)  # the best may have come from another process
+    result.best_config_path = best_path
+    return result
+
+
+def _load_space(search_space: Any) -> SearchSpace:
+    if isinstance(search_space, (str, os.PathLike)):
+        return load_search_space(search_space)
+    return parse_search_space(search_space, source="<search_space argument>")
+
+
+def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
+    if n_trials is not None and n_trials < 1:
+        raise OptionError(f"--n-trials must be at least 1, got {n_trials}")
+    if timeout is not None and timeout <= 0:
+        raise OptionError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if trial_timeout is not None and trial_timeout <= 0:
+        raise OptionError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout:g}")
+
+
+def _slots(gpus: Sequence[int | str] | None) -> list[Slot]:
+    if not gpus:
+        return [Slot("local", {})]
+    devices = [str(gpu).strip() for gpu in gpus]
+    for device in devices:
+        if not device.isdigit():
+            raise OptionError(f"--gpus takes GPU indices such as 0,1; got '{device}'")
+    joined = ",".join(devices)
+    return [Slot(f"gpu {joined}", {"CUDA_VISIBLE_DEVICES": joined})]
+
+
+def _prepare_results_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"--serialization-dir {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OptionError(f"--serialization-dir {path}: cannot create it ({error.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OptionError(f"--serialization-dir {path} is not writable")
+
+
+def _announce(console: Console, study: optuna.Study, resumed: bool, objective: Objective, storage: str, results_dir: Path) -> None:
+    verb = "Resuming" if resumed else "Created"
+    line = f"{verb} study '{study.study_name}' in {describe_storage(storage)}: {objective.direction} {objective.metric}"
+    if resumed:
+        counts = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
+        detail = ", ".join(f"{count} {state}" for state, count in sorted(counts.items())) or "no trials"
+        line += f" ({len(study.trials)} trials so far: {detail})"
+    console.print(line, highlight=False)
+    console.print(f"Trial outputs in {results_dir}/trial_<number>/", highlight=False)
+
+
+__all__ = ["TuneResult", "tune", "StudyError"]

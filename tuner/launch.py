@@ -1,0 +1,153 @@
+"""Trial processes: build the command line, start it in its own process group, end it.
+
+Commands are argument lists, split like a shell would but never run through one,
+so no sampled value can inject anything.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from tuner.errors import OptionError
+
+PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}")
+DEFAULT_COMMAND = "{python} -m tuner.train {config} -s {serialization_dir}"
+TERMINATE_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class CommandTemplate:
+    """A training command with ``{config}``, ``{serialization_dir}``, ``{trial_number}`` placeholders."""
+
+    argv: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str | None) -> CommandTemplate:
+        """Split ``text`` (None: the built-in trainer) and check that its program exists."""
+        source = DEFAULT_COMMAND if text is None else text
+        try:
+            argv = tuple(shlex.split(source))
+        except ValueError as error:
+            raise OptionError(f"--command {text!r} cannot be split into arguments: {error}") from None
+        if not argv:
+            raise OptionError("--command is empty; give the training program and its arguments")
+        template = cls(argv)
+        template._check_program()
+        return template
+
+    @property
+    def is_default(self) -> bool:
+        return " ".join(self.argv) == DEFAULT_COMMAND
+
+    def render(self, *, config: Path, serialization_dir: Path, trial_number: int) -> list[str]:
+        """The argument list for one trial."""
+        values = {
+            "{python}": sys.executable,
+            "{config}": str(config),
+            "{serialization_dir}": str(serialization_dir),
+            "{trial_number}": str(trial_number),
+        }
+        rendered = []
+        for argument in self.argv:
+            for placeholder, value in values.items():
+                argument = argument.replace(placeholder, value)
+            rendered.append(argument)
+        return rendered
+
+    def _check_program(self) -> None:
+        program = self.argv[0]
+        if program == "{python}":
+            return
+        if os.sep in program:
+            if not os.access(program, os.X_OK) or os.path.isdir(program):
+                raise OptionError(f"--command: program '{program}' does not exist or is not executable")
+        elif shutil.which(program) is None:
+            raise OptionError(f"--command: program '{program}' was not found on PATH")
+
+
+class TrialProcess:
+    """One trial's process, leader of its own process group; output goes to a log file."""
+
+    def __init__(self, argv: list[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
+        with open(log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                argv,
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self.popen.pid
+        self.started = time.monotonic()
+        self._pidfd = _open_pidfd(self.pid)
+
+    def poll(self) -> int | None:
+        """The exit status once the leader has exited (negative: killed by that signal)."""
+        status = self.popen.poll()
+        if status is not None:
+            self._reap_group()
+        return status
+
+    def terminate(self, grace: float = TERMINATE_GRACE_SECONDS) -> int:
+        """SIGTERM the whole group, SIGKILL it after ``grace`` seconds; returns the exit status."""
+        _signal_group(self.pid, signal.SIGTERM)
+        try:
+            status = self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.pid, signal.SIGKILL)
+            status = self.popen.wait()
+        self._reap_group()
+        return status
+
+    def kill(self) -> int:
+        """SIGKILL the whole group at once."""
+        _signal_group(self.pid, signal.SIGKILL)
+        status = self.popen.wait()
+        self._reap_group()
+        return status
+
+    def fileno(self) -> int:
+        """A descriptor that becomes readable when the process exits (for ``select``)."""
+        return self._pidfd if self._pidfd is not None else -1
+
+    def _reap_group(self) -> None:
+        # Children the trainer left behind (data-loader workers, say) must not outlive the trial.
+        _signal_group(self.pid, signal.SIGKILL)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def wait_for_exit(processes: Iterable[TrialProcess], timeout: float) -> None:
+    """Sleep up to ``timeout`` seconds, waking early when one of ``processes`` exits."""
+    descriptors = [process.fileno() for process in processes]
+    if descriptors and all(descriptor >= 0 for descriptor in descriptors):
+        select.select(descriptors, [], [], timeout)
+    else:
+        time.sleep(min(timeout, 0.01))
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None  # pidfds need Linux 5.3; callers fall back to short sleeps
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,246 @@
+"""Run a study: keep every slot busy with trials until the budget is spent or the user stops.
+
+Sampling stays in this process (ask/tell); each trial runs as a subprocess
+(:mod:`tuner.trials`). On Ctrl-C or SIGTERM no new trial starts, running ones are
+ended and recorded as interrupted, and their parameters are queued again so a
+re-run picks them up first. A second Ctrl-C kills at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence
+
+from tuner.config import ConfigSnapshot
+from tuner.launch import CommandTemplate, wait_for_exit
+from tuner.objective import Objective
+from tuner.search_space import SearchSpace
+from tuner.trials import (
+    ATTR_CONFIG,
+    ATTR_DIRECTORY,
+    ATTR_LOG_TAIL,
+    ATTR_PRUNED_EPOCH,
+    ATTR_REASON,
+    ATTR_SLOT,
+    REASON_INTERRUPTED,
+    Slot,
+    TrialOutcome,
+    TrialRun,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+POLL_INTERVAL_SECONDS = 0.1
+
+
+class RunObserver(Protocol):
+    """What the runner tells the display (or nobody) as a study progresses."""
+
+    def trial_started(self, run: TrialRun) -> None: ...
+
+    def trial_finished(self, trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> None: ...
+
+    def stopping(self, reason: str) -> None: ...
+
+
+@dataclass
+class Budget:
+    """When to stop starting trials: a total trial count for the study and a wall-clock limit."""
+
+    n_trials: int | None = None
+    timeout: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def time_left(self) -> float | None:
+        if self.timeout is None:
+            return None
+        return max(0.0, self.timeout - (time.monotonic() - self.started))
+
+
+@dataclass
+class RunSummary:
+    """What happened in one call of :meth:`StudyRunner.run`."""
+
+    finished: dict[str, int] = field(default_factory=lambda: {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
+    interrupted: bool = False
+    stop_reason: str = ""
+
+
+class StudyRunner:
+    """Drives one study's trials through the given slots."""
+
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        space: SearchSpace,
+        snapshot: ConfigSnapshot,
+        template: CommandTemplate,
+        objective: Objective,
+        serialization_dir: Path,
+        slots: Sequence[Slot],
+        base_env: Mapping[str, str],
+        trial_timeout: float | None = None,
+        observer: RunObserver | None = None,
+        on_best: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    ) -> None:
+        self.study = study
+        self.space = space
+        self.snapshot = snapshot
+        self.template = template
+        self.objective = objective
+        self.serialization_dir = serialization_dir
+        self.slots = list(slots)
+        self.base_env = dict(base_env)
+        self.trial_timeout = trial_timeout
+        self.observer = observer
+        self.on_best = on_best
+        self._running: dict[int, TrialRun] = {}
+        self._interrupts = 0
+
+    def run(self, budget: Budget) -> RunSummary:
+        """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
+        summary = RunSummary()
+        with self._interrupt_handlers():
+            try:
+                self._loop(budget, summary)
+            finally:
+                self._end_all_running(summary)
+        return summary
+
+    def _loop(self, budget: Budget, summary: RunSummary) -> None:
+        while True:
+            if self._interrupts:
+                summary.interrupted = True
+                summary.stop_reason = "interrupted"
+                return
+            stop_reason = self._fill_free_slots(budget)
+            if not self._running:
+                summary.stop_reason = stop_reason or "done"
+                return
+            wait_for_exit([run.process for run in self._running.values() if run.process], POLL_INTERVAL_SECONDS)
+            for run in list(self._running.values()):
+                outcome = run.check(trial_timeout=self.trial_timeout)
+                if outcome is not None:
+                    self._finish(run, outcome, summary)
+
+    def _fill_free_slots(self, budget: Budget) -> str | None:
+        """Start trials in free slots; the reason no more will start, if the budget says so."""
+        busy = {run.slot.label for run in self._running.values()}
+        for slot in self.slots:
+            if slot.label in busy:
+                continue
+            reason = self._budget_exhausted(budget)
+            if reason:
+                return reason
+            run = self._start_trial(slot)
+            if run.outcome is not None:  # failed before any process ran (the config does not render)
+                self._finish(run, run.outcome, None)
+            else:
+                self._running[run.number] = run
+        return None
+
+    def _budget_exhausted(self, budget: Budget) -> str | None:
+        time_left = budget.time_left()
+        if time_left is not None and time_left <= 0:
+            return f"--timeout of {budget.timeout:g} s reached"
+        if budget.n_trials is not None and self.counted_trials() >= budget.n_trials:
+            return f"the study has its {budget.n_trials} trials"
+        is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
+        if is_exhausted is not None and is_exhausted(self.study):
+            return "every point of the grid was tried"
+        return None
+
+    def counted_trials(self) -> int:
+        """Trials that count towards --n-trials: all but the interrupted ones and those still queued."""
+        import optuna
+
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return sum(1 for trial in trials if trial.user_attrs.get(ATTR_REASON) != REASON_INTERRUPTED)
+
+    def _start_trial(self, slot: Slot) -> TrialRun:
+        trial = self.study.ask()
+        params = self.space.suggest(trial)
+        directory = self.serialization_dir / f"trial_{trial.number}"
+        run = TrialRun(trial, params, directory, self.objective, slot)
+        trial.set_user_attr(ATTR_CONFIG, self.snapshot.key)
+        trial.set_user_attr(ATTR_DIRECTORY, str(directory))
+        trial.set_user_attr(ATTR_SLOT, slot.label)
+        run.start(self.snapshot, self.template, self.base_env)
+        if self.observer:
+            self.observer.trial_started(run)
+        return run
+
+    def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary | None) -> None:
+        import optuna
+
+        self._running.pop(run.number, None)
+        trial = run.trial
+        if outcome.reason:
+            trial.set_user_attr(ATTR_REASON, outcome.reason)
+        if outcome.pruned_epoch is not None:
+            trial.set_user_attr(ATTR_PRUNED_EPOCH, outcome.pruned_epoch)
+        if outcome.state == "FAIL":
+            tail = run.log_tail()
+            if tail:
+                trial.set_user_attr(ATTR_LOG_TAIL, tail)
+        state = optuna.trial.TrialState[outcome.state]
+        values = outcome.value if outcome.state == "COMPLETE" else None
+        frozen = self.study.tell(trial, values, state=state)
+        if summary is not None:
+            summary.finished[outcome.state] += 1
+        if outcome.reason == REASON_INTERRUPTED:
+            # Queue the same point again so that re-running the command finishes the planned study.
+            self.study.enqueue_trial(run.params, skip_if_exists=False)
+        is_best = outcome.state == "COMPLETE" and self._is_best(frozen)
+        if is_best and self.on_best:
+            self.on_best(frozen)
+        if self.observer:
+            self.observer.trial_finished(frozen, outcome, is_best)
+
+    def _is_best(self, frozen: optuna.trial.FrozenTrial) -> bool:
+        try:
+            return self.study.best_trial.number == frozen.number
+        except ValueError:
+            return False
+
+    def _end_all_running(self, summary: RunSummary) -> None:
+        """End every running trial (whole process groups) and record it as interrupted."""
+        if not self._running:
+            return
+        if self.observer:
+            self.observer.stopping(f"ending {len(self._running)} running trial(s)")
+        for run in list(self._running.values()):
+            outcome = run.stop(REASON_INTERRUPTED, force=self._interrupts > 1)
+            self._finish(run, outcome, summary)
+        summary.interrupted = True
+
+    @contextmanager
+    def _interrupt_handlers(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+
+        def handle(signum: int, frame: Any) -> None:
+            self._interrupts += 1
+            if self._interrupts == 1 and self.observer:
+                self.observer.stopping("interrupt received: no new trials; Ctrl-C again to kill running trials at once")
+            if self._interrupts > 1:
+                for run in self._running.values():
+                    if run.process is not None:
+                        run.process.kill()
+
+        previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+

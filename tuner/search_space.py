@@ -1,0 +1,340 @@
+"""Search spaces: parse both file formats, validate them, and suggest values.
+
+Two formats are accepted, from ``.json`` or ``.jsonnet`` files:
+
+* allennlp-optuna's list: ``[{"type": "int", "attributes": {"name": "x", "low": 1, "high": 9}}]``
+* PyKEEN's strategy mapping: ``{"x": {"type": "int", "low": 1, "high": 9, "step": 2}}``
+
+Both become a :class:`SearchSpace` of validated :class:`Parameter` objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from tuner.errors import SearchSpaceError
+
+if TYPE_CHECKING:
+    import optuna
+
+Value = Any  # a sampled value: bool, int, float, str or None
+
+KINDS = ("int", "float", "bool", "categorical")
+_KIND_ALIASES = {"integer": "int", "boolean": "bool", "str": "categorical", "choice": "categorical"}
+_KEYS = {
+    "int": {"low", "high", "step", "q", "log", "scale", "base"},
+    "float": {"low", "high", "step", "q", "log", "scale"},
+    "bool": set(),
+    "categorical": {"choices"},
+}
+_SCALES = ("linear", "power", "power_two")
+
+
+class SearchSpaceWarning(UserWarning):
+    """A search space is valid but does something the user may not expect."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One hyper-parameter and how it is sampled.
+
+    ``choices`` is set for bool, categorical and power-scale ints; ``low``/``high``
+    (``high`` already trimmed to the last reachable step) for the other numbers.
+    """
+
+    name: str
+    kind: str
+    low: float | int | None = None
+    high: float | int | None = None
+    step: float | int | None = None
+    log: bool = False
+    choices: tuple[Value, ...] | None = None
+
+    def suggest(self, trial: optuna.Trial) -> Value:
+        """Ask Optuna's trial for this parameter's value."""
+        if self.choices is not None:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    @property
+    def extremes(self) -> tuple[Value, Value]:
+        """The lowest and highest value this parameter can take (first and last choice)."""
+        if self.choices is not None:
+            return self.choices[0], self.choices[-1]
+        return self.low, self.high
+
+    def grid_values(self) -> list[Value]:
+        """Every value, for grid search; continuous floats have none and raise."""
+        if self.choices is not None:
+            return list(self.choices)
+        if self.kind == "int":
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is None:
+            raise SearchSpaceError(
+                f"parameter '{self.name}': grid search needs a finite set of values; "
+                "give this float a 'step' or pass --sampler-kwargs with a 'search_space'"
+            )
+        count = int(round((self.high - self.low) / self.step)) + 1
+        return [_tidy(self.low + index * self.step) for index in range(count)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised strategy (mapping format), as stored with the study."""
+        entry: dict[str, Any] = {"type": self.kind}
+        if self.choices is not None:
+            entry["choices"] = list(self.choices)
+            return entry
+        entry.update(low=self.low, high=self.high)
+        if self.step is not None:
+            entry["step"] = self.step
+        if self.log:
+            entry["log"] = True
+        return entry
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """An ordered, validated set of parameters."""
+
+    parameters: tuple[Parameter, ...]
+    source: str = "<search space>"
+    notes: tuple[str, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self.parameters)
+
+    def __len__(self) -> int:
+        return len(self.parameters)
+
+    @property
+    def names(self) -> list[str]:
+        return [parameter.name for parameter in self.parameters]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Value]:
+        """Sample every parameter for ``trial``."""
+        return {parameter.name: parameter.suggest(trial) for parameter in self.parameters}
+
+    def grid(self) -> dict[str, list[Value]]:
+        """The ``search_space`` argument Optuna's GridSampler takes."""
+        return {parameter.name: parameter.grid_values() for parameter in self.parameters}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The whole space in mapping format; :func:`parse_search_space` reads it back."""
+        return {parameter.name: parameter.to_dict() for parameter in self.parameters}
+
+
+def load_search_space(path: str | Path) -> SearchSpace:
+    """Read and validate a search-space file (``.json``, or ``.jsonnet`` evaluated first)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SearchSpaceError(f"{path}: search-space file not found") from None
+    except OSError as error:
+        raise SearchSpaceError(f"{path}: cannot read search-space file ({error.strerror})") from None
+    if path.suffix in (".jsonnet", ".libsonnet"):
+        from tuner.config import evaluate_jsonnet_snippet
+
+        text = evaluate_jsonnet_snippet(str(path), text, error_class=SearchSpaceError)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SearchSpaceError(
+            f"{path}:{error.lineno}:{error.colno}: invalid JSON in search space: {error.msg}"
+        ) from None
+    return parse_search_space(data, source=str(path))
+
+
+def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSpace:
+    """Validate an already-loaded search space in either format."""
+    if isinstance(data, list):
+        entries = list(_entries_from_list(data, source))
+    elif isinstance(data, Mapping):
+        entries = [(name, strategy) for name, strategy in data.items()]
+    else:
+        raise SearchSpaceError(
+            f"{source}: a search space is a list of {{type, attributes}} entries or a mapping "
+            f"from parameter name to strategy, not {type(data).__name__}"
+        )
+    if not entries:
+        raise SearchSpaceError(f"{source}: the search space has no parameters")
+    parameters: list[Parameter] = []
+    notes: list[str] = []
+    seen: set[str] = set()
+    for name, strategy in entries:
+        where = f"{source}: parameter '{name}'"
+        if not isinstance(name, str) or not name:
+            raise SearchSpaceError(f"{source}: every parameter needs a non-empty string name, got {name!r}")
+        if name in seen:
+            raise SearchSpaceError(f"{where} is defined twice; names must be unique")
+        seen.add(name)
+        parameter, note = _parse_strategy(name, strategy, where)
+        parameters.append(parameter)
+        if note:
+            notes.append(f"{where}: {note}")
+            warnings.warn(f"{where}: {note}", SearchSpaceWarning, stacklevel=2)
+    return SearchSpace(tuple(parameters), source=source, notes=tuple(notes))
+
+
+def _entries_from_list(data: list[Any], source: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+    for index, entry in enumerate(data):
+        where = f"{source}: entry {index}"
+        if not isinstance(entry, Mapping):
+            raise SearchSpaceError(f"{where}: expected an object with 'type' and 'attributes', got {entry!r}")
+        unknown = set(entry) - {"type", "attributes"}
+        if unknown:
+            raise SearchSpaceError(f"{where}: unknown key(s) {_names(unknown)}; expected 'type' and 'attributes'")
+        attributes = entry.get("attributes")
+        if not isinstance(attributes, Mapping) or "name" not in attributes:
+            raise SearchSpaceError(f"{where}: 'attributes' must be an object with a 'name'")
+        strategy = {key: value for key, value in attributes.items() if key != "name"}
+        if "type" in entry:
+            strategy["type"] = entry["type"]
+        yield attributes["name"], strategy
+
+
+def _parse_strategy(name: str, strategy: Any, where: str) -> tuple[Parameter, str | None]:
+    if not isinstance(strategy, Mapping):
+        raise SearchSpaceError(f"{where}: the strategy must be an object with a 'type', got {strategy!r}")
+    kind = _parse_kind(strategy.get("type"), where)
+    options = {key: value for key, value in strategy.items() if key != "type"}
+    unknown = set(options) - _KEYS[kind]
+    if unknown:
+        allowed = ", ".join(sorted(_KEYS[kind])) or "none"
+        raise SearchSpaceError(f"{where}: unknown key(s) {_names(unknown)} for type '{kind}' (allowed: {allowed})")
+    if kind == "bool":
+        return Parameter(name, "bool", choices=(True, False)), None
+    if kind == "categorical":
+        return Parameter(name, "categorical", choices=_parse_choices(options, where)), None
+    return _parse_number(name, kind, options, where)
+
+
+def _parse_kind(kind: Any, where: str) -> str:
+    if not isinstance(kind, str):
+        raise SearchSpaceError(f"{where}: missing or invalid 'type' {kind!r}; use one of {', '.join(KINDS)}")
+    normalised = _KIND_ALIASES.get(kind.lower(), kind.lower())
+    if normalised not in KINDS:
+        raise SearchSpaceError(f"{where}: unknown type '{kind}'{_did_you_mean(kind, KINDS)}; use one of {', '.join(KINDS)}")
+    return normalised
+
+
+def _parse_choices(options: Mapping[str, Any], where: str) -> tuple[Value, ...]:
+    choices = options.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise SearchSpaceError(f"{where}: 'choices' must be a non-empty list, got {choices!r}")
+    for choice in choices:
+        if choice is not None and not isinstance(choice, (bool, int, float, str)):
+            raise SearchSpaceError(
+                f"{where}: choice {json.dumps(choice)} is not a string, number, boolean or null; "
+                "write it as a string and decode it in the config with std.parseJson"
+            )
+    keys = [json.dumps(choice) for choice in choices]
+    if len(set(keys)) != len(keys):
+        duplicate = next(key for key in keys if keys.count(key) > 1)
+        raise SearchSpaceError(f"{where}: choice {duplicate} is listed more than once")
+    return tuple(choices)
+
+
+def _parse_number(name: str, kind: str, options: Mapping[str, Any], where: str) -> tuple[Parameter, str | None]:
+    for bound in ("low", "high"):
+        if bound not in options:
+            raise SearchSpaceError(f"{where}: missing '{bound}' for type '{kind}'")
+        _check_number(options[bound], kind, bound, where)
+    low, high = options["low"], options["high"]
+    if low > high:
+        raise SearchSpaceError(f"{where}: low ({low}) is greater than high ({high})")
+    log = options.get("log", False)
+    if not isinstance(log, bool):
+        raise SearchSpaceError(f"{where}: 'log' must be true or false, got {log!r}")
+    scale = options.get("scale", "linear")
+    if scale not in _SCALES:
+        raise SearchSpaceError(f"{where}: unknown scale {scale!r}{_did_you_mean(str(scale), _SCALES)}; use one of {', '.join(_SCALES)}")
+    if scale != "linear":
+        return _parse_power(name, kind, options, scale, where), None
+    if "base" in options:
+        raise SearchSpaceError(f"{where}: 'base' only applies with scale 'power'")
+    step = _parse_step(options, kind, where)
+    if log and low <= 0:
+        raise SearchSpaceError(f"{where}: low ({low}) must be greater than 0 when log is true")
+    if log and step is not None:
+        raise SearchSpaceError(
+            f"{where}: 'step' cannot be combined with 'log' (Optuna samples a log range continuously); "
+            "drop one of them, or use scale 'power' for a logarithmic grid of integers"
+        )
+    note = None
+    if step is not None:
+        high, note = _trim_to_step(low, high, step, kind)
+    if kind == "float":
+        low, high = float(low), float(high)
+    return Parameter(name, kind, low=low, high=high, step=step, log=log), note
+
+
+def _parse_power(name: str, kind: str, options: Mapping[str, Any], scale: str, where: str) -> Parameter:
+    if kind != "int":
+        raise SearchSpaceError(f"{where}: scale '{scale}' only applies to type 'int'")
+    for conflicting in ("log", "step", "q"):
+        if options.get(conflicting):
+            raise SearchSpaceError(f"{where}: '{conflicting}' cannot be combined with scale '{scale}'")
+    base = options.get("base", 2)
+    if scale == "power_two" and base != 2:
+        raise SearchSpaceError(f"{where}: scale 'power_two' has base 2; use scale 'power' for base {base!r}")
+    if isinstance(base, bool) or not isinstance(base, int) or base < 2:
+        raise SearchSpaceError(f"{where}: 'base' must be an integer of at least 2, got {base!r}")
+    low, high = options["low"], options["high"]
+    if low < 0:
+        raise SearchSpaceError(f"{where}: with scale '{scale}', low and high are exponents and must be >= 0, got low {low}")
+    return Parameter(name, "int", choices=tuple(base**exponent for exponent in range(low, high + 1)))
+
+
+def _parse_step(options: Mapping[str, Any], kind: str, where: str) -> float | int | None:
+    if "step" in options and "q" in options:
+        raise SearchSpaceError(f"{where}: give 'step' or its legacy name 'q', not both")
+    key = "step" if "step" in options else "q"
+    step = options.get(key)
+    if step is None:
+        return None
+    _check_number(step, kind, key, where)
+    if step <= 0:
+        raise SearchSpaceError(f"{where}: '{key}' must be greater than 0, got {step}")
+    return step if kind == "int" else float(step)
+
+
+def _trim_to_step(low: float, high: float, step: float, kind: str) -> tuple[float, str | None]:
+    """Drop the upper bound to the last value reachable from ``low`` in steps (PyKEEN's rule)."""
+    count = math.floor((high - low) / step + 1e-9)
+    reachable = low + count * step
+    if kind == "float":
+        reachable = _tidy(reachable)
+    if math.isclose(reachable, high, rel_tol=1e-9, abs_tol=1e-12):
+        return high, None
+    return reachable, f"step {step} does not divide the range {low}..{high}; the upper bound becomes {reachable}"
+
+
+def _check_number(value: Any, kind: str, key: str, where: str) -> None:
+    valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "int" and isinstance(value, float):
+        valid = False
+    if not valid:
+        expected = "an integer" if kind == "int" else "a finite number"
+        raise SearchSpaceError(f"{where}: '{key}' must be {expected} for type '{kind}', got {value!r}")
+
+
+def _tidy(value: float) -> float:
+    """Round away binary noise such as 0.30000000000000004 from computed grid points."""
+    return float(f"{value:.12g}")
+
+
+def _names(keys: set[str]) -> str:
+    return ", ".join(f"'{key}'" for key in sorted(keys))
+
+
+def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
+    matches = difflib.get_close_matches(word.lower(), options, n=1)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -1,0 +1,286 @@
+"""Optuna studies: storage URLs, samplers and pruners by name, creating and resuming.
+
+The study remembers what ``tune`` needs to work without the original files
+(metric, search space, config snapshots) as study user attributes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from tuner.config import ConfigSnapshot
+from tuner.errors import OptionError, StudyError
+from tuner.search_space import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+
+DEFAULT_STORAGE_FILE = "tune.db"
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+
+# Study user attributes.
+ATTR_METRIC = "metric"
+ATTR_SEARCH_SPACE = "search_space"
+ATTR_CONFIG_PATH = "config_path"
+ATTR_COMMAND = "command"
+ATTR_SNAPSHOT_PREFIX = "config_snapshot:"
+
+
+def default_storage_url(directory: Path | None = None) -> str:
+    """``sqlite:///tune.db`` in the working directory (or ``directory``)."""
+    path = (directory or Path(".")) / DEFAULT_STORAGE_FILE
+    return f"sqlite:///{path}"
+
+
+def describe_storage(url: str) -> str:
+    """The storage URL fit for printing: any password is masked."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL (a journal file, say): nothing to hide
+        return url
+
+
+def open_storage(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; with ``must_exist``, a missing SQLite file is an error, not created."""
+    import optuna
+    import sqlalchemy.exc
+
+    sqlite_path = _sqlite_path(url)
+    if sqlite_path is not None:
+        if must_exist and not sqlite_path.is_file():
+            raise StudyError(
+                f"no study storage at {sqlite_path}; run `tune CONFIG SPACE` here first or pass --storage"
+            )
+        if not must_exist and sqlite_path.parent and not sqlite_path.parent.is_dir():
+            raise StudyError(f"--storage {url}: folder {sqlite_path.parent} does not exist")
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite_path else None
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StudyError(f"cannot open storage {describe_storage(url)}: {first_line}") from None
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [summary.study_name for summary in storage.get_all_studies()]
+
+
+def load_existing_study(storage: optuna.storages.BaseStorage, name: str | None, url: str) -> optuna.Study:
+    """The named study, or the only one in the storage; errors list what exists."""
+    import optuna
+
+    names = study_names(storage)
+    if not names:
+        raise StudyError(f"storage {describe_storage(url)} holds no study yet")
+    if name is None:
+        if len(names) > 1:
+            raise StudyError(f"storage {describe_storage(url)} holds several studies ({', '.join(names)}); pass --study-name")
+        name = names[0]
+    if name not in names:
+        raise StudyError(f"no study '{name}' in {describe_storage(url)}{_close(name, names)}; studies there: {', '.join(names)}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def create_or_resume_study(
+    storage: optuna.storages.BaseStorage,
+    *,
+    name: str,
+    direction: str,
+    metric: str,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    restart: bool,
+) -> tuple[optuna.Study, bool]:
+    """Create the study, or load it to resume; returns (study, resumed).
+
+    A resumed study must have the same direction and metric, else :class:`StudyError`
+    (nothing in it is changed).
+    """
+    import optuna
+
+    exists = name in study_names(storage)
+    if exists and restart:
+        optuna.delete_study(study_name=name, storage=storage)
+        exists = False
+    if exists:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        _check_compatible(study, direction, metric)
+        return study, True
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler, pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:  # another process created it a moment ago
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        _check_compatible(study, direction, metric)
+        return study, True
+    study.set_user_attr(ATTR_METRIC, metric)
+    return study, False
+
+
+def remember_setup(
+    study: optuna.Study, *, space: SearchSpace, snapshot: ConfigSnapshot, command: list[str] | None
+) -> None:
+    """Store what later commands need: the search space, the config snapshot, the command."""
+    attrs = study.user_attrs
+    updates = {
+        ATTR_SEARCH_SPACE: space.to_dict(),
+        ATTR_CONFIG_PATH: snapshot.entry,
+        ATTR_COMMAND: command,
+    }
+    key = ATTR_SNAPSHOT_PREFIX + snapshot.key
+    if key not in attrs:
+        updates[key] = snapshot.to_dict()
+    for name, value in updates.items():
+        if attrs.get(name) != value:
+            study.set_user_attr(name, value)
+
+
+def stored_snapshot(study: optuna.Study, key: str | None) -> ConfigSnapshot:
+    """The config snapshot stored under ``key`` (the latest one when None)."""
+    snapshots = {name[len(ATTR_SNAPSHOT_PREFIX):]: value for name, value in study.user_attrs.items() if name.startswith(ATTR_SNAPSHOT_PREFIX)}
+    if not snapshots:
+        raise StudyError(f"study '{study.study_name}' was not created by tune: it stores no config")
+    if key is None or key not in snapshots:
+        path = study.user_attrs.get(ATTR_CONFIG_PATH)
+        matching = [value for value in snapshots.values() if value["entry"] == path]
+        return ConfigSnapshot.from_dict((matching or list(snapshots.values()))[-1])
+    return ConfigSnapshot.from_dict(snapshots[key])
+
+
+def stored_metric(study: optuna.Study) -> str | None:
+    return study.user_attrs.get(ATTR_METRIC)
+
+
+def direction_name(study: optuna.Study) -> str:
+    return study.direction.name.lower()
+
+
+def build_sampler(
+    name_or_sampler: Any, kwargs: Mapping[str, Any] | None, *, seed: int | None, space: SearchSpace
+) -> optuna.samplers.BaseSampler:
+    """A sampler from a name (``"tpe"``, ``"TPESampler"``, any case), a class or an instance."""
+    import optuna
+
+    if isinstance(name_or_sampler, optuna.samplers.BaseSampler):
+        return name_or_sampler
+    cls = _resolve(name_or_sampler, optuna.samplers, optuna.samplers.BaseSampler, "Sampler", "sampler")
+    options = dict(kwargs or {})
+    if seed is not None and "seed" in inspect.signature(cls).parameters:
+        options.setdefault("seed", seed)
+    if issubclass(cls, optuna.samplers.GridSampler):
+        cls = _ask_tell_grid_sampler()
+        options.setdefault("search_space", space.grid())
+    return _construct(cls, options, "sampler")
+
+
+def build_pruner(name_or_pruner: Any, kwargs: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
+    """A pruner from a name (``"median"``, ``"HyperbandPruner"``, ``"none"``), a class or an instance."""
+    import optuna
+
+    if isinstance(name_or_pruner, optuna.pruners.BasePruner):
+        return name_or_pruner
+    if isinstance(name_or_pruner, str) and name_or_pruner.lower() in ("none", "off"):
+        name_or_pruner = "nop"
+    cls = _resolve(name_or_pruner, optuna.pruners, optuna.pruners.BasePruner, "Pruner", "pruner")
+    options = dict(kwargs or {})
+    if issubclass(cls, optuna.pruners.PatientPruner):
+        wrapped = options.get("wrapped_pruner")
+        options["wrapped_pruner"] = build_pruner(wrapped, None) if wrapped is not None else None
+    return _construct(cls, options, "pruner")
+
+
+def parse_kwargs(text: str | None, option: str) -> dict[str, Any]:
+    """A JSON object given on the command line (``--sampler-kwargs '{"n_startup_trials": 5}'``)."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise OptionError(f"{option} is not valid JSON ({error.msg} at column {error.colno}): {text}") from None
+    if not isinstance(value, dict):
+        raise OptionError(f"{option} must be a JSON object like '{{\"name\": value}}', got {text}")
+    return value
+
+
+def available_names(module: Any, base: type, suffix: str) -> dict[str, type]:
+    """Short lower-case names (``tpe``, ``hyperband``) of the concrete classes in an Optuna module."""
+    names: dict[str, type] = {}
+    for attribute in dir(module):
+        value = getattr(module, attribute)
+        if inspect.isclass(value) and issubclass(value, base) and not attribute.startswith("Base") and attribute.endswith(suffix):
+            if attribute in ("PartialFixedSampler",):
+                continue  # wraps another sampler; not usable by name
+            names[attribute[: -len(suffix)].lower()] = value
+    return names
+
+
+def _resolve(name_or_class: Any, module: Any, base: type, suffix: str, what: str) -> type:
+    if inspect.isclass(name_or_class) and issubclass(name_or_class, base):
+        return name_or_class
+    if not isinstance(name_or_class, str):
+        raise OptionError(f"{what} must be a name, an Optuna {what} class or instance, got {name_or_class!r}")
+    choices = available_names(module, base, suffix)
+    key = name_or_class.lower()
+    key = key[: -len(suffix)] if key.endswith(suffix.lower()) else key
+    key = key.replace("-", "").replace("_", "")
+    if key not in choices:
+        listing = ", ".join(sorted(choices))
+        raise OptionError(f"unknown {what} '{name_or_class}'{_close(key, list(choices))}; available: {listing}")
+    return choices[key]
+
+
+def _construct(cls: type, options: Mapping[str, Any], what: str) -> Any:
+    try:
+        return cls(**options)
+    except (TypeError, ValueError, ImportError, ModuleNotFoundError) as error:
+        raise OptionError(f"cannot create {what} {cls.__name__} with {json.dumps(dict(options), default=str)}: {error}") from None
+
+
+def _ask_tell_grid_sampler() -> type:
+    import optuna
+
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        """GridSampler whose end-of-grid ``study.stop()`` is left out.
+
+        Optuna's version only works inside ``study.optimize``; tune drives the
+        study with ask/tell and checks ``is_exhausted`` itself before each trial.
+        """
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGridSampler
+
+
+def _check_compatible(study: optuna.Study, direction: str, metric: str) -> None:
+    stored_direction = direction_name(study)
+    if stored_direction != direction:
+        raise StudyError(
+            f"study '{study.study_name}' was created to {stored_direction}, not {direction}; "
+            "use another --study-name, or --restart to start it over"
+        )
+    stored = stored_metric(study)
+    if stored is not None and stored != metric:
+        raise StudyError(
+            f"study '{study.study_name}' optimises '{stored}', not '{metric}'; "
+            "use another --study-name, or --restart to start it over"
+        )
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _close(word: str, options: list[str]) -> str:
+    matches = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

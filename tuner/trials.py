@@ -1,0 +1,191 @@
+"""One trial from sampled values to outcome: render, launch, stream metrics, prune, judge."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from tuner import contract
+from tuner.config import ConfigSnapshot
+from tuner.errors import ConfigError
+from tuner.launch import CommandTemplate, TrialProcess
+from tuner.objective import EpochMetricsReader, MalformedMetricsError, Objective, TrialResultError, read_final_metrics
+
+if TYPE_CHECKING:
+    import optuna
+
+# Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
+ATTR_CONFIG = "config_snapshot"
+ATTR_REASON = "reason"
+ATTR_PRUNED_EPOCH = "pruned_epoch"
+ATTR_LOG_TAIL = "log_tail"
+ATTR_DIRECTORY = "directory"
+ATTR_SLOT = "slot"
+ATTR_PID = "pid"
+ATTR_HOST = "host"
+REASON_INTERRUPTED = "interrupted"
+
+LOG_TAIL_LINES = 20
+LOG_TAIL_BYTES = 4096
+_OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a trial runs: a label and the environment it adds (e.g. ``CUDA_VISIBLE_DEVICES``)."""
+
+    label: str
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial ended: Optuna state name, value, and why (for failures and prunes)."""
+
+    state: str  # "COMPLETE", "PRUNED" or "FAIL"
+    value: float | None = None
+    reason: str | None = None
+    pruned_epoch: int | None = None
+
+
+class TrialRun:
+    """A running trial: its Optuna trial, its process and the metrics read so far."""
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        params: Mapping[str, Any],
+        directory: Path,
+        objective: Objective,
+        slot: Slot,
+    ) -> None:
+        self.trial = trial
+        self.params = dict(params)
+        self.directory = directory
+        self.objective = objective
+        self.slot = slot
+        self.process: TrialProcess | None = None
+        self.outcome: TrialOutcome | None = None
+        self.started = time.monotonic()
+        self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / contract.LOG_FILE_NAME
+
+    def start(self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str]) -> None:
+        """Render the config into the trial folder and launch the command; failures become the outcome."""
+        if self.directory.exists():
+            shutil.rmtree(self.directory)  # left by an earlier study under the same name
+        self.directory.mkdir(parents=True)
+        try:
+            config = snapshot.render(self.params)
+        except ConfigError as error:
+            self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
+            return
+        config_path = self.directory / contract.CONFIG_FILE_NAME
+        contract.write_json_atomically(config_path, config)
+        argv = template.render(config=config_path, serialization_dir=self.directory, trial_number=self.number)
+        env = {
+            **base_env,
+            **self.slot.env,
+            contract.ENV_CONFIG: str(config_path),
+            contract.ENV_SERIALIZATION_DIR: str(self.directory),
+            contract.ENV_METRICS_FILE: str(self.reader.path),
+            contract.ENV_TRIAL_NUMBER: str(self.number),
+        }
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            self.process = TrialProcess(argv, env=env, log_path=self.log_path)
+        except OSError as error:
+            self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
+            return
+        self.trial.set_user_attr(ATTR_PID, self.process.pid)
+        self.trial.set_user_attr(ATTR_HOST, socket.gethostname())
+
+    def check(self, *, trial_timeout: float | None = None) -> TrialOutcome | None:
+        """Read new metrics, prune if Optuna says so, and return the outcome once the trial ended."""
+        if self.outcome is not None:
+            return self.outcome
+        assert self.process is not None
+        exit_status = self.process.poll()
+        try:
+            pruned_at = self._report_new_epochs()
+        except (MalformedMetricsError, TrialResultError) as error:
+            return self.stop(str(error))
+        if pruned_at is not None:
+            self.process.terminate()
+            step, value = pruned_at
+            self.outcome = TrialOutcome("PRUNED", value=value, pruned_epoch=step)
+        elif exit_status is not None:
+            self.outcome = self._judge_exit(exit_status)
+        elif trial_timeout is not None and time.monotonic() - self.started > trial_timeout:
+            return self.stop(f"timed out after {trial_timeout:g} s")
+        return self.outcome
+
+    def stop(self, reason: str, *, force: bool = False) -> TrialOutcome:
+        """End the trial's processes now and record it as failed for ``reason``."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill() if force else self.process.terminate()
+        self.outcome = TrialOutcome("FAIL", reason=reason)
+        return self.outcome
+
+    def log_tail(self) -> str:
+        """The last lines of the trial's output, for the failure record."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - LOG_TAIL_BYTES))
+                data = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(data.splitlines()[-LOG_TAIL_LINES:])
+
+    def _report_new_epochs(self) -> tuple[int, float] | None:
+        """Report each new epoch's monitored value to Optuna; the epoch and value to prune at, if any."""
+        for line in self.reader.read_new():
+            value = self.objective.epoch_value(line)
+            if value is None:
+                continue
+            step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
+            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+                raise MalformedMetricsError(f"epoch must be a non-negative integer, got {step!r}")
+            if not math.isfinite(value):
+                raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
+            self.trial.report(value, step)
+            if self.trial.should_prune():
+                return step, value
+        return None
+
+    def _judge_exit(self, exit_status: int) -> TrialOutcome:
+        if exit_status != 0:
+            return TrialOutcome("FAIL", reason=self._crash_reason(exit_status))
+        try:
+            final = read_final_metrics(self.directory / contract.FINAL_METRICS_FILE_NAME)
+            value = self.objective.final_value(self.reader.epochs, final)
+        except TrialResultError as error:
+            return TrialOutcome("FAIL", reason=str(error))
+        return TrialOutcome("COMPLETE", value=value)
+
+    def _crash_reason(self, exit_status: int) -> str:
+        if any(marker in self.log_tail().lower() for marker in _OOM_MARKERS):
+            return "out of memory"
+        if exit_status < 0:
+            try:
+                name = signal.Signals(-exit_status).name
+            except ValueError:
+                name = "signal"
+            return f"killed ({name}, signal {-exit_status})"
+        return f"crashed (exit code {exit_status})"
