@@ -125,7 +125,7 @@ def tune(
         snapshot=prepared.snapshot,
         template=template,
         objective=objective,
-        serialization_dir=results_dir,
+        serialization_dir=results_dir.resolve(),  # trainers may change their working directory
         slots=slots,
         base_env=os.environ,
         trial_timeout=trial_timeout,

@@ -65,7 +65,7 @@ class ConfigSnapshot:
         source_lines = self.files.get(path, "").splitlines()
         if not 0 < line <= len(source_lines):
             return f"{path}:{line}: {text}"
-        names = [match.group(2) for match in _EXT_VAR.finditer(source_lines[line - 1])]
+        names = dict.fromkeys(match.group(2) for match in _EXT_VAR.finditer(source_lines[line - 1]))
         values = ", ".join(f"{name}={ext_vars[name]!r}" for name in names if name in ext_vars)
         suffix = f" (with {values})" if values else ""
         return f"{path}:{line}: {text}{suffix}"

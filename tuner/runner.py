@@ -120,7 +120,7 @@ class StudyRunner:
                 summary.interrupted = True
                 summary.stop_reason = "interrupted"
                 return
-            stop_reason = self._fill_free_slots(budget)
+            stop_reason = self._fill_free_slots(budget, summary)
             if not self._running:
                 summary.stop_reason = stop_reason or "done"
                 return
@@ -130,20 +130,20 @@ class StudyRunner:
                 if outcome is not None:
                     self._finish(run, outcome, summary)
 
-    def _fill_free_slots(self, budget: Budget) -> str | None:
+    def _fill_free_slots(self, budget: Budget, summary: RunSummary) -> str | None:
         """Start trials in free slots; the reason no more will start, if the budget says so."""
         busy = {run.slot.label for run in self._running.values()}
         for slot in self.slots:
-            if slot.label in busy:
-                continue
-            reason = self._budget_exhausted(budget)
-            if reason:
-                return reason
-            run = self._start_trial(slot)
-            if run.outcome is not None:  # failed before any process ran (the config does not render)
-                self._finish(run, run.outcome, None)
-            else:
+            while slot.label not in busy:
+                reason = self._budget_exhausted(budget)
+                if reason:
+                    return reason
+                run = self._start_trial(slot)
+                if run.outcome is not None:  # failed before any process ran (the config does not render)
+                    self._finish(run, run.outcome, summary)
+                    continue
                 self._running[run.number] = run
+                busy.add(slot.label)
         return None
 
     def _budget_exhausted(self, budget: Budget) -> str | None:
@@ -178,7 +178,7 @@ class StudyRunner:
             self.observer.trial_started(run)
         return run
 
-    def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary | None) -> None:
+    def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         import optuna
 
         self._running.pop(run.number, None)
@@ -194,8 +194,7 @@ class StudyRunner:
         state = optuna.trial.TrialState[outcome.state]
         values = outcome.value if outcome.state == "COMPLETE" else None
         frozen = self.study.tell(trial, values, state=state)
-        if summary is not None:
-            summary.finished[outcome.state] += 1
+        summary.finished[outcome.state] += 1
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
             self.study.enqueue_trial(run.params, skip_if_exists=False)

@@ -1,7 +1,8 @@
 """A tiny trainer for tests: its "accuracy" peaks at x = 3, per epoch, no torch.
 
 Config keys (rendered by tune): x (float), epochs (int), sleep (seconds per epoch),
-and optional behaviours: fail_at_epoch, nan_at_epoch, exit_code, no_final, hang.
+and optional behaviours: fail_at_epoch, nan_at_epoch, exit_code, no_final, hang,
+dump_env (write the TUNER_* environment to env.json in the serialization dir).
 Usage: python quadratic.py CONFIG SERIALIZATION_DIR
 """
 
@@ -21,6 +22,9 @@ def main() -> int:
     x = float(config["x"])
     epochs = int(config.get("epochs", 3))
     best = None
+    if config.get("dump_env"):
+        seen = {key: value for key, value in os.environ.items() if key.startswith(("TUNER_", "CUDA_VISIBLE"))}
+        write_json_atomically(os.path.join(directory, "env.json"), seen)
     for epoch in range(epochs):
         if config.get("hang"):
             time.sleep(3600)
