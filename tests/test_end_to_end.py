@@ -87,7 +87,7 @@ def test_pruner_ends_a_bad_trial_mid_run(study_files, tune_cli, quadratic_comman
     assert trial.state.name == "PRUNED"
     assert trial.user_attrs["pruned_epoch"] == 0
     assert elapsed < 4  # the full run would take 20 epochs x 0.3 s
-    assert not pid_alive(trial.user_attrs["pid"])
+    assert not pid_alive(trial.user_attrs["launch"]["pid"])
     trial_dir = tmp_path / "results" / "quad" / "trial_0"
     assert not (trial_dir / "metrics.json").exists()
     assert "pruned at epoch 0" in result.output
@@ -221,7 +221,7 @@ def test_trial_timeout_ends_a_hanging_trial(study_files, tune_cli, quadratic_com
     (trial,) = load_trials()
     assert trial.state.name == "FAIL"
     assert trial.user_attrs["reason"] == "timed out after 1 s"
-    assert not pid_alive(trial.user_attrs["pid"])
+    assert not pid_alive(trial.user_attrs["launch"]["pid"])
 
 
 def test_ctrl_c_ends_the_running_trial_and_a_rerun_resumes(study_files, quadratic_command, tmp_path):
@@ -240,7 +240,7 @@ def test_ctrl_c_ends_the_running_trial_and_a_rerun_resumes(study_files, quadrati
     assert "Traceback" not in output
     trials = load_trials()
     assert trials[0].state.name == "FAIL" and trials[0].user_attrs["reason"] == "interrupted"
-    assert not pid_alive(trials[0].user_attrs["pid"])
+    assert not pid_alive(trials[0].user_attrs["launch"]["pid"])
     assert trials[1].state.name == "WAITING"  # its parameters, queued for the re-run
 
     rerun = [arg if arg != "extra={\"hang\": true}" else "extra={}" for arg in tune]

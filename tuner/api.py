@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ def tune(
         slots=slots,
         base_env=os.environ,
         trial_timeout=trial_timeout,
-        on_best=lambda trial: write_json_atomically(best_path, trial_config(study, trial)),
+        on_best=lambda trial_config_path: write_json_atomically(best_path, json.loads(trial_config_path.read_text())),
     )
     from tuner.display import TuneDisplay
 

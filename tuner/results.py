@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from tuner.contract import write_json_atomically
 from tuner.errors import StudyError
 from tuner.study import stored_snapshot
-from tuner.trials import ATTR_CONFIG, ATTR_PRUNED_EPOCH, ATTR_REASON, ATTR_SLOT
+from tuner.trials import ATTR_LAUNCH, ATTR_PRUNED_EPOCH, ATTR_REASON
 
 if TYPE_CHECKING:
     import optuna
@@ -36,7 +36,7 @@ def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
 
 def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The config ``trial`` ran with, rendered from the snapshot stored in the study."""
-    snapshot = stored_snapshot(study, trial.user_attrs.get(ATTR_CONFIG))
+    snapshot = stored_snapshot(study, trial.user_attrs.get(ATTR_LAUNCH, {}).get("config_snapshot"))
     return snapshot.render(trial.params)
 
 
@@ -69,7 +69,7 @@ def trial_rows(
                 "duration_s": None if duration is None else round(duration, 3),
                 "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
                 "reason": trial.user_attrs.get(ATTR_REASON),
-                "slot": trial.user_attrs.get(ATTR_SLOT),
+                "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
                 "params": dict(trial.params),
             }
         )

@@ -21,12 +21,9 @@ from tuner.launch import CommandTemplate, wait_for_exit
 from tuner.objective import Objective
 from tuner.search_space import SearchSpace
 from tuner.trials import (
-    ATTR_CONFIG,
-    ATTR_DIRECTORY,
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
     ATTR_REASON,
-    ATTR_SLOT,
     REASON_INTERRUPTED,
     Slot,
     TrialOutcome,
@@ -88,7 +85,7 @@ class StudyRunner:
         base_env: Mapping[str, str],
         trial_timeout: float | None = None,
         observer: RunObserver | None = None,
-        on_best: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+        on_best: Callable[[Path], None] | None = None,
     ) -> None:
         self.study = study
         self.space = space
@@ -170,9 +167,6 @@ class StudyRunner:
         params = self.space.suggest(trial)
         directory = self.serialization_dir / f"trial_{trial.number}"
         run = TrialRun(trial, params, directory, self.objective, slot)
-        trial.set_user_attr(ATTR_CONFIG, self.snapshot.key)
-        trial.set_user_attr(ATTR_DIRECTORY, str(directory))
-        trial.set_user_attr(ATTR_SLOT, slot.label)
         run.start(self.snapshot, self.template, self.base_env)
         if self.observer:
             self.observer.trial_started(run)
@@ -200,7 +194,7 @@ class StudyRunner:
             self.study.enqueue_trial(run.params, skip_if_exists=False)
         is_best = outcome.state == "COMPLETE" and self._is_best(frozen)
         if is_best and self.on_best:
-            self.on_best(frozen)
+            self.on_best(run.config_path)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
 

@@ -22,14 +22,11 @@ if TYPE_CHECKING:
     import optuna
 
 # Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
-ATTR_CONFIG = "config_snapshot"
+# Where and how a trial was launched is one attribute, so that launching costs one storage write.
+ATTR_LAUNCH = "launch"  # {"config_snapshot", "directory", "slot", "pid", "host"}
 ATTR_REASON = "reason"
 ATTR_PRUNED_EPOCH = "pruned_epoch"
 ATTR_LOG_TAIL = "log_tail"
-ATTR_DIRECTORY = "directory"
-ATTR_SLOT = "slot"
-ATTR_PID = "pid"
-ATTR_HOST = "host"
 REASON_INTERRUPTED = "interrupted"
 
 LOG_TAIL_LINES = 20
@@ -84,8 +81,27 @@ class TrialRun:
     def log_path(self) -> Path:
         return self.directory / contract.LOG_FILE_NAME
 
+    @property
+    def config_path(self) -> Path:
+        return self.directory / contract.CONFIG_FILE_NAME
+
     def start(self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str]) -> None:
         """Render the config into the trial folder and launch the command; failures become the outcome."""
+        try:
+            self._launch(snapshot, template, base_env)
+        finally:
+            self.trial.set_user_attr(
+                ATTR_LAUNCH,
+                {
+                    "config_snapshot": snapshot.key,
+                    "directory": str(self.directory),
+                    "slot": self.slot.label,
+                    "pid": self.process.pid if self.process else None,
+                    "host": socket.gethostname(),
+                },
+            )
+
+    def _launch(self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str]) -> None:
         if self.directory.exists():
             shutil.rmtree(self.directory)  # left by an earlier study under the same name
         self.directory.mkdir(parents=True)
@@ -94,7 +110,7 @@ class TrialRun:
         except ConfigError as error:
             self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
             return
-        config_path = self.directory / contract.CONFIG_FILE_NAME
+        config_path = self.config_path
         contract.write_json_atomically(config_path, config)
         argv = template.render(config=config_path, serialization_dir=self.directory, trial_number=self.number)
         env = {
@@ -110,9 +126,6 @@ class TrialRun:
             self.process = TrialProcess(argv, env=env, log_path=self.log_path)
         except OSError as error:
             self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
-            return
-        self.trial.set_user_attr(ATTR_PID, self.process.pid)
-        self.trial.set_user_attr(ATTR_HOST, socket.gethostname())
 
     def check(self, *, trial_timeout: float | None = None) -> TrialOutcome | None:
         """Read new metrics, prune if Optuna says so, and return the outcome once the trial ended."""
