@@ -135,11 +135,21 @@ def test_rerunning_the_command_resumes_up_to_n_trials(study_files, tune_cli, qua
     assert "the study has its 5 trials" in again.output
 
 
-def test_restart_starts_the_study_over(study_files, tune_cli, quadratic_command):
+def test_restart_starts_the_study_over(study_files, tune_cli, quadratic_command, tmp_path):
     args = study_files()
     tune_cli(*args, "--n-trials", "3", "--command", quadratic_command)
     assert tune_cli(*args, "--n-trials", "1", "--restart", "--command", quadratic_command).exit_code == 0
     assert len(load_trials()) == 1
+    assert sorted(path.name for path in (tmp_path / "results" / "quad").glob("trial_*")) == ["trial_0"]
+
+
+def test_study_stops_when_every_trial_fails_the_same_way(study_files, tune_cli, quadratic_command):
+    args = study_files(extra={"fail_at_epoch": 0})
+    result = tune_cli(*args, "--command", quadratic_command)  # no --n-trials: would run forever
+
+    assert result.exit_code == 1
+    assert [trial.state.name for trial in load_trials()] == ["FAIL"] * 5
+    assert "the last 5 trials all failed with: crashed (exit code 1)" in result.output
 
 
 def test_dump_best_works_after_the_config_is_deleted(study_files, tune_cli, quadratic_command, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,8 @@ def tune(
         pruner=pruner_object,
         restart=restart,
     )
+    if restart:
+        _clear_results_dir(results_dir)
     remember_setup(study, space=space, snapshot=prepared.snapshot, command=None if template.is_default else list(template.argv))
     _announce(console, study, resumed, objective, storage_url, results_dir)
 
@@ -188,6 +191,14 @@ def _prepare_results_dir(path: Path) -> None:
         raise OptionError(f"--serialization-dir {path}: cannot create it ({error.strerror})") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise OptionError(f"--serialization-dir {path} is not writable")
+
+
+def _clear_results_dir(path: Path) -> None:
+    """Remove the trial folders and best config of a study that is started over."""
+    for child in path.glob("trial_*"):
+        if child.is_dir():
+            shutil.rmtree(child)
+    (path / BEST_CONFIG_FILE_NAME).unlink(missing_ok=True)
 
 
 def _announce(console: Console, study: optuna.Study, resumed: bool, objective: Objective, storage: str, results_dir: Path) -> None:

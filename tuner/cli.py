@@ -39,6 +39,7 @@ def main() -> None:
 
     \b
       tune config.jsonnet hparams.json --n-trials 20   run (or resume) a study
+                                                        (short for `tune run ...`)
       tune show-trials                                  list its trials
       tune dump-best                                    write best_config.json
     """
@@ -68,7 +69,7 @@ def _storage_options(function: F) -> F:
 @click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
 @click.option("--gpus", help="GPU indices for trials, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES).")
 @click.option("--trial-timeout", type=float, help="End a trial (recorded as failed) after this many seconds.")
-@click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial outputs' records, and start over.")
+@click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE."""
     from tuner.api import tune
@@ -114,6 +115,8 @@ def run_command(**options: Any) -> None:
         console.print("No trial has completed yet, so there is no best config.")
     if result.summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
+    if result.summary.gave_up:
+        sys.exit(1)
 
 
 @main.command("dump-best")

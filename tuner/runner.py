@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     import optuna
 
 POLL_INTERVAL_SECONDS = 0.1
+# A broken config or trainer fails every trial the same way; stop rather than burn the night.
+MAX_SAME_CONSECUTIVE_FAILURES = 5
 
 
 class RunObserver(Protocol):
@@ -66,6 +68,7 @@ class RunSummary:
 
     finished: dict[str, int] = field(default_factory=lambda: {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
     interrupted: bool = False
+    gave_up: bool = False  # stopped because trials kept failing the same way
     stop_reason: str = ""
 
 
@@ -100,6 +103,7 @@ class StudyRunner:
         self.on_best = on_best
         self._running: dict[int, TrialRun] = {}
         self._interrupts = 0
+        self._failure_streak: list[str] = []
 
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
@@ -120,6 +124,7 @@ class StudyRunner:
             stop_reason = self._fill_free_slots(budget, summary)
             if not self._running:
                 summary.stop_reason = stop_reason or "done"
+                summary.gave_up = self._failure_stop() is not None
                 return
             wait_for_exit([run.process for run in self._running.values() if run.process], POLL_INTERVAL_SECONDS)
             for run in list(self._running.values()):
@@ -143,7 +148,16 @@ class StudyRunner:
                 busy.add(slot.label)
         return None
 
+    def _failure_stop(self) -> str | None:
+        streak = self._failure_streak
+        if len(streak) >= MAX_SAME_CONSECUTIVE_FAILURES and len(set(streak[-MAX_SAME_CONSECUTIVE_FAILURES:])) == 1:
+            return f"the last {MAX_SAME_CONSECUTIVE_FAILURES} trials all failed with: {streak[-1]}"
+        return None
+
     def _budget_exhausted(self, budget: Budget) -> str | None:
+        failure_stop = self._failure_stop()
+        if failure_stop:
+            return failure_stop
         time_left = budget.time_left()
         if time_left is not None and time_left <= 0:
             return f"--timeout of {budget.timeout:g} s reached"
@@ -189,6 +203,10 @@ class StudyRunner:
         values = outcome.value if outcome.state == "COMPLETE" else None
         frozen = self.study.tell(trial, values, state=state)
         summary.finished[outcome.state] += 1
+        if outcome.state == "FAIL" and outcome.reason != REASON_INTERRUPTED:
+            self._failure_streak.append(outcome.reason or "unknown")
+        elif outcome.state != "FAIL":
+            self._failure_streak.clear()
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
             self.study.enqueue_trial(run.params, skip_if_exists=False)
