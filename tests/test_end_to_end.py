@@ -44,7 +44,8 @@ def test_study_runs_trials_and_writes_best_config(study_files, tune_cli, quadrat
     assert f"Best trial {best.number}" in result.output
 
 
-def test_trial_gets_contract_environment_and_folder(study_files, tune_cli, quadratic_command, tmp_path):
+def test_trial_gets_contract_environment_and_folder(study_files, tune_cli, quadratic_command, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0,1,2,3")
     args = study_files(extra={"dump_env": True})
     assert tune_cli(*args, "--n-trials", "1", "--gpus", "3", "--command", quadratic_command).exit_code == 0
 

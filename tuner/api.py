@@ -28,7 +28,7 @@ from tuner.study import (
     open_storage,
     remember_setup,
 )
-from tuner.trials import Slot
+from tuner.slots import build_slots
 
 if TYPE_CHECKING:
     import optuna
@@ -76,7 +76,9 @@ def tune(
     serialization_dir: str | os.PathLike[str] | None = None,
     ext_vars: Mapping[str, str] | None = None,
     command: str | None = None,
-    gpus: Sequence[int | str] | None = None,
+    gpus: str | Sequence[int | str] | None = None,
+    trials_per_gpu: int = 1,
+    n_jobs: int | None = None,
     trial_timeout: float | None = None,
     restart: bool = False,
     console: Console | None = None,
@@ -101,9 +103,9 @@ def tune(
     template = CommandTemplate.parse(command)
     study_name = study_name or Path(config).stem
     results_dir = Path(serialization_dir) if serialization_dir else Path(DEFAULT_RESULTS_DIR) / study_name
-    slots = _slots(gpus)
+    slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
     storage_url = storage or default_storage_url()
-    sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space)
+    sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
     _prepare_results_dir(results_dir)
 
@@ -169,17 +171,6 @@ def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: fl
         raise OptionError(f"--timeout must be a positive number of seconds, got {timeout:g}")
     if trial_timeout is not None and trial_timeout <= 0:
         raise OptionError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout:g}")
-
-
-def _slots(gpus: Sequence[int | str] | None) -> list[Slot]:
-    if not gpus:
-        return [Slot("local", {})]
-    devices = [str(gpu).strip() for gpu in gpus]
-    for device in devices:
-        if not device.isdigit():
-            raise OptionError(f"--gpus takes GPU indices such as 0,1; got '{device}'")
-    joined = ",".join(devices)
-    return [Slot(f"gpu {joined}", {"CUDA_VISIBLE_DEVICES": joined})]
 
 
 def _prepare_results_dir(path: Path) -> None:

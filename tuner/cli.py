@@ -67,7 +67,9 @@ def _storage_options(function: F) -> F:
 @click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>).")
 @click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Fixed ext var for the config; repeatable. Unset ones come from the environment.")
 @click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
-@click.option("--gpus", help="GPU indices for trials, e.g. 0 or 0,1 (sets CUDA_VISIBLE_DEVICES).")
+@click.option("--gpus", help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.")
+@click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials running at once on each GPU.")
+@click.option("--n-jobs", type=int, help="Trials running at once on the CPU (without --gpus).")
 @click.option("--trial-timeout", type=float, help="End a trial (recorded as failed) after this many seconds.")
 @click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
 def run_command(**options: Any) -> None:
@@ -94,7 +96,9 @@ def run_command(**options: Any) -> None:
             serialization_dir=options["serialization_dir"],
             ext_vars=_parse_ext_vars(options["ext_vars"]),
             command=options["command"],
-            gpus=options["gpus"].split(",") if options["gpus"] else None,
+            gpus=options["gpus"],
+            trials_per_gpu=options["trials_per_gpu"],
+            n_jobs=options["n_jobs"],
             trial_timeout=options["trial_timeout"],
             restart=options["restart"],
             console=console,

@@ -88,6 +88,7 @@ class TrialProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.pid = self.popen.pid
         self.started = time.monotonic()
@@ -130,6 +131,21 @@ class TrialProcess:
             self._pidfd = None
 
 
+def terminate_all(processes: Iterable[TrialProcess], grace: float = TERMINATE_GRACE_SECONDS) -> None:
+    """SIGTERM every group at once, then SIGKILL what is left after ``grace`` seconds."""
+    processes = list(processes)
+    for process in processes:
+        _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for process in processes:
+        process.kill()
+
+
 def wait_for_exit(processes: Iterable[TrialProcess], timeout: float) -> None:
     """Sleep up to ``timeout`` seconds, waking early when one of ``processes`` exits."""
     descriptors = [process.fileno() for process in processes]
@@ -137,6 +153,31 @@ def wait_for_exit(processes: Iterable[TrialProcess], timeout: float) -> None:
         select.select(descriptors, [], [], timeout)
     else:
         time.sleep(min(timeout, 0.01))
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL if `tune` dies (Linux), so no trial outlives it.
+
+    Only the trial's leader gets it; anything it starts stays in its process group,
+    which `tune` ends as a whole, or a later run finds and ends (see the stale-trial recovery).
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _load_prctl() -> object | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
 
 
 def _open_pidfd(pid: int) -> int | None:

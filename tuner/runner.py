@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from tuner.config import ConfigSnapshot
-from tuner.launch import CommandTemplate, wait_for_exit
+from tuner.launch import CommandTemplate, terminate_all, wait_for_exit
 from tuner.objective import Objective
 from tuner.search_space import SearchSpace
+from tuner.slots import Slot
 from tuner.trials import (
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
     ATTR_REASON,
     REASON_INTERRUPTED,
-    Slot,
     TrialOutcome,
     TrialRun,
 )
@@ -228,9 +228,15 @@ class StudyRunner:
             return
         if self.observer:
             self.observer.stopping(f"ending {len(self._running)} running trial(s)")
-        for run in list(self._running.values()):
-            outcome = run.stop(REASON_INTERRUPTED, force=self._interrupts > 1)
-            self._finish(run, outcome, summary)
+        runs = list(self._running.values())
+        live = [run.process for run in runs if run.process is not None]
+        if self._interrupts > 1:
+            for process in live:
+                process.kill()
+        else:
+            terminate_all(live)
+        for run in runs:
+            self._finish(run, run.stop(REASON_INTERRUPTED), summary)
         summary.interrupted = True
 
     @contextmanager

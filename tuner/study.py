@@ -162,9 +162,18 @@ def direction_name(study: optuna.Study) -> str:
 
 
 def build_sampler(
-    name_or_sampler: Any, kwargs: Mapping[str, Any] | None, *, seed: int | None, space: SearchSpace
+    name_or_sampler: Any,
+    kwargs: Mapping[str, Any] | None,
+    *,
+    seed: int | None,
+    space: SearchSpace,
+    parallel: bool = False,
 ) -> optuna.samplers.BaseSampler:
-    """A sampler from a name (``"tpe"``, ``"TPESampler"``, any case), a class or an instance."""
+    """A sampler from a name (``"tpe"``, ``"TPESampler"``, any case), a class or an instance.
+
+    With ``parallel`` slots, TPE gets the constant-liar setting, so that trials running
+    at the same time are not all sampled at the same point.
+    """
     import optuna
 
     if isinstance(name_or_sampler, optuna.samplers.BaseSampler):
@@ -173,6 +182,8 @@ def build_sampler(
     options = dict(kwargs or {})
     if seed is not None and "seed" in inspect.signature(cls).parameters:
         options.setdefault("seed", seed)
+    if parallel and issubclass(cls, optuna.samplers.TPESampler):
+        options.setdefault("constant_liar", True)
     if issubclass(cls, optuna.samplers.GridSampler):
         cls = _ask_tell_grid_sampler()
         options.setdefault("search_space", space.grid())

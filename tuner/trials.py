@@ -16,6 +16,7 @@ from tuner import contract
 from tuner.config import ConfigSnapshot
 from tuner.errors import ConfigError
 from tuner.launch import CommandTemplate, TrialProcess
+from tuner.slots import Slot
 from tuner.objective import EpochMetricsReader, MalformedMetricsError, Objective, TrialResultError, read_final_metrics
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 # Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
 # Where and how a trial was launched is one attribute, so that launching costs one storage write.
-ATTR_LAUNCH = "launch"  # {"config_snapshot", "directory", "slot", "pid", "host"}
+ATTR_LAUNCH = "launch"  # {"config_snapshot", "directory", "slot", "gpu", "pid", "host", "tuner_pid"}
 ATTR_REASON = "reason"
 ATTR_PRUNED_EPOCH = "pruned_epoch"
 ATTR_LOG_TAIL = "log_tail"
@@ -32,14 +33,6 @@ REASON_INTERRUPTED = "interrupted"
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
 _OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Where a trial runs: a label and the environment it adds (e.g. ``CUDA_VISIBLE_DEVICES``)."""
-
-    label: str
-    env: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -96,8 +89,10 @@ class TrialRun:
                     "config_snapshot": snapshot.key,
                     "directory": str(self.directory),
                     "slot": self.slot.label,
+                    "gpu": self.slot.gpu,
                     "pid": self.process.pid if self.process else None,
                     "host": socket.gethostname(),
+                    "tuner_pid": os.getpid(),
                 },
             )
 

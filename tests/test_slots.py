@@ -1,0 +1,94 @@
+"""Parallel slots: every running trial gets its own slot (and GPU), and slots really overlap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tuner.errors import OptionError
+from tuner.slots import build_slots
+
+STORAGE = "sqlite:///tune.db"
+
+
+def max_concurrency(trials: list[optuna.trial.FrozenTrial]) -> int:
+    events = sorted(
+        [(trial.datetime_start.timestamp(), 1) for trial in trials]
+        + [(trial.datetime_complete.timestamp(), -1) for trial in trials]
+    )
+    running = peak = 0
+    for _, change in events:
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_gpus_all_gives_each_running_trial_its_own_gpu(study_files, tune_cli, quadratic_command, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0,1,2,3")
+    args = study_files(epochs=2, sleep=0.4, extra={"dump_env": True})
+    result = tune_cli(*args, "--n-trials", "8", "--gpus", "all", "--pruner", "none", "--command", quadratic_command)
+
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="quad", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE"] * 8
+    for trial in trials:
+        seen = json.loads((tmp_path / "results" / "quad" / f"trial_{trial.number}" / "env.json").read_text())
+        assert seen["CUDA_VISIBLE_DEVICES"] == trial.user_attrs["launch"]["gpu"]
+    assert max_concurrency(trials) == 4
+    # No two overlapping trials shared a GPU.
+    for first in trials:
+        for second in trials:
+            overlap = first.datetime_start < second.datetime_complete and second.datetime_start < first.datetime_complete
+            if first.number < second.number and overlap:
+                assert first.user_attrs["launch"]["gpu"] != second.user_attrs["launch"]["gpu"]
+
+
+def test_n_jobs_runs_cpu_trials_at_the_same_time(study_files, tune_cli, quadratic_command):
+    args = study_files(epochs=2, sleep=0.4)
+    result = tune_cli(*args, "--n-trials", "4", "--n-jobs", "2", "--pruner", "none", "--command", quadratic_command)
+
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="quad", storage=STORAGE).trials
+    assert max_concurrency(trials) == 2
+    assert {trial.user_attrs["launch"]["slot"] for trial in trials} == {"job0", "job1"}
+
+
+def test_trials_per_gpu_shares_a_gpu_between_slots(monkeypatch):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0,1")
+    slots = build_slots(gpus="1", trials_per_gpu=3)
+    assert [slot.label for slot in slots] == ["gpu1.0", "gpu1.1", "gpu1.2"]
+    assert {slot.env["CUDA_VISIBLE_DEVICES"] for slot in slots} == {"1"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"gpus": "7"}, "GPU 7, which does not exist (GPUs here: 0, 1)"),
+        ({"gpus": "0,0"}, "lists a GPU twice"),
+        ({"gpus": "first"}, "GPU indices"),
+        ({"gpus": "0", "n_jobs": 2}, "--n-jobs is for CPU trials"),
+        ({"trials_per_gpu": 2}, "--trials-per-gpu needs --gpus"),
+        ({"n_jobs": 0}, "--n-jobs must be at least 1"),
+    ],
+)
+def test_bad_slot_options_are_refused(monkeypatch, options, message):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0,1")
+    with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_slots(**options)
+
+
+def test_gpus_all_without_gpus_is_refused(monkeypatch):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "")
+    with pytest.raises(OptionError, match="no NVIDIA GPU found"):
+        build_slots(gpus="all")
+
+
+def test_bad_gpu_on_the_command_line_leaves_no_study(study_files, tune_cli, quadratic_command, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0")
+    result = tune_cli(*study_files(), "--n-trials", "1", "--gpus", "3", "--command", quadratic_command)
+    assert result.exit_code == 2
+    assert "GPU 3, which does not exist" in result.output
+    assert not Path(tmp_path / "tune.db").exists()

@@ -1,0 +1,1 @@
+"""Models: ``forward(inputs) -> logits`` over a dict of batch tensors."""

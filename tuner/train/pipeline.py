@@ -1,0 +1,162 @@
+"""One training run from a rendered config: check it all, read data, build, train, write files."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from tuner.train.errors import DataError, TrainConfigError
+from tuner.train.loader import BatchLoader, LoaderSettings
+from tuner.train.loop import Trainer
+from tuner.train.outputs import RunDirectory
+from tuner.train.readers.base import DatasetReader, RawSplit, TensorData
+from tuner.train.readers.vocabulary import LABELS, Vocabulary
+from tuner.train.registry import MODELS, READERS
+from tuner.train.section import Section
+from tuner.train.settings import TrainerSettings
+
+SPLIT_KEYS = {"train": "train_data_path", "validation": "validation_data_path"}
+
+
+@dataclass
+class RunPlan:
+    """The config, validated section by section before any data is read."""
+
+    seeds: tuple[int, int, int]
+    reader: DatasetReader
+    paths: dict[str, str]
+    vocab_splits: list[str]
+    min_count: dict[str, int]
+    max_vocab_size: dict[str, int]
+    model: Section
+    loader: LoaderSettings
+    validation_loader: LoaderSettings
+    trainer: TrainerSettings
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RunPlan:
+        """Parse the top level; leftover keys are an error naming them."""
+        root = Section(config)
+        seeds = (root.pop("random_seed", int, 13370), root.pop("numpy_seed", int, 1337), root.pop("pytorch_seed", int, 133))
+        reader = READERS.build(root.pop_section("dataset_reader"))
+        paths = {"train": root.pop("train_data_path", str)}
+        validation = root.pop("validation_data_path", str, None)
+        if validation is not None:
+            paths["validation"] = validation
+        vocab_splits = root.pop_list("datasets_for_vocab_creation", str, list(paths))
+        for split in vocab_splits:
+            if split not in paths:
+                raise TrainConfigError(f"datasets_for_vocab_creation: unknown dataset {split!r}; choose from {', '.join(paths)}")
+        vocabulary = root.pop_section("vocabulary", {})
+        min_count = _per_namespace(vocabulary, "min_count")
+        max_size = _per_namespace(vocabulary, "max_vocab_size")
+        vocabulary.assert_empty()
+        model = root.pop_section("model")
+        loader = LoaderSettings.from_config(root.pop_section("data_loader", {}))
+        validation_loader = LoaderSettings.from_config(
+            root.pop_section("validation_data_loader", {"batch_size": loader.batch_size}), shuffle=False
+        )
+        trainer = TrainerSettings.from_config(root.pop_section("trainer", {}))
+        root.assert_empty()
+        return cls(seeds, reader, paths, vocab_splits, min_count, max_size, model, loader, validation_loader, trainer)
+
+
+def train(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path | None = None,
+          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the model ``config`` describes and write the run's files.
+
+    Args:
+        config: The rendered config (plain JSON data).
+        serialization_dir: Where config.json, best.th, vocabulary/ and metrics.json go.
+        metrics_file: Where epoch lines go; None: ``<serialization_dir>/metrics.jsonl``.
+        log: Receives progress lines (default: stderr).
+
+    Returns:
+        The final metrics, as written to ``metrics.json``.
+
+    Raises:
+        TrainConfigError: The config or the data is invalid (a :class:`DataError` for data).
+    """
+    log = log or _stderr
+    plan = RunPlan.from_config(config)
+    _seed(plan.seeds)
+    if plan.trainer.num_threads:
+        torch.set_num_threads(plan.trainer.num_threads)
+    run_dir = RunDirectory(serialization_dir, metrics_file)
+    run_dir.prepare(config)
+    raw = {split: plan.reader.read(path, SPLIT_KEYS[split]) for split, path in plan.paths.items()}
+    vocab = _vocabulary(plan, raw)
+    plan.reader.fit(raw["train"])
+    data = {split: _tensorize(plan.reader, split_data, vocab).to(plan.trainer.device) for split, split_data in raw.items()}
+    model = MODELS.build(plan.model, info=plan.reader.data_info(vocab, data["train"])).to(plan.trainer.device)
+    run_dir.save_vocabulary(vocab)
+    generator = torch.Generator().manual_seed(plan.seeds[2])
+    trainer = Trainer(
+        model=model,
+        settings=plan.trainer,
+        train_loader=BatchLoader(data["train"], plan.loader, generator),
+        validation_loader=BatchLoader(data["validation"], plan.validation_loader) if "validation" in data else None,
+        on_epoch=run_dir.append_epoch,
+        on_best=lambda epoch: run_dir.save_weights(model),
+        log=log,
+    )
+    metrics = trainer.train()
+    run_dir.finish(metrics)
+    return metrics
+
+
+def _vocabulary(plan: RunPlan, raw: dict[str, RawSplit]) -> Vocabulary:
+    counters: dict[str, Counter[str]] = {}
+    for split in plan.vocab_splits:
+        plan.reader.count_tokens(raw[split], counters)
+    labels = [label for label, _ in Counter(raw["train"].labels).most_common()]
+    if "validation" in raw:
+        unseen = sorted(set(raw["validation"].labels) - set(labels))
+        if unseen:
+            raise DataError(
+                f"validation_data_path: label(s) {', '.join(map(repr, unseen[:5]))} never appear in train_data_path "
+                f"(training labels: {', '.join(map(repr, sorted(labels)[:10]))})"
+            )
+    if len(labels) < 2:
+        raise DataError(f"train_data_path: needs at least two distinct labels, found {labels}")
+    return Vocabulary.from_counts(counters, labels, min_count=plan.min_count, max_vocab_size=plan.max_vocab_size)
+
+
+def _tensorize(reader: DatasetReader, split: RawSplit, vocab: Vocabulary) -> TensorData:
+    index = vocab.index(LABELS)
+    labels = torch.tensor([index[label] for label in split.labels])
+    trim_key, length_key = reader.trim_keys()
+    return TensorData(reader.tensorize(split, vocab), labels, trim_key, length_key)
+
+
+def _per_namespace(cfg: Section, key: str) -> dict[str, int]:
+    """AllenNLP takes ``{namespace: n}``; a bare ``n`` applies to ``tokens``."""
+    value = cfg.pop(key, object, None)
+    if value is None:
+        return {}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"tokens": value}
+    if isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+        return dict(value)
+    raise TrainConfigError(f"{cfg.key_path(key)}: expected an integer or {{namespace: integer}}, got {value!r}")
+
+
+def _seed(seeds: tuple[int, int, int]) -> None:
+    random.seed(seeds[0])
+    try:
+        import numpy
+    except ImportError:  # numpy is optional for torch
+        pass
+    else:
+        numpy.random.seed(seeds[1])
+    torch.manual_seed(seeds[2])
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

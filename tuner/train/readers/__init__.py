@@ -1,0 +1,1 @@
+"""Dataset readers: turn data files into tensors, padded once, plus a vocabulary."""
