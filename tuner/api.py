@@ -17,9 +17,13 @@ from tuner.launch import CommandTemplate
 from tuner.objective import Objective, objective_from_options
 from tuner.preflight import prepare_config
 from tuner.results import trial_config
-from tuner.runner import Budget, RunSummary, StudyRunner
+from tuner.budget import Budget, FailurePolicy
+from tuner.recovery import recover_stale_trials
+from tuner.runner import RunSummary, StudyRunner
 from tuner.search_space import SearchSpace, load_search_space, parse_search_space
 from tuner.study import (
+    HEARTBEAT_INTERVAL_SECONDS,
+    add_spent_seconds,
     build_pruner,
     build_sampler,
     create_or_resume_study,
@@ -27,6 +31,7 @@ from tuner.study import (
     describe_storage,
     open_storage,
     remember_setup,
+    spent_seconds,
 )
 from tuner.slots import build_slots
 
@@ -80,13 +85,15 @@ def tune(
     trials_per_gpu: int = 1,
     n_jobs: int | None = None,
     trial_timeout: float | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | None = None,
     restart: bool = False,
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
 
     Every trial renders the Jsonnet config with sampled values as ext vars and runs the
-    training command as a subprocess. ``n_trials`` is the total the study should reach,
+    training command as a subprocess. ``n_trials`` and ``timeout`` are the study's totals,
     counting earlier runs, so calling again with the same arguments resumes it.
 
     Raises:
@@ -107,9 +114,10 @@ def tune(
     storage_url = storage or default_storage_url()
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
+    failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)
     _prepare_results_dir(results_dir)
 
-    storage_object = open_storage(storage_url, must_exist=False)
+    storage_object = open_storage(storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
     study, resumed = create_or_resume_study(
         storage_object,
         name=study_name,
@@ -123,6 +131,13 @@ def tune(
         _clear_results_dir(results_dir)
     remember_setup(study, space=space, snapshot=prepared.snapshot, command=None if template.is_default else list(template.argv))
     _announce(console, study, resumed, objective, storage_url, results_dir)
+    recovered = recover_stale_trials(study)
+    if recovered:
+        which = f"Trial {recovered[0]} was" if len(recovered) == 1 else f"Trials {', '.join(map(str, recovered))} were"
+        console.print(
+            f"{which} left running by a tune process that died: marked failed, parameters queued again.",
+            highlight=False,
+        )
 
     best_path = results_dir / BEST_CONFIG_FILE_NAME
     runner = StudyRunner(
@@ -135,14 +150,20 @@ def tune(
         slots=slots,
         base_env=os.environ,
         trial_timeout=trial_timeout,
+        failure_policy=failure_policy,
+        heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
         on_best=lambda trial_config_path: write_json_atomically(best_path, json.loads(trial_config_path.read_text())),
     )
     from tuner.display import TuneDisplay
 
+    budget = Budget(n_trials=n_trials, timeout=timeout, spent_before=spent_seconds(study))
     already = runner.counted_trials()
-    with TuneDisplay(console, n_trials=n_trials, already_done=already, timeout=timeout) as display:
+    with TuneDisplay(console, n_trials=n_trials, already_done=already, budget=budget) as display:
         runner.observer = display
-        summary = runner.run(Budget(n_trials=n_trials, timeout=timeout))
+        try:
+            summary = runner.run(budget)
+        finally:
+            add_spent_seconds(study, budget.elapsed() - budget.spent_before)
     return _result(study, objective, summary, best_path)
 
 

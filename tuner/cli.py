@@ -54,7 +54,7 @@ def _storage_options(function: F) -> F:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.argument("search_space", metavar="SEARCH_SPACE", type=click.Path(dir_okay=False))
 @click.option("--n-trials", type=int, help="Total trials the study should have, earlier runs included; re-running resumes up to it.")
-@click.option("--timeout", type=float, help="Seconds after which no new trial starts (this run only).")
+@click.option("--timeout", type=float, help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.")
 @click.option("--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric).")
 @click.option("--direction", type=click.Choice(["maximize", "minimize"]), help="Default: from the sign of trainer.validation_metric.")
 @click.option("--sampler", default="tpe", show_default=True, help="Optuna sampler by name: tpe, random, grid, cmaes, gp, qmc, ...")
@@ -71,6 +71,8 @@ def _storage_options(function: F) -> F:
 @click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials running at once on each GPU.")
 @click.option("--n-jobs", type=int, help="Trials running at once on the CPU (without --gpus).")
 @click.option("--trial-timeout", type=float, help="End a trial (recorded as failed) after this many seconds.")
+@click.option("--max-failures", type=int, help="Stop after this many failed trials in this run. Always: stop after 5 failures in a row with the same reason.")
+@click.option("--max-failure-rate", type=float, help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
 @click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE."""
@@ -100,6 +102,8 @@ def run_command(**options: Any) -> None:
             trials_per_gpu=options["trials_per_gpu"],
             n_jobs=options["n_jobs"],
             trial_timeout=options["trial_timeout"],
+            max_failures=options["max_failures"],
+            max_failure_rate=options["max_failure_rate"],
             restart=options["restart"],
             console=console,
         )
@@ -196,6 +200,7 @@ def _user_errors(console: Console) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.filterwarnings("always", module="tuner")
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.showwarning = show
         try:
             yield

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import math
-import time
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rich.console import Console
@@ -20,6 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     import optuna
 
+    from tuner.budget import Budget
     from tuner.trials import TrialOutcome, TrialRun
 
 FORMATS = ("table", "csv", "json")
@@ -28,10 +28,9 @@ FORMATS = ("table", "csv", "json")
 class TuneDisplay:
     """Shows a running study: a progress line, and one line per finished trial."""
 
-    def __init__(self, console: Console, *, n_trials: int | None, already_done: int, timeout: float | None) -> None:
+    def __init__(self, console: Console, *, n_trials: int | None, already_done: int, budget: Budget) -> None:
         self.console = console
-        self.timeout = timeout
-        self.started = time.monotonic()
+        self.budget = budget
         self.best: str = "none yet"
         self.progress = Progress(
             TextColumn("[bold]trials"),
@@ -66,10 +65,8 @@ class TuneDisplay:
         self.console.print(f"[yellow]{reason}[/yellow]")
 
     def _refresh(self) -> None:
-        remaining = ""
-        if self.timeout is not None:
-            left = max(0.0, self.timeout - (time.monotonic() - self.started))
-            remaining = f"{_clock(left)} left"
+        left = self.budget.time_left()
+        remaining = "" if left is None else f"{_clock(left)} left"
         self.progress.update(self.task, best=self.best, remaining=remaining)
 
 

@@ -16,15 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence
 
+from tuner.budget import Budget, FailurePolicy
 from tuner.config import ConfigSnapshot
 from tuner.launch import CommandTemplate, terminate_all, wait_for_exit
 from tuner.objective import Objective
+from tuner.recovery import launch_identity
 from tuner.search_space import SearchSpace
 from tuner.slots import Slot
+from tuner.study import record_heartbeat
 from tuner.trials import (
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
     ATTR_REASON,
+    NOT_COUNTED_REASONS,
     REASON_INTERRUPTED,
     TrialOutcome,
     TrialRun,
@@ -34,8 +38,6 @@ if TYPE_CHECKING:
     import optuna
 
 POLL_INTERVAL_SECONDS = 0.1
-# A broken config or trainer fails every trial the same way; stop rather than burn the night.
-MAX_SAME_CONSECUTIVE_FAILURES = 5
 
 
 class RunObserver(Protocol):
@@ -49,26 +51,12 @@ class RunObserver(Protocol):
 
 
 @dataclass
-class Budget:
-    """When to stop starting trials: a total trial count for the study and a wall-clock limit."""
-
-    n_trials: int | None = None
-    timeout: float | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    def time_left(self) -> float | None:
-        if self.timeout is None:
-            return None
-        return max(0.0, self.timeout - (time.monotonic() - self.started))
-
-
-@dataclass
 class RunSummary:
     """What happened in one call of :meth:`StudyRunner.run`."""
 
     finished: dict[str, int] = field(default_factory=lambda: {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
     interrupted: bool = False
-    gave_up: bool = False  # stopped because trials kept failing the same way
+    gave_up: bool = False  # stopped because trials kept failing
     stop_reason: str = ""
 
 
@@ -87,6 +75,8 @@ class StudyRunner:
         slots: Sequence[Slot],
         base_env: Mapping[str, str],
         trial_timeout: float | None = None,
+        failure_policy: FailurePolicy | None = None,
+        heartbeat_interval: float | None = None,
         observer: RunObserver | None = None,
         on_best: Callable[[Path], None] | None = None,
     ) -> None:
@@ -99,11 +89,14 @@ class StudyRunner:
         self.slots = list(slots)
         self.base_env = dict(base_env)
         self.trial_timeout = trial_timeout
+        self.failure_policy = failure_policy or FailurePolicy()
+        self.heartbeat_interval = heartbeat_interval
         self.observer = observer
         self.on_best = on_best
+        self._identity = launch_identity()
         self._running: dict[int, TrialRun] = {}
         self._interrupts = 0
-        self._failure_streak: list[str] = []
+        self._last_heartbeat = 0.0
 
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
@@ -115,6 +108,19 @@ class StudyRunner:
                 self._end_all_running(summary)
         return summary
 
+    def counted_trials(self) -> int:
+        """Trials that count towards --n-trials: all but those still queued and the interrupted or orphaned."""
+        import optuna
+
+        states = (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+            optuna.trial.TrialState.RUNNING,
+        )
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return sum(1 for trial in trials if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS)
+
     def _loop(self, budget: Budget, summary: RunSummary) -> None:
         while True:
             if self._interrupts:
@@ -124,20 +130,21 @@ class StudyRunner:
             stop_reason = self._fill_free_slots(budget, summary)
             if not self._running:
                 summary.stop_reason = stop_reason or "done"
-                summary.gave_up = self._failure_stop() is not None
+                summary.gave_up = self.failure_policy.stop_reason() is not None
                 return
             wait_for_exit([run.process for run in self._running.values() if run.process], POLL_INTERVAL_SECONDS)
             for run in list(self._running.values()):
                 outcome = run.check(trial_timeout=self.trial_timeout)
                 if outcome is not None:
                     self._finish(run, outcome, summary)
+            self._beat()
 
     def _fill_free_slots(self, budget: Budget, summary: RunSummary) -> str | None:
-        """Start trials in free slots; the reason no more will start, if the budget says so."""
+        """Start trials in free slots; the reason no more will start, if there is one."""
         busy = {run.slot.label for run in self._running.values()}
         for slot in self.slots:
             while slot.label not in busy:
-                reason = self._budget_exhausted(budget)
+                reason = self._stop_reason(budget)
                 if reason:
                     return reason
                 run = self._start_trial(slot)
@@ -148,19 +155,13 @@ class StudyRunner:
                 busy.add(slot.label)
         return None
 
-    def _failure_stop(self) -> str | None:
-        streak = self._failure_streak
-        if len(streak) >= MAX_SAME_CONSECUTIVE_FAILURES and len(set(streak[-MAX_SAME_CONSECUTIVE_FAILURES:])) == 1:
-            return f"the last {MAX_SAME_CONSECUTIVE_FAILURES} trials all failed with: {streak[-1]}"
-        return None
-
-    def _budget_exhausted(self, budget: Budget) -> str | None:
-        failure_stop = self._failure_stop()
-        if failure_stop:
-            return failure_stop
+    def _stop_reason(self, budget: Budget) -> str | None:
+        failures = self.failure_policy.stop_reason()
+        if failures:
+            return failures
         time_left = budget.time_left()
         if time_left is not None and time_left <= 0:
-            return f"--timeout of {budget.timeout:g} s reached"
+            return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
         if budget.n_trials is not None and self.counted_trials() >= budget.n_trials:
             return f"the study has its {budget.n_trials} trials"
         is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
@@ -168,20 +169,14 @@ class StudyRunner:
             return "every point of the grid was tried"
         return None
 
-    def counted_trials(self) -> int:
-        """Trials that count towards --n-trials: all but the interrupted ones and those still queued."""
-        import optuna
-
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
-        trials = self.study.get_trials(deepcopy=False, states=states)
-        return sum(1 for trial in trials if trial.user_attrs.get(ATTR_REASON) != REASON_INTERRUPTED)
-
     def _start_trial(self, slot: Slot) -> TrialRun:
         trial = self.study.ask()
         params = self.space.suggest(trial)
         directory = self.serialization_dir / f"trial_{trial.number}"
-        run = TrialRun(trial, params, directory, self.objective, slot)
+        run = TrialRun(trial, params, directory, self.objective, slot, self._identity)
         run.start(self.snapshot, self.template, self.base_env)
+        if self.heartbeat_interval is not None:
+            record_heartbeat(self.study, trial)
         if self.observer:
             self.observer.trial_started(run)
         return run
@@ -199,17 +194,14 @@ class StudyRunner:
             tail = run.log_tail()
             if tail:
                 trial.set_user_attr(ATTR_LOG_TAIL, tail)
-        state = optuna.trial.TrialState[outcome.state]
         values = outcome.value if outcome.state == "COMPLETE" else None
-        frozen = self.study.tell(trial, values, state=state)
+        frozen = self.study.tell(trial, values, state=optuna.trial.TrialState[outcome.state])
         summary.finished[outcome.state] += 1
-        if outcome.state == "FAIL" and outcome.reason != REASON_INTERRUPTED:
-            self._failure_streak.append(outcome.reason or "unknown")
-        elif outcome.state != "FAIL":
-            self._failure_streak.clear()
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
             self.study.enqueue_trial(run.params, skip_if_exists=False)
+        else:
+            self.failure_policy.record(outcome.state, outcome.reason)
         is_best = outcome.state == "COMPLETE" and self._is_best(frozen)
         if is_best and self.on_best:
             self.on_best(run.config_path)
@@ -221,6 +213,14 @@ class StudyRunner:
             return self.study.best_trial.number == frozen.number
         except ValueError:
             return False
+
+    def _beat(self) -> None:
+        """Tell the storage that the running trials' owner is alive (RDB heartbeat)."""
+        if self.heartbeat_interval is None or time.monotonic() - self._last_heartbeat < self.heartbeat_interval:
+            return
+        self._last_heartbeat = time.monotonic()
+        for run in self._running.values():
+            record_heartbeat(self.study, run.trial)
 
     def _end_all_running(self, summary: RunSummary) -> None:
         """End every running trial (whole process groups) and record it as interrupted."""
@@ -260,4 +260,3 @@ class StudyRunner:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     import optuna
 
 DEFAULT_STORAGE_FILE = "tune.db"
+JOURNAL_PREFIX = "journal:"
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
+STORAGE_OPEN_ATTEMPTS = 5
+HEARTBEAT_INTERVAL_SECONDS = 20
+HEARTBEAT_GRACE_FACTOR = 3
 
 # Study user attributes.
 ATTR_METRIC = "metric"
@@ -29,6 +33,7 @@ ATTR_SEARCH_SPACE = "search_space"
 ATTR_CONFIG_PATH = "config_path"
 ATTR_COMMAND = "command"
 ATTR_SNAPSHOT_PREFIX = "config_snapshot:"
+ATTR_SPENT_SECONDS = "spent_seconds"
 
 
 def default_storage_url(directory: Path | None = None) -> str:
@@ -47,25 +52,97 @@ def describe_storage(url: str) -> str:
         return url
 
 
-def open_storage(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``; with ``must_exist``, a missing SQLite file is an error, not created."""
-    import optuna
-    import sqlalchemy.exc
+def open_storage(url: str, *, must_exist: bool, heartbeat_interval: int | None = None) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``: any RDB URL, or ``journal:PATH`` for a journal file.
 
+    With ``must_exist``, a missing SQLite or journal file is an error instead of being
+    created. ``heartbeat_interval`` turns on Optuna's heartbeat (RDB storages): a trial
+    whose `tune` process stops beating is failed and retried once by whoever looks next.
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        return _open_journal(url, must_exist=must_exist)
     sqlite_path = _sqlite_path(url)
     if sqlite_path is not None:
         if must_exist and not sqlite_path.is_file():
             raise StudyError(
                 f"no study storage at {sqlite_path}; run `tune CONFIG SPACE` here first or pass --storage"
             )
-        if not must_exist and sqlite_path.parent and not sqlite_path.parent.is_dir():
+        if not must_exist and not sqlite_path.parent.is_dir():
             raise StudyError(f"--storage {url}: folder {sqlite_path.parent} does not exist")
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite_path else None
-    try:
+    for attempt in range(STORAGE_OPEN_ATTEMPTS):
+        try:
+            return _open_rdb(url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval)
+        except Exception as error:  # noqa: BLE001 - drivers raise many kinds; all become one line
+            if _is_creation_race(error) and attempt + 1 < STORAGE_OPEN_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1))  # another process is creating the tables right now
+                continue
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StudyError(f"cannot open storage {describe_storage(url)}: {first_line}") from None
+    raise AssertionError("unreachable")
+
+
+def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optuna.storages.BaseStorage:
+    import optuna
+
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite else None
+    if heartbeat_interval is None:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StudyError(f"cannot open storage {describe_storage(url)}: {first_line}") from None
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=heartbeat_interval * HEARTBEAT_GRACE_FACTOR,
+        heartbeat_stale_trial_callback=_fail_and_retry_once,
+    )
+
+
+def _fail_and_retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Heartbeat callback: say why the trial failed, then queue its parameters again once."""
+    import optuna
+
+    from tuner.trials import ATTR_REASON, REASON_NO_HEARTBEAT
+
+    study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, REASON_NO_HEARTBEAT)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, trial)
+
+
+def _open_journal(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(url[len(JOURNAL_PREFIX):])
+    if must_exist and not path.is_file():
+        raise StudyError(f"no journal storage at {path}; run `tune CONFIG SPACE --storage {url}` first")
+    if not path.parent.is_dir():
+        raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def _is_creation_race(error: Exception) -> bool:
+    text = str(error).lower()
+    return "already exists" in text or "database is locked" in text or "unique constraint" in text
+
+
+def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Record that ``trial``'s owner is alive, where the storage keeps heartbeats.
+
+    Optuna beats only inside ``study.optimize``; tune drives trials with ask/tell,
+    so it beats itself, through the storage as ``optimize`` does.
+    """
+    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+
+    storage = study._storage
+    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
+        storage.record_heartbeat(trial._trial_id)
+
+
+def spent_seconds(study: optuna.Study) -> float:
+    """Wall time that earlier `tune` runs spent on this study (for --timeout)."""
+    return float(study.user_attrs.get(ATTR_SPENT_SECONDS, 0.0))
+
+
+def add_spent_seconds(study: optuna.Study, seconds: float) -> None:
+    study.set_user_attr(ATTR_SPENT_SECONDS, round(spent_seconds(study) + seconds, 3))
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

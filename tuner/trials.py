@@ -6,7 +6,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,15 @@ if TYPE_CHECKING:
 
 # Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
 # Where and how a trial was launched is one attribute, so that launching costs one storage write.
-ATTR_LAUNCH = "launch"  # {"config_snapshot", "directory", "slot", "gpu", "pid", "host", "tuner_pid"}
+ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid; host, tuner_pid, tuner_started
 ATTR_REASON = "reason"
 ATTR_PRUNED_EPOCH = "pruned_epoch"
 ATTR_LOG_TAIL = "log_tail"
 REASON_INTERRUPTED = "interrupted"
+REASON_TUNE_DIED = "tune process died"
+REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
+# Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
+NOT_COUNTED_REASONS = frozenset({REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT})
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
@@ -55,6 +58,7 @@ class TrialRun:
         directory: Path,
         objective: Objective,
         slot: Slot,
+        identity: Mapping[str, Any],
     ) -> None:
         self.trial = trial
         self.params = dict(params)
@@ -65,6 +69,7 @@ class TrialRun:
         self.outcome: TrialOutcome | None = None
         self.started = time.monotonic()
         self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
+        self.identity = identity  # this tune process, for stale-trial recovery
 
     @property
     def number(self) -> int:
@@ -91,8 +96,7 @@ class TrialRun:
                     "slot": self.slot.label,
                     "gpu": self.slot.gpu,
                     "pid": self.process.pid if self.process else None,
-                    "host": socket.gethostname(),
-                    "tuner_pid": os.getpid(),
+                    **self.identity,
                 },
             )
 

@@ -1,0 +1,88 @@
+"""When a study stops starting trials: trial count, time, and failures that say something is broken."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tuner.errors import OptionError
+
+# A broken config or trainer fails every trial the same way; stop rather than burn the night.
+DEFAULT_SAME_REASON_STREAK = 5
+MIN_TRIALS_FOR_FAILURE_RATE = 5
+
+
+@dataclass
+class Budget:
+    """The study's budget. Both limits count earlier runs of the same study.
+
+    ``n_trials`` is the total number of trials the study should have; ``timeout`` the
+    total wall time of `tune` runs on it, ``spent_before`` being what earlier runs used.
+    """
+
+    n_trials: int | None = None
+    timeout: float | None = None
+    spent_before: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        """Seconds of this study's budget used, earlier runs included."""
+        return self.spent_before + (time.monotonic() - self.started)
+
+    def time_left(self) -> float | None:
+        if self.timeout is None:
+            return None
+        return max(0.0, self.timeout - self.elapsed())
+
+
+@dataclass
+class FailurePolicy:
+    """Stops a run whose trials fail systematically.
+
+    Three rules, each on this run's trials (interrupted ones aside): ``max_failures``
+    failed trials in all; a failure rate above ``max_failure_rate`` once at least
+    5 trials finished; ``same_reason_streak`` failures in a row with the same reason.
+    """
+
+    max_failures: int | None = None
+    max_failure_rate: float | None = None
+    same_reason_streak: int = DEFAULT_SAME_REASON_STREAK
+    _finished: int = 0
+    _reasons: Counter[str] = field(default_factory=Counter)
+    _streak: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.max_failures is not None and self.max_failures < 1:
+            raise OptionError(f"--max-failures must be at least 1, got {self.max_failures}")
+        if self.max_failure_rate is not None and not 0 < self.max_failure_rate <= 1:
+            raise OptionError(f"--max-failure-rate must be in (0, 1], got {self.max_failure_rate}")
+
+    def record(self, state: str, reason: str | None) -> None:
+        """Count one finished trial (``state`` an Optuna state name)."""
+        self._finished += 1
+        if state == "FAIL":
+            self._reasons[reason or "unknown"] += 1
+            self._streak.append(reason or "unknown")
+        else:
+            self._streak.clear()
+
+    def stop_reason(self) -> str | None:
+        """Why the run should stop, or None."""
+        failures = sum(self._reasons.values())
+        if self.max_failures is not None and failures >= self.max_failures:
+            return f"{failures} trials failed (--max-failures {self.max_failures}); most often: {self._most_common()}"
+        if self.max_failure_rate is not None and self._finished >= MIN_TRIALS_FOR_FAILURE_RATE:
+            rate = failures / self._finished
+            if rate > self.max_failure_rate:
+                return (
+                    f"{failures} of {self._finished} trials failed, more than --max-failure-rate "
+                    f"{self.max_failure_rate:g}; most often: {self._most_common()}"
+                )
+        streak = self._streak[-self.same_reason_streak:]
+        if len(streak) == self.same_reason_streak and len(set(streak)) == 1:
+            return f"the last {self.same_reason_streak} trials all failed with: {streak[-1]}"
+        return None
+
+    def _most_common(self) -> str:
+        return self._reasons.most_common(1)[0][0] if self._reasons else "-"

@@ -1,0 +1,89 @@
+"""Trials left RUNNING by a `tune` process that died: find them, end what is left, retry once.
+
+On this host a trial's launch record (process ids and start times) tells at once
+whether the `tune` process that owns it is still alive. Trials of other hosts are
+found by Optuna's heartbeat (RDB storages), whose stale-trial callback retries them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.trials import ATTR_LAUNCH, ATTR_REASON, REASON_TUNE_DIED
+
+if TYPE_CHECKING:
+    import optuna
+
+ATTR_RETRY_OF = "retry_of"
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot); None when it does not exist."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError, PermissionError):
+        return None
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def recover_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail this host's RUNNING trials whose `tune` process is gone; returns their numbers.
+
+    Their leftover processes are killed and their parameters queued again, once.
+    """
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)  # other hosts' trials, by heartbeat
+    host = socket.gethostname()
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        launch: dict[str, Any] = trial.user_attrs.get(ATTR_LAUNCH) or {}
+        if launch.get("host") != host or _owner_alive(launch):
+            continue
+        _kill_leftover_group(launch, trial.number)
+        # There is no public call to annotate another process's trial; Optuna's own
+        # fail_stale_trials uses the storage the same way.
+        study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, REASON_TUNE_DIED)
+        try:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another process recovered it first
+        if ATTR_RETRY_OF not in trial.user_attrs:
+            study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number}, skip_if_exists=False)
+        recovered.append(trial.number)
+    return recovered
+
+
+def launch_identity() -> dict[str, Any]:
+    """What identifies this `tune` process in a trial's launch record."""
+    return {"host": socket.gethostname(), "tuner_pid": os.getpid(), "tuner_started": process_start_time(os.getpid())}
+
+
+def _owner_alive(launch: dict[str, Any]) -> bool:
+    pid = launch.get("tuner_pid")
+    if not isinstance(pid, int):
+        return False
+    started = process_start_time(pid)
+    return started is not None and started == launch.get("tuner_started")
+
+
+def _kill_leftover_group(launch: dict[str, Any], number: int) -> None:
+    pid = launch.get("pid")
+    if not isinstance(pid, int) or process_start_time(pid) is None:
+        return
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (FileNotFoundError, PermissionError, ProcessLookupError):
+        return
+    if f"TUNER_TRIAL_NUMBER={number}".encode() not in environ:
+        return  # the process id was reused by something that is not this trial
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
