@@ -68,12 +68,19 @@ def test_objective_is_derived_from_epoch_lines_without_metrics_json(study_files,
 
 
 def test_plain_metric_is_the_last_epoch_value(study_files, tune_cli, quadratic_command):
+    # At x = 3 the loss falls 0.75, 0.5, 0.25, 0.0: the best (highest) would be 0.75, the last is 0.0.
     args = study_files({"x": {"type": "categorical", "choices": [3.0]}}, epochs=4, extra={"no_final": True})
-    result = tune_cli(*args, "--n-trials", "1", "--metric", "validation_loss", "--direction", "minimize",
-                      "--study-name", "loss", "--command", quadratic_command)
-    # trainer.validation_metric says +accuracy, so asking to minimise contradicts it.
+    result = tune_cli(*args, "--n-trials", "1", "--metric", "validation_loss", "--direction", "maximize",
+                      "--pruner", "none", "--study-name", "last", "--command", quadratic_command)
+    assert result.exit_code == 0, result.output
+    assert load_trials("last")[0].value == pytest.approx(0.0)
+
+
+def test_direction_contradicting_the_config_is_refused(study_files, tune_cli, quadratic_command, tmp_path):
+    result = tune_cli(*study_files(), "--n-trials", "1", "--direction", "minimize", "--command", quadratic_command)
     assert result.exit_code == 2
-    assert "contradicts" in result.output
+    assert "contradicts" in result.output and "'+accuracy'" in result.output
+    assert not (tmp_path / "tune.db").exists()
 
 
 def test_pruner_ends_a_bad_trial_mid_run(study_files, tune_cli, quadratic_command, tmp_path):
@@ -198,7 +205,7 @@ def test_show_trials_formats(study_files, tune_cli, quadratic_command):
     assert csv_lines[0].endswith("params_x") and len(csv_lines) == 4
 
     table = tune_cli("show-trials").stdout
-    assert "complete" in table and "x" in table
+    assert "state" in table and table.count("job0") == 3
 
     only_failed = json.loads(tune_cli("show-trials", "--format", "json", "--state", "fail").stdout)
     assert only_failed == []

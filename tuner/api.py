@@ -88,6 +88,7 @@ def tune(
     max_failures: int | None = None,
     max_failure_rate: float | None = None,
     restart: bool = False,
+    warm_launch: bool = True,
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -152,6 +153,7 @@ def tune(
         trial_timeout=trial_timeout,
         failure_policy=failure_policy,
         heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
+        warm_launch=warm_launch,
         on_best=lambda trial_config_path: write_json_atomically(best_path, json.loads(trial_config_path.read_text())),
     )
     from tuner.display import TuneDisplay

@@ -67,6 +67,8 @@ def _storage_options(function: F) -> F:
 @click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>).")
 @click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Fixed ext var for the config; repeatable. Unset ones come from the environment.")
 @click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
+@click.option("--module", help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).")
+@click.option("--launch", type=click.Choice(["warm", "plain"]), default="warm", show_default=True, help="warm: fork `python -m` trainers from a worker that already imported torch; plain: a fresh interpreter per trial.")
 @click.option("--gpus", help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.")
 @click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials running at once on each GPU.")
 @click.option("--n-jobs", type=int, help="Trials running at once on the CPU (without --gpus).")
@@ -97,7 +99,8 @@ def run_command(**options: Any) -> None:
             study_name=options["study_name"],
             serialization_dir=options["serialization_dir"],
             ext_vars=_parse_ext_vars(options["ext_vars"]),
-            command=options["command"],
+            command=_command(options["command"], options["module"]),
+            warm_launch=options["launch"] == "warm",
             gpus=options["gpus"],
             trials_per_gpu=options["trials_per_gpu"],
             n_jobs=options["n_jobs"],
@@ -175,6 +178,12 @@ def _load_study(storage: str | None, study_name: str | None) -> Any:
 
     url = storage or default_storage_url()
     return load_existing_study(open_storage(url, must_exist=True), study_name, url)
+
+
+def _command(command: str | None, module: str | None) -> str | None:
+    if command and module:
+        raise click.UsageError("give --command or --module, not both")
+    return f"{{python}} -m {module} {{config}} {{serialization_dir}}" if module else command
 
 
 def _parse_ext_vars(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from tuner.errors import OptionError
 
@@ -57,7 +57,7 @@ class CommandTemplate:
             "{serialization_dir}": str(serialization_dir),
             "{trial_number}": str(trial_number),
         }
-        rendered = []
+        rendered: list[str] = []
         for argument in self.argv:
             for placeholder, value in values.items():
                 argument = argument.replace(placeholder, value)
@@ -88,7 +88,7 @@ class TrialProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.pid = self.popen.pid
         self.started = time.monotonic()
@@ -103,18 +103,27 @@ class TrialProcess:
 
     def terminate(self, grace: float = TERMINATE_GRACE_SECONDS) -> int:
         """SIGTERM the whole group, SIGKILL it after ``grace`` seconds; returns the exit status."""
-        _signal_group(self.pid, signal.SIGTERM)
+        signal_group(self.pid, signal.SIGTERM)
         try:
             status = self.popen.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            _signal_group(self.pid, signal.SIGKILL)
+            signal_group(self.pid, signal.SIGKILL)
             status = self.popen.wait()
+        self._reap_group()
+        return status
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit status, waiting up to ``timeout`` seconds; None if still running then."""
+        try:
+            status = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
         self._reap_group()
         return status
 
     def kill(self) -> int:
         """SIGKILL the whole group at once."""
-        _signal_group(self.pid, signal.SIGKILL)
+        signal_group(self.pid, signal.SIGKILL)
         status = self.popen.wait()
         self._reap_group()
         return status
@@ -125,28 +134,25 @@ class TrialProcess:
 
     def _reap_group(self) -> None:
         # Children the trainer left behind (data-loader workers, say) must not outlive the trial.
-        _signal_group(self.pid, signal.SIGKILL)
+        signal_group(self.pid, signal.SIGKILL)
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
 
 
-def terminate_all(processes: Iterable[TrialProcess], grace: float = TERMINATE_GRACE_SECONDS) -> None:
+def terminate_all(processes: Iterable[Any], grace: float = TERMINATE_GRACE_SECONDS) -> None:
     """SIGTERM every group at once, then SIGKILL what is left after ``grace`` seconds."""
     processes = list(processes)
     for process in processes:
-        _signal_group(process.pid, signal.SIGTERM)
+        signal_group(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     for process in processes:
-        try:
-            process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
     for process in processes:
         process.kill()
 
 
-def wait_for_exit(processes: Iterable[TrialProcess], timeout: float) -> None:
+def wait_for_exit(processes: Iterable[Any], timeout: float) -> None:
     """Sleep up to ``timeout`` seconds, waking early when one of ``processes`` exits."""
     descriptors = [process.fileno() for process in processes]
     if descriptors and all(descriptor >= 0 for descriptor in descriptors):
@@ -155,7 +161,7 @@ def wait_for_exit(processes: Iterable[TrialProcess], timeout: float) -> None:
         time.sleep(min(timeout, 0.01))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: get SIGKILL if `tune` dies (Linux), so no trial outlives it.
 
     Only the trial's leader gets it; anything it starts stays in its process group,
@@ -187,7 +193,7 @@ def _open_pidfd(pid: int) -> int | None:
         return None  # pidfds need Linux 5.3; callers fall back to short sleeps
 
 
-def _signal_group(pid: int, signum: int) -> None:
+def signal_group(pid: int, signum: int) -> None:
     try:
         os.killpg(pid, signum)
     except (ProcessLookupError, PermissionError):

@@ -24,6 +24,8 @@ from tuner.recovery import launch_identity
 from tuner.search_space import SearchSpace
 from tuner.slots import Slot
 from tuner.study import record_heartbeat
+from tuner.warm import Launcher, WarmLauncher, split_python_module
+from tuner.worker import BUILTIN_TRAINER_PRELOAD
 from tuner.trials import (
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
@@ -77,6 +79,7 @@ class StudyRunner:
         trial_timeout: float | None = None,
         failure_policy: FailurePolicy | None = None,
         heartbeat_interval: float | None = None,
+        warm_launch: bool = True,
         observer: RunObserver | None = None,
         on_best: Callable[[Path], None] | None = None,
     ) -> None:
@@ -94,6 +97,7 @@ class StudyRunner:
         self.observer = observer
         self.on_best = on_best
         self._identity = launch_identity()
+        self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
         self._running: dict[int, TrialRun] = {}
         self._interrupts = 0
         self._last_heartbeat = 0.0
@@ -103,9 +107,14 @@ class StudyRunner:
         summary = RunSummary()
         with self._interrupt_handlers():
             try:
+                for launcher in self._launchers.values():
+                    if isinstance(launcher, WarmLauncher):
+                        launcher.start()
                 self._loop(budget, summary)
             finally:
                 self._end_all_running(summary)
+                for launcher in self._launchers.values():
+                    launcher.close()
         return summary
 
     def counted_trials(self) -> int:
@@ -174,12 +183,22 @@ class StudyRunner:
         params = self.space.suggest(trial)
         directory = self.serialization_dir / f"trial_{trial.number}"
         run = TrialRun(trial, params, directory, self.objective, slot, self._identity)
-        run.start(self.snapshot, self.template, self.base_env)
+        run.start(self.snapshot, self.template, self.base_env, self._launchers[slot.label])
         if self.heartbeat_interval is not None:
             record_heartbeat(self.study, trial)
         if self.observer:
             self.observer.trial_started(run)
         return run
+
+    def _make_launcher(self, slot: Slot, warm_launch: bool) -> Launcher:
+        probe = self.template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
+        python_module = split_python_module(probe) if warm_launch else None
+        if python_module is None:
+            return Launcher()
+        module = python_module[0]
+        preload = BUILTIN_TRAINER_PRELOAD if module == "tuner.train" else ()
+        log_path = self.serialization_dir / ".workers" / f"{slot.label}.log"
+        return WarmLauncher(module, preload=preload, env={**self.base_env, **slot.env}, log_path=log_path)
 
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         import optuna

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 from tuner import contract
 from tuner.config import ConfigSnapshot
 from tuner.errors import ConfigError
-from tuner.launch import CommandTemplate, TrialProcess
+from tuner.launch import CommandTemplate
 from tuner.slots import Slot
+from tuner.warm import Launcher
 from tuner.objective import EpochMetricsReader, MalformedMetricsError, Objective, TrialResultError, read_final_metrics
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class TrialRun:
         self.directory = directory
         self.objective = objective
         self.slot = slot
-        self.process: TrialProcess | None = None
+        self.process: Any = None  # a TrialProcess or WarmTrialProcess
         self.outcome: TrialOutcome | None = None
         self.started = time.monotonic()
         self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
@@ -83,10 +84,12 @@ class TrialRun:
     def config_path(self) -> Path:
         return self.directory / contract.CONFIG_FILE_NAME
 
-    def start(self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str]) -> None:
+    def start(
+        self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher
+    ) -> None:
         """Render the config into the trial folder and launch the command; failures become the outcome."""
         try:
-            self._launch(snapshot, template, base_env)
+            self._launch(snapshot, template, base_env, launcher)
         finally:
             self.trial.set_user_attr(
                 ATTR_LAUNCH,
@@ -100,7 +103,9 @@ class TrialRun:
                 },
             )
 
-    def _launch(self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str]) -> None:
+    def _launch(
+        self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher
+    ) -> None:
         if self.directory.exists():
             shutil.rmtree(self.directory)  # left by an earlier study under the same name
         self.directory.mkdir(parents=True)
@@ -122,7 +127,7 @@ class TrialRun:
         }
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
-            self.process = TrialProcess(argv, env=env, log_path=self.log_path)
+            self.process = launcher.launch(argv, env=env, log_path=self.log_path)
         except OSError as error:
             self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
 
