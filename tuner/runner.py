@@ -32,6 +32,7 @@ from tuner.trials import (
     ATTR_REASON,
     NOT_COUNTED_REASONS,
     REASON_INTERRUPTED,
+    REASON_SURPLUS,
     TrialOutcome,
     TrialRun,
 )
@@ -117,8 +118,11 @@ class StudyRunner:
                     launcher.close()
         return summary
 
-    def counted_trials(self) -> int:
-        """Trials that count towards --n-trials: all but those still queued and the interrupted or orphaned."""
+    def counted_trials(self, before: int | None = None) -> int:
+        """Trials that count towards --n-trials (numbered below ``before``, if given).
+
+        All count but those still queued and those interrupted, orphaned or surplus.
+        """
         import optuna
 
         states = (
@@ -128,7 +132,11 @@ class StudyRunner:
             optuna.trial.TrialState.RUNNING,
         )
         trials = self.study.get_trials(deepcopy=False, states=states)
-        return sum(1 for trial in trials if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS)
+        return sum(
+            1
+            for trial in trials
+            if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS and (before is None or trial.number < before)
+        )
 
     def _loop(self, budget: Budget, summary: RunSummary) -> None:
         while True:
@@ -150,13 +158,21 @@ class StudyRunner:
 
     def _fill_free_slots(self, budget: Budget, summary: RunSummary) -> str | None:
         """Start trials in free slots; the reason no more will start, if there is one."""
+        import optuna
+
         busy = {run.slot.label for run in self._running.values()}
         for slot in self.slots:
             while slot.label not in busy:
                 reason = self._stop_reason(budget)
                 if reason:
                     return reason
-                run = self._start_trial(slot)
+                trial = self.study.ask()
+                if budget.n_trials is not None and self.counted_trials(before=trial.number) >= budget.n_trials:
+                    # Other processes asked at the same moment and the study is full: give this one back.
+                    trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    return f"the study has its {budget.n_trials} trials"
+                run = self._start_trial(slot, trial)
                 if run.outcome is not None:  # failed before any process ran (the config does not render)
                     self._finish(run, run.outcome, summary)
                     continue
@@ -178,8 +194,7 @@ class StudyRunner:
             return "every point of the grid was tried"
         return None
 
-    def _start_trial(self, slot: Slot) -> TrialRun:
-        trial = self.study.ask()
+    def _start_trial(self, slot: Slot, trial: optuna.Trial) -> TrialRun:
         params = self.space.suggest(trial)
         directory = self.serialization_dir / f"trial_{trial.number}"
         run = TrialRun(trial, params, directory, self.objective, slot, self._identity)

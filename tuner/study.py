@@ -77,6 +77,8 @@ def open_storage(url: str, *, must_exist: bool, heartbeat_interval: int | None =
                 time.sleep(0.2 * (attempt + 1))  # another process is creating the tables right now
                 continue
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if "Failed to import DB access module" in first_line:
+                first_line = "its database driver is not installed (for PostgreSQL: pip install 'tuner[postgres]')"
             raise StudyError(f"cannot open storage {describe_storage(url)}: {first_line}") from None
     raise AssertionError("unreachable")
 
@@ -85,6 +87,7 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optu
     import optuna
 
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite else None
+    url = _with_installed_postgres_driver(url)
     if heartbeat_interval is None:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     return optuna.storages.RDBStorage(
@@ -104,6 +107,20 @@ def _fail_and_retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -
 
     study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, REASON_NO_HEARTBEAT)
     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, trial)
+
+
+def _with_installed_postgres_driver(url: str) -> str:
+    """Name the PostgreSQL driver that is installed: SQLAlchemy's default for a bare
+    ``postgresql://`` differs between versions (psycopg2 in 2.0, psycopg 3 in 2.1)."""
+    scheme, separator, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not separator:
+        return url
+    import importlib.util
+
+    for module, dialect in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"{dialect}://{rest}"
+    return url
 
 
 def _open_journal(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:

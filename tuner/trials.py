@@ -31,8 +31,9 @@ ATTR_LOG_TAIL = "log_tail"
 REASON_INTERRUPTED = "interrupted"
 REASON_TUNE_DIED = "tune process died"
 REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
+REASON_SURPLUS = "not run: other tune processes had started the study's last trials"
 # Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
-NOT_COUNTED_REASONS = frozenset({REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT})
+NOT_COUNTED_REASONS = frozenset({REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS})
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
