@@ -1,15 +1,15 @@
-"""Per-trial overhead of `tune` itself, for a trivial trainer.
+"""Per-trial overhead of `tune`: plain subprocess launch, warm launch, and the in-process floor.
 
-Three ways to run N trials of the same trivial trainer (tests/trainers/quadratic.py,
-1 epoch, no sleep), each timed end to end:
+The trainer (tests/trainers/sleeper.py, duration 0) imports torch, as real trainers do, and
+does no work; so a trial's wall time is all overhead: tune's own (sampling, rendering the
+Jsonnet config, storage writes, reading metrics) plus the trial process's start and exit.
 
-* ``direct``:  the trainer launched N times with subprocess.run, no Optuna: the cost
-  of the trainer process itself (interpreter start, its work, exit).
-* ``tune``:    tuner.tune(...) with a SQLite study, N trials.
-* ``optuna``:  an in-process Optuna loop (ask/suggest/tell, SQLite, no process): the
-  floor any Optuna-based tool pays.
+* plain:  ``--launch plain``: a fresh interpreter per trial (imports torch each time).
+* warm:   ``--launch warm``: trials forked from a worker that already imported torch.
+* optuna: an in-process Optuna ask/suggest/tell loop on SQLite, no process, no config: the floor.
 
-tune's own overhead per trial is (tune - direct) / N. Run:
+Per trial = the median interval between consecutive trial completions (steady state: the warm
+worker's one-off start is left out), and the median of that over repeats. Run from the repository root:
     python benchmarks/trial_overhead.py --trials 50 --repeats 3
 """
 
@@ -19,62 +19,49 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINER = ROOT / "tests" / "trainers" / "quadratic.py"
-CONFIG = "{x: std.parseJson(std.extVar('x')), epochs: 1, sleep: 0, trainer: {validation_metric: '+accuracy'}}"
-SPACE = {"x": {"type": "float", "low": 0.0, "high": 6.0}}
+CONFIG = "{x: std.parseJson(std.extVar('x')), duration: 0, import_torch: true, trainer: {validation_metric: '+accuracy'}}"
+SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 
 
-def time_direct(work: Path, trials: int) -> float:
-    config = work / "direct.json"
-    config.write_text(json.dumps({"x": 1.0, "epochs": 1, "sleep": 0}))
-    started = time.perf_counter()
-    for number in range(trials):
-        out = work / f"direct_{number}"
-        out.mkdir()
-        subprocess.run([sys.executable, str(TRAINER), str(config), str(out)], check=True, stdout=subprocess.DEVNULL, env={**os.environ, "TUNER_METRICS_FILE": str(out / "m.jsonl")})
-    return time.perf_counter() - started
-
-
-def time_tune(work: Path, trials: int) -> float:
+def time_tune(work: Path, trials: int, launch: str) -> list[float]:
     from rich.console import Console
 
     import tuner
 
     (work / "c.jsonnet").write_text(CONFIG)
-    started = time.perf_counter()
     result = tuner.tune(
         config=work / "c.jsonnet",
         search_space=SPACE,
         n_trials=trials,
         storage=f"sqlite:///{work / 'tune.db'}",
         serialization_dir=work / "results",
-        command=f"{sys.executable} {TRAINER} {{config}} {{serialization_dir}}",
+        command="{python} -m tests.trainers.sleeper {config} {serialization_dir}",
+        warm_launch=launch == "warm",
         pruner="none",
         console=Console(file=open(os.devnull, "w")),
     )
-    elapsed = time.perf_counter() - started
     assert result.summary.finished["COMPLETE"] == trials, result.summary
-    return elapsed
+    return completion_intervals(result.study.trials)
 
 
-def time_optuna(work: Path, trials: int) -> float:
+def time_optuna(work: Path, trials: int) -> list[float]:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    started = time.perf_counter()
     study = optuna.create_study(storage=f"sqlite:///{work / 'optuna.db'}", direction="maximize")
     for _ in range(trials):
         trial = study.ask()
-        x = trial.suggest_float("x", 0.0, 6.0)
-        study.tell(trial, 1.0 / (1.0 + (x - 3.0) ** 2))
-    return time.perf_counter() - started
+        study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
+    return completion_intervals(study.trials)
+
+
+def completion_intervals(trials: list) -> list[float]:
+    ends = sorted(trial.datetime_complete.timestamp() for trial in trials)
+    return [later - earlier for earlier, later in zip(ends, ends[1:])]
 
 
 def main() -> None:
@@ -82,21 +69,23 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    per_trial: dict[str, list[float]] = {"direct": [], "tune": [], "optuna": [], "tune_overhead": []}
+    os.chdir(ROOT)  # `python -m tests.trainers.sleeper` is found from here
+    sys.path.insert(0, str(ROOT))
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    per_trial: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
     for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as folder:
-            work = Path(folder)
-            direct = time_direct(work, args.trials) / args.trials
-            tuned = time_tune(work, args.trials) / args.trials
-            floor = time_optuna(work, args.trials) / args.trials
-        per_trial["direct"].append(direct)
-        per_trial["tune"].append(tuned)
-        per_trial["optuna"].append(floor)
-        per_trial["tune_overhead"].append(tuned - direct)
-    print(f"{args.trials} trials x {args.repeats} repeats; milliseconds per trial (median, min-max)")
-    for name, values in per_trial.items():
+        for mode in per_trial:
+            with tempfile.TemporaryDirectory() as folder:
+                work = Path(folder)
+                intervals = time_optuna(work, args.trials) if mode == "optuna" else time_tune(work, args.trials, mode)
+                per_trial[mode].append(statistics.median(intervals))
+    print(json.dumps({"trials": args.trials, "repeats": args.repeats}))
+    print(f"{'mode':8s} {'median ms/trial':>16s} {'min':>8s} {'max':>8s}")
+    for mode, values in per_trial.items():
         ms = [value * 1000 for value in values]
-        print(f"  {name:14s} {statistics.median(ms):8.1f}   ({min(ms):.1f}-{max(ms):.1f})")
+        print(f"{mode:8s} {statistics.median(ms):16.1f} {min(ms):8.1f} {max(ms):8.1f}")
 
 
 if __name__ == "__main__":

@@ -88,15 +88,36 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optu
 
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite else None
     url = _with_installed_postgres_driver(url)
-    if heartbeat_interval is None:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=heartbeat_interval * HEARTBEAT_GRACE_FACTOR,
-        heartbeat_stale_trial_callback=_fail_and_retry_once,
-    )
+    heartbeat: dict[str, Any] = {}
+    if heartbeat_interval is not None:
+        heartbeat = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": heartbeat_interval * HEARTBEAT_GRACE_FACTOR,
+            "heartbeat_stale_trial_callback": _fail_and_retry_once,
+        }
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    if sqlite:
+        _use_write_ahead_log(storage)
+    return storage
+
+
+def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a commit no longer waits for fsync.
+
+    A trial costs some 15 commits; with the default rollback journal each one syncs the
+    disk (5-8 ms here). In WAL mode the database stays consistent through any crash; a
+    power cut can lose the last commits. Readers (optuna-dashboard) no longer block writers.
+    """
+    import sqlalchemy
+
+    def configure(connection: Any, record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", configure)
+    storage.engine.dispose()  # connections made while Optuna set the tables up lack the pragmas
 
 
 def _fail_and_retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
