@@ -106,7 +106,8 @@ def tune(
     _check_budget(n_trials, timeout, trial_timeout)
     space = _load_space(search_space)
     prepared = prepare_config(capture_config(config), space, dict(ext_vars or {}))
-    validation_metric = (prepared.rendered_low.get("trainer") or {}).get("validation_metric")
+    trainer_section = prepared.rendered_low.get("trainer")
+    validation_metric = trainer_section.get("validation_metric") if isinstance(trainer_section, dict) else None
     objective = objective_from_options(metric, direction, validation_metric, config_name=str(config))
     template = CommandTemplate.parse(command)
     study_name = study_name or Path(config).stem
@@ -116,9 +117,10 @@ def tune(
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
     failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)
-    _prepare_results_dir(results_dir)
+    _check_results_dir(results_dir)
 
     storage_object = open_storage(storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
+    _make_results_dir(results_dir)
     study, resumed = create_or_resume_study(
         storage_object,
         name=study_name,
@@ -130,7 +132,14 @@ def tune(
     )
     if restart:
         _clear_results_dir(results_dir)
-    remember_setup(study, space=space, snapshot=prepared.snapshot, command=None if template.is_default else list(template.argv))
+    remember_setup(
+        study,
+        space=space,
+        snapshot=prepared.snapshot,
+        command=None if template.is_default else list(template.argv),
+        sampler={"name": type(sampler_object).__name__, "kwargs": _plain_kwargs(sampler_kwargs), "seed": seed},
+        pruner={"name": type(pruner_object).__name__, "kwargs": _plain_kwargs(pruner_kwargs)},
+    )
     _announce(console, study, resumed, objective, storage_url, results_dir)
     recovered = recover_stale_trials(study)
     if recovered:
@@ -196,15 +205,25 @@ def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: fl
         raise OptionError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout:g}")
 
 
-def _prepare_results_dir(path: Path) -> None:
+def _check_results_dir(path: Path) -> None:
+    """Refuse a results folder that cannot be used, before anything is created."""
     if path.exists() and not path.is_dir():
         raise OptionError(f"--serialization-dir {path} is a file, not a folder")
+    existing = next((parent for parent in (path, *path.parents) if parent.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(f"--serialization-dir {path} is not writable ({existing} is not a writable folder)")
+
+
+def _make_results_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OptionError(f"--serialization-dir {path}: cannot create it ({error.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise OptionError(f"--serialization-dir {path} is not writable")
+
+
+def _plain_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Keyword arguments as JSON can store them (objects become their repr)."""
+    return json.loads(json.dumps(dict(kwargs or {}), default=repr))
 
 
 def _clear_results_dir(path: Path) -> None:

@@ -42,6 +42,8 @@ def main() -> None:
                                                         (short for `tune run ...`)
       tune show-trials                                  list its trials
       tune dump-best                                    write best_config.json
+      tune plot / importance / export                   see what the study found
+      tune compare BASELINE TUNED --seeds 5             retrain both over seeds
     """
 
 
@@ -147,23 +149,6 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
     console.print(f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).", highlight=False)
 
 
-@main.command("show-trials")
-@_storage_options
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--sort", type=click.Choice(["number", "value", "duration", "state"]), default="number", show_default=True, help="value sorts best first.")
-@click.option("--reverse", is_flag=True, help="Reverse the sort order.")
-@click.option("--state", "states", multiple=True, type=click.Choice(["complete", "pruned", "fail", "running", "waiting"], case_sensitive=False), help="Only trials in this state; repeatable.")
-def show_trials_command(storage: str | None, study_name: str | None, output_format: str, sort: str, reverse: bool, states: tuple[str, ...]) -> None:
-    """List a study's trials as a table, CSV or JSON."""
-    from tuner.display import render_trials
-    from tuner.results import trial_rows
-
-    with _user_errors(Console(stderr=True, soft_wrap=True)):
-        study = _load_study(storage, study_name)
-        rows = trial_rows(study, states=states, sort=sort, reverse=reverse)
-    render_trials(rows, output_format, Console(soft_wrap=output_format != "table"))
-
-
 @main.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train_command(arguments: tuple[str, ...]) -> None:
@@ -216,6 +201,9 @@ def _user_errors(console: Console) -> Iterator[None]:
         except TunerError as error:
             raise UserError(str(error)) from None
 
+
+# The analysis commands (plot, importance, show-trials, export, retrain, compare) register themselves on `main`.
+from tuner import cli_analysis  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,12 @@ from tuner.errors import ConfigError, TunerError
 _IMPORT = re.compile(r"""\bimport(?:str|bin)?\s*(['"])(.+?)\1""")
 _EXT_VAR = re.compile(r"""std\.extVar\(\s*(['"])(.+?)\1\s*\)""")
 _ERROR_LOCATION = re.compile(r"^\t(?P<file>.+?):(?P<line>\d+):(?P<col>[\d()\-:]+)")
+# Strings (kept, so that 'https://...' is no comment) or comments (blanked), leftmost first.
+_STRING_OR_COMMENT = re.compile(
+    r"""(?P<string>@'(?:[^']|'')*'|@"(?:[^"]|"")*"|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\|\|\|.*?\|\|\|)
+    |(?P<comment>//[^\n]*|\#[^\n]*|/\*.*?\*/)""",
+    re.DOTALL | re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ConfigSnapshot:
         """Every ``std.extVar('name')`` written in the files, mapped to its first ``file:line``."""
         found: dict[str, str] = {}
         for path, text in self.files.items():
+            text = _without_comments(text)
             for match in _EXT_VAR.finditer(text):
                 line = text.count("\n", 0, match.start()) + 1
                 found.setdefault(match.group(2), f"{path}:{line}")
@@ -106,7 +113,7 @@ def capture_config(path: str | Path) -> ConfigSnapshot:
             reason = getattr(error, "strerror", None) or str(error)
             raise ConfigError(f"{current}: cannot read config file ({reason})") from None
         directory = os.path.dirname(current)
-        for match in _IMPORT.finditer(files[current]):
+        for match in _IMPORT.finditer(_without_comments(files[current])):
             pending.append(os.path.normpath(os.path.join(directory, match.group(2))))
     return ConfigSnapshot(entry=entry, files=files)
 
@@ -145,6 +152,15 @@ def evaluate_jsonnet_snippet(
 def jsonnet_error_line(message: str) -> str:
     """The first line of a Jsonnet error, without its stack of frames."""
     return message.strip().splitlines()[0].strip() if message.strip() else "Jsonnet error"
+
+
+def _without_comments(text: str) -> str:
+    """Jsonnet source with comments blanked (newlines kept, so line numbers still hold)."""
+
+    def blank(match: re.Match[str]) -> str:
+        return match.group() if match.group("string") is not None else "\n" * match.group().count("\n")
+
+    return _STRING_OR_COMMENT.sub(blank, text)
 
 
 def _first_user_frame(message: str) -> tuple[str, int] | None:

@@ -20,9 +20,14 @@ if TYPE_CHECKING:
     import optuna
 
     from tuner.budget import Budget
+    from tuner.importance import Importances
+    from tuner.results import TrialDetail
+    from tuner.retrain import RetrainResult, SeedRun
     from tuner.trials import TrialOutcome, TrialRun
 
 FORMATS = ("table", "csv", "json")
+_SPARKS = "▁▂▃▄▅▆▇█"
+_FIXED_CSV_COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "reason", "slot", "epochs_reported")
 
 
 class TuneDisplay:
@@ -105,8 +110,8 @@ def render_trials(rows: Sequence[Mapping[str, Any]], output_format: str, console
 def _table(rows: Sequence[Mapping[str, Any]]) -> Table:
     names = _param_names(rows)
     table = Table(show_lines=False)
-    for column in ("#", "state", "value", "duration", "pruned at", *names, "reason"):
-        table.add_column(column, justify="right" if column in ("#", "value", "duration") else "left")
+    for column in ("#", "state", "value", "duration", "epochs", "pruned at", "slot", *names, "reason"):
+        table.add_column(column, justify="right" if column in ("#", "value", "duration", "epochs") else "left")
     colours = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
     for row in rows:
         colour = colours.get(row["state"], "white")
@@ -115,7 +120,9 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> Table:
             f"[{colour}]{row['state'].lower()}[/{colour}]",
             format_value(row["value"]),
             "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}s",
+            str(row.get("epochs_reported", "-")),
             "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}",
+            _escape(row.get("slot") or "-"),
             *(format_value(row["params"].get(name)) for name in names),
             _escape(row["reason"] or ""),
         ]
@@ -127,11 +134,126 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
     names = _param_names(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["number", "state", "value", "duration_s", "pruned_epoch", "reason", "slot", *(f"params_{name}" for name in names)])
+    writer.writerow([*_FIXED_CSV_COLUMNS, *(f"params_{name}" for name in names)])
     for row in rows:
-        fixed = [row[key] for key in ("number", "state", "value", "duration_s", "pruned_epoch", "reason", "slot")]
+        fixed = [row.get(key) for key in _FIXED_CSV_COLUMNS]
         writer.writerow(["" if cell is None else cell for cell in fixed] + [row["params"].get(name, "") for name in names])
     return buffer.getvalue()
+
+
+def render_importances(result: Importances, console: Console) -> None:
+    """A table of parameter importances, most important first, with what they rest on."""
+    table = Table(title=f"{result.evaluator} importances from {result.basis}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("parameter")
+    table.add_column("importance", justify="right")
+    table.add_column("")
+    for rank, (name, value) in enumerate(result.values.items(), start=1):
+        table.add_row(str(rank), _escape(name), f"{value:.3f}", "█" * round(value * 30))
+    console.print(table)
+
+
+def render_trial_detail(detail: TrialDetail, output_format: str, console: Console) -> None:
+    """One trial in full: state, value, timing, slot, params, metrics, learning curve, files."""
+    if output_format == "json":
+        console.file.write(json.dumps(detail.to_dict(), indent=2, default=str) + "\n")
+        return
+    row = detail.row
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    for name, value in _detail_facts(detail):
+        facts.add_row(name, _escape(value))
+    console.print(facts)
+    console.print(_mapping_table("params", row["params"]))
+    if detail.final_metrics:
+        console.print(_mapping_table("final metrics (metrics.json)", detail.final_metrics))
+    if detail.intermediate_values:
+        console.print(_curve_table(detail))
+    if detail.log_tail:
+        console.print("[bold]last lines of the log[/bold]")
+        console.print(_escape(detail.log_tail), highlight=False)
+
+
+def seed_table(results: Sequence[RetrainResult]) -> Table:
+    """One column per config, one row per seed, and mean ± std (sample std) at the foot."""
+    metric = results[0].objective.metric
+    table = Table(title=f"{metric} over seeds", title_justify="left", show_footer=True)
+    table.add_column("seed", footer="mean ± std")
+    for result in results:
+        title = f"{result.label}\n{result.config_path}" if result.label != "config" else str(result.config_path)
+        table.add_column(_escape(title), justify="right", footer=result.summary())
+    seeds = sorted({run.seed for result in results for run in result.runs})
+    for seed in seeds:
+        cells = []
+        for result in results:
+            run = next((run for run in result.runs if run.seed == seed), None)
+            cells.append("-" if run is None else ("[red]failed[/red]" if run.value is None else f"{run.value:.4f}"))
+        table.add_row(str(seed), *cells)
+    return table
+
+
+def seed_run_line(result: RetrainResult, run: SeedRun) -> str:
+    """``tuned seed 2: 0.9822 (4.1s)`` as each run finishes."""
+    name = "" if result.label == "config" else f"{result.label} "
+    if run.value is None:
+        return f"{name}seed {run.seed}: [red]failed: {_escape(run.reason or 'unknown')}[/red]"
+    how = "already done" if run.reused else f"{run.seconds or 0:.1f}s"
+    return f"{name}seed {run.seed}: {run.value:.6g} ({how})"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """``▁▃▅█``: values scaled between their minimum and maximum."""
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return ""
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    return "".join(
+        _SPARKS[round((value - low) / span * (len(_SPARKS) - 1))] if math.isfinite(value) else "!" for value in values
+    )
+
+
+def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
+    row = detail.row
+    facts = [
+        ("trial", str(row["number"])),
+        ("state", row["state"].lower() + (f" at epoch {row['pruned_epoch']}" if row["pruned_epoch"] is not None else "")),
+        ("value", format_value(row["value"])),
+        ("duration", "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}s"),
+        ("started", detail.started or "-"),
+        ("slot", row["slot"] or "-"),
+        ("host, pid", f"{detail.launch.get('host', '-')}, {detail.launch.get('pid', '-')}"),
+    ]
+    if row["reason"]:
+        facts.append(("reason", row["reason"]))
+    if detail.directory:
+        facts += [("config", str(detail.config_path)), ("log", str(detail.log_path))]
+    return facts
+
+
+def _mapping_table(title: str, values: Mapping[str, Any]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("name")
+    table.add_column("value", justify="right")
+    for name, value in values.items():
+        table.add_row(_escape(str(name)), _escape(format_value(value)))
+    return table
+
+
+def _curve_table(detail: TrialDetail) -> Table:
+    """The reported value per epoch, with the other metrics of that epoch when the folder still has them."""
+    steps = list(detail.intermediate_values)
+    values = list(detail.intermediate_values.values())
+    by_epoch = {line.get("epoch"): line for line in detail.epoch_metrics}
+    extra = list(dict.fromkeys(key for line in detail.epoch_metrics for key in line if key != "epoch"))
+    table = Table(title=f"learning curve {sparkline(values)}", title_justify="left")
+    for column in ("epoch", "reported", *extra):
+        table.add_column(_escape(column), justify="right")
+    for step, value in zip(steps, values):
+        line = by_epoch.get(step, {})
+        table.add_row(str(step), format_value(value), *(format_value(line.get(key)) for key in extra))
+    return table
 
 
 def _param_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:

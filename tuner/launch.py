@@ -7,6 +7,7 @@ so no sampled value can inject anything.
 from __future__ import annotations
 
 import os
+import re
 import select
 import shlex
 import shutil
@@ -42,6 +43,7 @@ class CommandTemplate:
         if not argv:
             raise OptionError("--command is empty; give the training program and its arguments")
         template = cls(argv)
+        template._check_placeholders(text or "")
         template._check_program()
         return template
 
@@ -63,6 +65,14 @@ class CommandTemplate:
                 argument = argument.replace(placeholder, value)
             rendered.append(argument)
         return rendered
+
+    def _check_placeholders(self, text: str) -> None:
+        known = {*PLACEHOLDERS, "{python}"}
+        unknown = sorted({found for found in re.findall(r"\{[A-Za-z_]+\}", " ".join(self.argv)) if found not in known})
+        if unknown:
+            raise OptionError(
+                f"--command {text!r}: unknown placeholder {', '.join(unknown)}; use {', '.join(PLACEHOLDERS)}"
+            )
 
     def _check_program(self) -> None:
         program = self.argv[0]

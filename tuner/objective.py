@@ -79,12 +79,14 @@ def objective_from_options(
     hint = _parse_validation_metric(validation_metric)
     if hint is not None:
         hinted_metric, hinted_direction = hint
-        if direction is not None and direction != hinted_direction:
-            raise OptionError(
-                f"--direction {direction} contradicts {config_name}'s trainer.validation_metric "
-                f"'{validation_metric}' ({hinted_direction}); drop --direction or fix the config"
-            )
+        # The hint only speaks for its own metric: --metric best_validation_loss --direction
+        # minimize with '+accuracy' in the config is a deliberate choice, not a contradiction.
         if metric is None or metric in (hinted_metric, hinted_metric[len(_BEST_PREFIX):]):
+            if direction is not None and direction != hinted_direction:
+                raise OptionError(
+                    f"--direction {direction} contradicts {config_name}'s trainer.validation_metric "
+                    f"'{validation_metric}' ({hinted_direction}); drop --direction or fix the config"
+                )
             return Objective(metric or hinted_metric, hinted_direction)
     if metric is None:
         raise OptionError(
@@ -119,6 +121,7 @@ class EpochMetricsReader:
         self.epochs: list[dict[str, Any]] = []
         self._offset = 0
         self._partial = b""
+        self._lines_read = 0  # complete lines seen, blank ones included, for error messages
 
     def read_new(self) -> list[dict[str, Any]]:
         """Lines completed since the last call; raises :class:`MalformedMetricsError`."""
@@ -133,12 +136,15 @@ class EpochMetricsReader:
         self._offset += len(chunk)
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
-        new = [self._parse(line) for line in lines if line.strip()]
+        new: list[dict[str, Any]] = []
+        for line in lines:
+            self._lines_read += 1
+            if line.strip():
+                new.append(self._parse(line, self._lines_read))
         self.epochs.extend(new)
         return new
 
-    def _parse(self, raw: bytes) -> dict[str, Any]:
-        number = len(self.epochs) + 1
+    def _parse(self, raw: bytes, number: int) -> dict[str, Any]:
         try:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from tuner.config import ConfigSnapshot
+from tuner.config import ConfigSnapshot, ext_var_string
 from tuner.errors import ConfigError
 from tuner.search_space import SearchSpace
 
@@ -69,13 +69,19 @@ def _render_corners(snapshot: ConfigSnapshot, space: SearchSpace) -> dict[str, A
     variants = [("the low end of every parameter", low), ("the high end of every parameter", high)]
     for parameter in space:
         for choice in (parameter.choices or ())[1:-1]:
-            variants.append((f"{parameter.name}={choice!r}", {**low, parameter.name: choice}))
-    rendered_low: dict[str, Any] = {}
-    for description, params in variants:
-        try:
-            rendered = snapshot.render(params)
-        except ConfigError as error:
-            raise ConfigError(f"{error} [pre-flight render at {description}]") from None
-        if not rendered_low:
-            rendered_low = rendered
-    return rendered_low
+            variants.append((f"choice {choice!r} of {parameter.name}, others at their low end", {**low, parameter.name: choice}))
+    rendered = [_render_variant(snapshot, description, params) for description, params in variants]
+    return rendered[0]
+
+
+def _render_variant(snapshot: ConfigSnapshot, description: str, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        rendered = snapshot.render(params)
+    except ConfigError as error:
+        # The failing line may not read the ext var itself, so show every value rendered.
+        values = ", ".join(f"{name}={ext_var_string(value)}" for name, value in params.items())
+        raise ConfigError(f"{error} [pre-flight render at {description}: {values}]") from None
+    if not isinstance(rendered, dict):
+        kind = "a list" if isinstance(rendered, list) else f"a {type(rendered).__name__}"
+        raise ConfigError(f"{snapshot.entry}: a config must evaluate to an object {{...}}, not {kind}")
+    return rendered

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,9 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     """
     import optuna
 
-    optuna.storages.fail_stale_trials(study)  # other hosts' trials, by heartbeat
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # other hosts' trials, by heartbeat
     host = socket.gethostname()
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):

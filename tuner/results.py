@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from tuner import contract
 from tuner.contract import write_json_atomically
-from tuner.errors import StudyError
+from tuner.errors import OptionError, StudyError
 from tuner.study import stored_snapshot
-from tuner.trials import ATTR_LAUNCH, ATTR_PRUNED_EPOCH, ATTR_REASON
+from tuner.trials import ATTR_LAUNCH, ATTR_LOG_TAIL, ATTR_PRUNED_EPOCH, ATTR_REASON
 
 if TYPE_CHECKING:
     import optuna
+
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 SORT_KEYS = ("number", "value", "duration", "state")
@@ -52,28 +57,141 @@ def write_trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial, pat
 
 
 def trial_rows(
-    study: optuna.Study, *, states: Iterable[str] | None = None, sort: str = "number", reverse: bool = False
+    study: optuna.Study,
+    *,
+    states: Iterable[str] | None = None,
+    sort: str = "number",
+    reverse: bool = False,
+    top: int | None = None,
+    params: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One plain dict per trial: number, state, value, duration, pruned epoch, reason, slot, params."""
+    """One plain dict per trial: number, state, value, duration, pruned epoch, reason, slot, epochs, params.
+
+    ``top`` keeps the ``top`` best completed trials; ``params`` keeps only the parameters
+    whose name matches one of these shell-style patterns (``lr``, ``*_dim``).
+    """
     wanted = {state.upper() for state in states} if states else None
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        if wanted and trial.state.name not in wanted:
-            continue
-        duration = trial.duration.total_seconds() if trial.duration is not None else None
-        rows.append(
-            {
-                "number": trial.number,
-                "state": trial.state.name,
-                "value": trial.value,
-                "duration_s": None if duration is None else round(duration, 3),
-                "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
-                "reason": trial.user_attrs.get(ATTR_REASON),
-                "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
-                "params": dict(trial.params),
-            }
-        )
+    trials = study.get_trials(deepcopy=False)
+    keep = _matching_params(trials, params)
+    rows = [_row(trial, keep) for trial in trials if not wanted or trial.state.name in wanted]
+    if top is not None:
+        rows = sorted((row for row in rows if row["value"] is not None), key=_sort_key("value", study))[:top]
     return sorted(rows, key=_sort_key(sort, study), reverse=reverse)
+
+
+def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None) -> dict[str, Any]:
+    duration = trial.duration.total_seconds() if trial.duration is not None else None
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": trial.value,
+        "duration_s": None if duration is None else round(duration, 3),
+        "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
+        "reason": trial.user_attrs.get(ATTR_REASON),
+        "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
+        "epochs_reported": len(trial.intermediate_values),
+        "params": {name: value for name, value in trial.params.items() if keep is None or name in keep},
+    }
+
+
+def _matching_params(trials: list[optuna.trial.FrozenTrial], patterns: Iterable[str] | None) -> set[str] | None:
+    if not patterns:
+        return None
+    names = list(dict.fromkeys(name for trial in trials for name in trial.params))
+    keep: set[str] = set()
+    for pattern in patterns:
+        matched = fnmatch.filter(names, pattern)
+        if not matched and names:
+            raise OptionError(f"--param {pattern}: no parameter matches; the study's parameters: {', '.join(names)}")
+        keep.update(matched)
+    return keep
+
+
+@dataclass(frozen=True)
+class TrialDetail:
+    """Everything known about one trial: the stored record and what its folder still holds."""
+
+    row: dict[str, Any]
+    intermediate_values: dict[int, float]
+    epoch_metrics: list[dict[str, Any]]
+    final_metrics: dict[str, Any] | None
+    directory: Path | None
+    log_tail: str | None
+    launch: dict[str, Any] = field(default_factory=dict)
+    started: str | None = None
+    completed: str | None = None
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.directory / contract.LOG_FILE_NAME if self.directory else None
+
+    @property
+    def config_path(self) -> Path | None:
+        return self.directory / contract.CONFIG_FILE_NAME if self.directory else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (``show-trials --trial N --format json``)."""
+        return {
+            **self.row,
+            "started": self.started,
+            "completed": self.completed,
+            "launch": self.launch,
+            "intermediate_values": {str(step): value for step, value in self.intermediate_values.items()},
+            "epoch_metrics": self.epoch_metrics,
+            "final_metrics": self.final_metrics,
+            "log_path": str(self.log_path) if self.log_path else None,
+            "config_path": str(self.config_path) if self.config_path else None,
+            "log_tail": self.log_tail,
+        }
+
+
+def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
+    """The trial ``number`` of ``study`` in full; its folder's metrics files when they still exist."""
+    trials = [trial for trial in study.get_trials(deepcopy=False) if trial.number == number]
+    if not trials:
+        raise StudyError(f"study '{study.study_name}' has no trial {number} (it has {len(study.trials)} trials)")
+    trial = trials[0]
+    launch = dict(trial.user_attrs.get(ATTR_LAUNCH) or {})
+    directory = Path(launch["directory"]) if launch.get("directory") else None
+    return TrialDetail(
+        row=_row(trial, None),
+        intermediate_values=dict(sorted(trial.intermediate_values.items())),
+        epoch_metrics=_epoch_metrics(directory),
+        final_metrics=_final_metrics(directory),
+        directory=directory,
+        log_tail=trial.user_attrs.get(ATTR_LOG_TAIL),
+        launch=launch,
+        started=trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
+        completed=trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
+    )
+
+
+def _epoch_metrics(directory: Path | None) -> list[dict[str, Any]]:
+    if directory is None:
+        return []
+    lines = []
+    try:
+        text = (directory / contract.EPOCH_METRICS_FILE_NAME).read_text(encoding="utf-8")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a malformed line already failed the trial; show the rest
+        if isinstance(data, dict):
+            lines.append(data)
+    return lines
+
+
+def _final_metrics(directory: Path | None) -> dict[str, Any] | None:
+    if directory is None:
+        return None
+    try:
+        data = json.loads((directory / contract.FINAL_METRICS_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _sort_key(sort: str, study: optuna.Study) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,7 +107,9 @@ class StudyRunner:
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
         summary = RunSummary()
-        with self._interrupt_handlers():
+        with self._interrupt_handlers(), warnings.catch_warnings():
+            # tune beats the heartbeat itself (see record_heartbeat); Optuna's reminder does not apply.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             try:
                 for launcher in self._launchers.values():
                     if isinstance(launcher, WarmLauncher):

@@ -27,6 +27,8 @@ Value = Any  # a sampled value: bool, int, float, str or None
 
 KINDS = ("int", "float", "bool", "categorical")
 _KIND_ALIASES = {"integer": "int", "boolean": "bool", "str": "categorical", "choice": "categorical"}
+# PyKEEN's strategies may name the Python type itself: dict(type=int, low=1, high=9).
+_KIND_TYPES = {int: "int", float: "float", bool: "bool"}
 _KEYS = {
     "int": {"low", "high", "step", "q", "log", "scale", "base"},
     "float": {"low", "high", "step", "q", "log", "scale"},
@@ -87,10 +89,12 @@ class Parameter:
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised strategy (mapping format), as stored with the study."""
-        entry: dict[str, Any] = {"type": self.kind}
+        if self.kind == "bool":
+            return {"type": "bool"}
         if self.choices is not None:
-            entry["choices"] = list(self.choices)
-            return entry
+            # A power-scale int is a choice among its powers (PyKEEN's own reading of it).
+            return {"type": "categorical", "choices": list(self.choices)}
+        entry: dict[str, Any] = {"type": self.kind}
         entry.update(low=self.low, high=self.high)
         if self.step is not None:
             entry["step"] = self.step
@@ -144,12 +148,32 @@ def load_search_space(path: str | Path) -> SearchSpace:
 
         text = evaluate_jsonnet_snippet(str(path), text, error_class=SearchSpaceError)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise SearchSpaceError(
             f"{path}:{error.lineno}:{error.colno}: invalid JSON in search space: {error.msg}"
         ) from None
+    except _DuplicateKey as duplicate:
+        raise SearchSpaceError(
+            f"{path}: key '{duplicate.key}' appears twice in one object; names must be unique"
+        ) from None
     return parse_search_space(data, source=str(path))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: a repeated key is an error, not a silently dropped parameter."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSpace:
@@ -217,6 +241,8 @@ def _parse_strategy(name: str, strategy: Any, where: str) -> tuple[Parameter, st
 
 
 def _parse_kind(kind: Any, where: str) -> str:
+    if isinstance(kind, type) and kind in _KIND_TYPES:
+        return _KIND_TYPES[kind]
     if not isinstance(kind, str):
         raise SearchSpaceError(f"{where}: missing or invalid 'type' {kind!r}; use one of {', '.join(KINDS)}")
     normalised = _KIND_ALIASES.get(kind.lower(), kind.lower())

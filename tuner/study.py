@@ -10,6 +10,7 @@ import difflib
 import inspect
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -34,6 +35,8 @@ ATTR_CONFIG_PATH = "config_path"
 ATTR_COMMAND = "command"
 ATTR_SNAPSHOT_PREFIX = "config_snapshot:"
 ATTR_SPENT_SECONDS = "spent_seconds"
+ATTR_SAMPLER = "sampler"  # {"name", "kwargs", "seed"}
+ATTR_PRUNER = "pruner"  # {"name", "kwargs"}
 
 
 def default_storage_url(directory: Path | None = None) -> str:
@@ -95,7 +98,9 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optu
             "grace_period": heartbeat_interval * HEARTBEAT_GRACE_FACTOR,
             "heartbeat_stale_trial_callback": _fail_and_retry_once,
         }
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
     if sqlite:
         _use_write_ahead_log(storage)
     return storage
@@ -239,14 +244,22 @@ def create_or_resume_study(
 
 
 def remember_setup(
-    study: optuna.Study, *, space: SearchSpace, snapshot: ConfigSnapshot, command: list[str] | None
+    study: optuna.Study,
+    *,
+    space: SearchSpace,
+    snapshot: ConfigSnapshot,
+    command: list[str] | None,
+    sampler: Mapping[str, Any] | None = None,
+    pruner: Mapping[str, Any] | None = None,
 ) -> None:
-    """Store what later commands need: the search space, the config snapshot, the command."""
+    """Store what later commands need: search space, config snapshot, command, sampler and pruner."""
     attrs = study.user_attrs
-    updates = {
+    updates: dict[str, Any] = {
         ATTR_SEARCH_SPACE: space.to_dict(),
         ATTR_CONFIG_PATH: snapshot.entry,
         ATTR_COMMAND: command,
+        ATTR_SAMPLER: dict(sampler or {}),
+        ATTR_PRUNER: dict(pruner or {}),
     }
     key = ATTR_SNAPSHOT_PREFIX + snapshot.key
     if key not in attrs:
