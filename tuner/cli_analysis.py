@@ -84,7 +84,7 @@ def show_trials_command(
     states: tuple[str, ...], top: int | None, params: tuple[str, ...], trial_number: int | None,
 ) -> None:
     """List a study's trials as a table, CSV or JSON, or show one trial in full."""
-    from tuner.display import render_trial_detail, render_trials
+    from tuner.display import render_trial_detail, render_trials, table_console
     from tuner.results import trial_detail, trial_rows
 
     with _user_errors(Console(stderr=True, soft_wrap=True)):
@@ -96,7 +96,7 @@ def show_trials_command(
             return
         sort = sort or ("value" if top else "number")
         rows = trial_rows(study, states=states, sort=sort, reverse=reverse, top=top, params=params)
-    render_trials(rows, output_format, Console(soft_wrap=output_format != "table"))
+    render_trials(rows, output_format, table_console() if output_format == "table" else Console(soft_wrap=True))
 
 
 @main.command("export")

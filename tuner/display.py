@@ -110,8 +110,10 @@ def render_trials(rows: Sequence[Mapping[str, Any]], output_format: str, console
 def _table(rows: Sequence[Mapping[str, Any]]) -> Table:
     names = _param_names(rows)
     table = Table(show_lines=False)
-    for column in ("#", "state", "value", "duration", "epochs", "pruned at", "slot", *names, "reason"):
-        table.add_column(column, justify="right" if column in ("#", "value", "duration", "epochs") else "left")
+    for column in ("#", "state", "value", "duration", "epochs", "pruned at", "slot", *names):
+        # Numbers and states stay whole: a cut value or state is worse than a wider table.
+        table.add_column(column, justify="right" if column in ("#", "value", "duration", "epochs") else "left", no_wrap=True)
+    table.add_column("reason", overflow="fold")
     colours = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
     for row in rows:
         colour = colours.get(row["state"], "white")
@@ -123,11 +125,25 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> Table:
             str(row.get("epochs_reported", "-")),
             "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}",
             _escape(row.get("slot") or "-"),
-            *(format_value(row["params"].get(name)) for name in names),
+            *(_short(row["params"].get(name)) for name in names),
             _escape(row["reason"] or ""),
         ]
         table.add_row(*cells)
     return table
+
+
+def _short(value: Any) -> str:
+    """A parameter value for a table cell: 4 significant digits (CSV and JSON keep full precision)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _escape(format_value(value))
+
+
+def table_console() -> Console:
+    """A console for tables on stdout: as wide as the terminal, or wide enough when piped to a file."""
+    import sys
+
+    return Console() if sys.stdout.isatty() else Console(width=220)
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
