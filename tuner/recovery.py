@@ -77,16 +77,40 @@ def _owner_alive(launch: dict[str, Any]) -> bool:
 
 
 def _kill_leftover_group(launch: dict[str, Any], number: int) -> None:
-    pid = launch.get("pid")
-    if not isinstance(pid, int) or process_start_time(pid) is None:
+    """Kill what is left of the trial's process group, leader or not.
+
+    The leader dies with `tune` (PR_SET_PDEATHSIG) but what it started stays in its
+    group, so the group is looked up by id; it is this trial's when one of its
+    processes has the trial's environment (process group ids are reused too).
+    """
+    pgid = launch.get("pid")
+    if not isinstance(pgid, int):
         return
+    marker = f"TUNER_TRIAL_NUMBER={number}".encode()
+    if not any(marker in _environ(pid) for pid in _group_members(pgid)):
+        return  # gone, or the id was reused by something that is not this trial
     try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except (FileNotFoundError, PermissionError, ProcessLookupError):
-        return
-    if f"TUNER_TRIAL_NUMBER={number}".encode() not in environ:
-        return  # the process id was reused by something that is not this trial
-    try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (FileNotFoundError, PermissionError, ProcessLookupError):
+        return []

@@ -1,0 +1,65 @@
+"""A trial that floods its log costs `tune` no memory; a busy faulty study survives Ctrl-C and resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.faults.conftest import REPO, live_pids, load_trials, run_tune, states, tune_process
+
+MEASURE_PEAK_RSS = """
+import resource, subprocess, sys
+status = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def peak_rss_kib(args: list[str], cwd) -> tuple[int, int]:
+    """Exit status and peak RSS of `tune` (and its trials: the largest of them) in KiB."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    output = subprocess.run([sys.executable, "-c", MEASURE_PEAK_RSS, sys.executable, "-m", "tuner", *args],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=True).stdout
+    status, peak = output.split()
+    return int(status), int(peak)
+
+
+def test_a_200_mb_log_goes_to_the_file_not_into_tunes_memory(faulty_study, tmp_path):
+    quiet_status, quiet_peak = peak_rss_kib([*faulty_study(fault="ok"), "--n-trials", "1", "--study-name", "quiet"], tmp_path)
+    status, peak = peak_rss_kib([*faulty_study(fault="flood", flood_mb=200), "--n-trials", "1"], tmp_path)
+
+    assert quiet_status == status == 0
+    assert (tmp_path / "results" / "faulty" / "trial_0" / "out.log").stat().st_size == 200 * 2**20
+    assert peak - quiet_peak < 20 * 1024, (quiet_peak, peak)  # KiB: far below the 200 MB written
+    (trial,) = load_trials()
+    assert trial.state.name == "COMPLETE"
+
+
+def test_random_faults_on_four_slots_interrupted_and_resumed_add_up(faulty_study, tmp_path):
+    n_trials = 24
+    args = [*faulty_study(fault="random", sleep=0.2, spawn=True), "--n-trials", str(n_trials), "--n-jobs", "4",
+            "--sampler", "random", "--trial-timeout", "1"]
+    tune = tune_process(args, tmp_path)
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("results/faulty/trial_*"))) < n_trials // 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tune.send_signal(signal.SIGINT)
+    first, _ = tune.communicate(timeout=60)
+    assert tune.returncode == 130, first
+
+    resumed = run_tune(args, tmp_path, timeout=240)
+
+    assert resumed.returncode == 0, resumed.stdout
+    trials = load_trials()
+    reasons = [t.user_attrs.get("reason") for t in trials]
+    assert "RUNNING" not in states(trials) and "WAITING" not in states(trials)
+    interrupted = reasons.count("interrupted")
+    assert interrupted >= 1
+    assert len(trials) - interrupted == n_trials  # interrupted trials are re-run, not counted
+    allowed = {None, "interrupted", "crashed (exit code 3)", "timed out after 1 s", "objective 'best_validation_accuracy' is nan"}
+    assert set(reasons) <= allowed, set(reasons)
+    assert live_pids(tmp_path / "results") == set()
+    assert json.loads((tmp_path / "results" / "faulty" / "best_config.json").read_text())["x"] >= 0.35
