@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from tuner.config import capture_config
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, StudyError
 from tuner.launch import CommandTemplate
@@ -20,7 +19,7 @@ from tuner.results import trial_config
 from tuner.budget import Budget, FailurePolicy
 from tuner.recovery import recover_stale_trials
 from tuner.runner import RunSummary, StudyRunner
-from tuner.search_space import SearchSpace, load_search_space, parse_search_space
+from tuner.sources import load_config, load_space
 from tuner.study import (
     HEARTBEAT_INTERVAL_SECONDS,
     add_spent_seconds,
@@ -37,6 +36,8 @@ from tuner.slots import build_slots
 
 if TYPE_CHECKING:
     import optuna
+
+    from tuner.export import ExportResult
     from rich.console import Console
 
 BEST_CONFIG_FILE_NAME = "best_config.json"
@@ -45,7 +46,11 @@ DEFAULT_RESULTS_DIR = "results"
 
 @dataclass
 class TuneResult:
-    """What :func:`tune` found: the study, its best trial and the best config."""
+    """What :func:`tune` found: the study, its best trial and the best config.
+
+    ``best_params`` are Optuna's: the parameters the best trial sampled (conditional ones
+    only where active); ``best_config`` is the config it ran with, as a dict.
+    """
 
     study: optuna.Study
     objective: Objective
@@ -62,10 +67,18 @@ class TuneResult:
     def best_value(self) -> float | None:
         return self.best_trial.value if self.best_trial else None
 
+    def save_to_directory(
+        self, directory: str | os.PathLike[str], *, plots: bool = True, plot_format: str = "png", separator: str = "\t"
+    ) -> ExportResult:
+        """Write the files ``tune export`` writes: trials.tsv, study.json, best_config.json, plots/."""
+        from tuner.export import export_study
+
+        return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)
+
 
 def tune(
     *,
-    config: str | os.PathLike[str],
+    config: str | os.PathLike[str] | Mapping[str, Any],
     search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
     n_trials: int | None = None,
     timeout: float | None = None,
@@ -95,7 +108,22 @@ def tune(
 
     Every trial renders the Jsonnet config with sampled values as ext vars and runs the
     training command as a subprocess. ``n_trials`` and ``timeout`` are the study's totals,
-    counting earlier runs, so calling again with the same arguments resumes it.
+    counting earlier runs, so calling again with the same arguments resumes it. The
+    arguments mean what the ``tune run`` options of the same name mean, with the same defaults.
+
+    Args:
+        config: a Jsonnet/JSON file path, Jsonnet text, or a dict. A string is a path when it
+            names an existing file, or is one line without braces ending in ``.json``/``.jsonnet``;
+            otherwise it is text. Text and dicts default the study name to ``config-<hash>``.
+        search_space: a file path, JSON/Jsonnet text, or the parsed data (mapping or list format).
+        sampler: a name (``"tpe"``, ``"TPESampler"``, any case), an Optuna sampler class or instance;
+            ``sampler_kwargs`` and ``seed`` apply to names and classes.
+        pruner: likewise (``"median"``, ``"hyperband"``, ``"none"``, a class or an instance).
+        ext_vars: fixed ext vars of the config; unset ones come from the environment.
+        gpus: ``"0,1"``, ``"all"`` or a list of GPU indices; one trial slot per GPU.
+
+    Returns:
+        A :class:`TuneResult`; ``save_to_directory`` writes what ``tune export`` writes.
 
     Raises:
         TunerError: a bad input (file, option, stored study), before any trial runs.
@@ -104,13 +132,14 @@ def tune(
 
     console = console or Console(stderr=True)
     _check_budget(n_trials, timeout, trial_timeout)
-    space = _load_space(search_space)
-    prepared = prepare_config(capture_config(config), space, dict(ext_vars or {}))
+    space = load_space(search_space)
+    snapshot, default_study_name = load_config(config)
+    prepared = prepare_config(snapshot, space, dict(ext_vars or {}))
     trainer_section = prepared.rendered_low.get("trainer")
     validation_metric = trainer_section.get("validation_metric") if isinstance(trainer_section, dict) else None
-    objective = objective_from_options(metric, direction, validation_metric, config_name=str(config))
+    objective = objective_from_options(metric, direction, validation_metric, config_name=snapshot.entry)
     template = CommandTemplate.parse(command)
-    study_name = study_name or Path(config).stem
+    study_name = study_name or default_study_name
     results_dir = Path(serialization_dir) if serialization_dir else Path(DEFAULT_RESULTS_DIR) / study_name
     slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
     storage_url = storage or default_storage_url()
@@ -178,6 +207,25 @@ def tune(
     return _result(study, objective, summary, best_path)
 
 
+def tune_from_config(study_config: Mapping[str, Any], **overrides: Any) -> TuneResult:
+    """Run :func:`tune` with the arguments of a study config (``{"tune": {...}, "optuna": {...}}``).
+
+    The keys are :func:`tune`'s argument names (see :mod:`tuner.study_config`); ``overrides``
+    (any :func:`tune` argument, ``console`` included) take precedence over the config's values.
+    Relative paths are relative to the working directory.
+    """
+    from tuner.study_config import study_config_kwargs
+
+    return tune(**{**study_config_kwargs(study_config), **overrides})
+
+
+def tune_from_path(path: str | os.PathLike[str], **overrides: Any) -> TuneResult:
+    """Like :func:`tune_from_config` for a ``.json`` or ``.jsonnet`` file; its relative paths are relative to its folder."""
+    from tuner.study_config import load_study_config
+
+    return tune(**{**load_study_config(path), **overrides})
+
+
 def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best_path: Path) -> TuneResult:
     result = TuneResult(study=study, objective=objective, summary=summary)
     try:
@@ -188,12 +236,6 @@ def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best
     write_json_atomically(best_path, result.best_config)  # the best may have come from another process
     result.best_config_path = best_path
     return result
-
-
-def _load_space(search_space: Any) -> SearchSpace:
-    if isinstance(search_space, (str, os.PathLike)):
-        return load_search_space(search_space)
-    return parse_search_space(search_space, source="<search_space argument>")
 
 
 def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
@@ -245,4 +287,4 @@ def _announce(console: Console, study: optuna.Study, resumed: bool, objective: O
     console.print(f"Trial outputs in {results_dir}/trial_<number>/", highlight=False)
 
 
-__all__ = ["TuneResult", "tune", "StudyError"]
+__all__ = ["TuneResult", "tune", "tune_from_config", "tune_from_path", "StudyError"]

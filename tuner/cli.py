@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from tuner.errors import TunerError
@@ -42,6 +43,7 @@ def main() -> None:
                                                         (short for `tune run ...`)
       tune show-trials                                  list its trials
       tune dump-best                                    write best_config.json
+      tune init-space config.jsonnet -o hparams.json    guess a search space to start from
       tune plot / importance / export                   see what the study found
       tune compare BASELINE TUNED --seeds 5             retrain both over seeds
     """
@@ -53,8 +55,9 @@ def _storage_options(function: F) -> F:
 
 
 @main.command("run")
-@click.argument("config", type=click.Path(dir_okay=False))
-@click.argument("search_space", metavar="SEARCH_SPACE", type=click.Path(dir_okay=False))
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.argument("search_space", metavar="SEARCH_SPACE", required=False, type=click.Path(dir_okay=False))
+@click.option("--study-config", type=click.Path(exists=True, dir_okay=False), help="JSON/Jsonnet file with 'tune' and 'optuna' sections (docs/api.md); options given here override its values.")
 @click.option("--n-trials", type=int, help="Total trials the study should have, earlier runs included; re-running resumes up to it.")
 @click.option("--timeout", type=float, help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.")
 @click.option("--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric).")
@@ -79,39 +82,24 @@ def _storage_options(function: F) -> F:
 @click.option("--max-failure-rate", type=float, help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
 @click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
 def run_command(**options: Any) -> None:
-    """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE."""
+    """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config)."""
     from tuner.api import tune
-    from tuner.study import parse_kwargs
 
     console = Console(stderr=True, soft_wrap=True)
+    context = click.get_current_context()
+    given = {name for name in options if context.get_parameter_source(name) != ParameterSource.DEFAULT}
     with _user_errors(console):
-        result = tune(
-            config=options["config"],
-            search_space=options["search_space"],
-            n_trials=options["n_trials"],
-            timeout=options["timeout"],
-            metric=options["metric"],
-            direction=options["direction"],
-            sampler=options["sampler"],
-            sampler_kwargs=parse_kwargs(options["sampler_kwargs"], "--sampler-kwargs"),
-            pruner=options["pruner"],
-            pruner_kwargs=parse_kwargs(options["pruner_kwargs"], "--pruner-kwargs"),
-            seed=options["seed"],
-            storage=options["storage"],
-            study_name=options["study_name"],
-            serialization_dir=options["serialization_dir"],
-            ext_vars=_parse_ext_vars(options["ext_vars"]),
-            command=_command(options["command"], options["module"]),
-            warm_launch=options["launch"] == "warm",
-            gpus=options["gpus"],
-            trials_per_gpu=options["trials_per_gpu"],
-            n_jobs=options["n_jobs"],
-            trial_timeout=options["trial_timeout"],
-            max_failures=options["max_failures"],
-            max_failure_rate=options["max_failure_rate"],
-            restart=options["restart"],
-            console=console,
-        )
+        arguments = _tune_arguments(options, given)
+        if options["study_config"]:
+            from tuner.study_config import load_study_config
+
+            from_file = load_study_config(options["study_config"])
+            ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
+            arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
+        for name in ("config", "search_space"):
+            if arguments.get(name) is None:
+                raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
+        result = tune(**arguments, console=console)
     finished = result.summary.finished
     console.print(
         f"{'Stopped' if result.summary.interrupted else 'Finished'}: {result.summary.stop_reason}; this run: "
@@ -149,6 +137,35 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
     console.print(f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).", highlight=False)
 
 
+@main.command("init-space")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the search space here (default: print it).")
+@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+def init_space_command(config: str, output: str | None, force: bool) -> None:
+    """Write a starting search space for CONFIG: one guessed entry per std.extVar, each marked for review."""
+    import json
+
+    from tuner.config import capture_config
+    from tuner.contract import write_json_atomically
+    from tuner.init_space import guess_search_space
+
+    console = Console(stderr=True, soft_wrap=True)
+    with _user_errors(console):
+        space = guess_search_space(capture_config(config))
+    if not space:
+        raise UserError(f"{config} reads no std.extVar, so there is nothing to search")
+    if output is None:
+        click.echo(json.dumps(space, indent=2))
+        return
+    if Path(output).exists() and not force:
+        raise UserError(f"{output} exists; pass --force to overwrite it")
+    write_json_atomically(Path(output), space)
+    console.print(
+        f"Wrote {len(space)} guessed parameters to {output}; check each one's range and delete its 'review' key.",
+        highlight=False,
+    )
+
+
 @main.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train_command(arguments: tuple[str, ...]) -> None:
@@ -156,6 +173,24 @@ def train_command(arguments: tuple[str, ...]) -> None:
     from tuner.train.cli import main as train_main
 
     sys.exit(train_main(list(arguments)))
+
+
+def _tune_arguments(options: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """The :func:`tuner.tune` arguments for the options in ``given`` (the rest keep tune's defaults)."""
+    from tuner.study import parse_kwargs
+
+    converters: dict[str, Callable[[Any], Any]] = {
+        "sampler_kwargs": lambda text: parse_kwargs(text, "--sampler-kwargs"),
+        "pruner_kwargs": lambda text: parse_kwargs(text, "--pruner-kwargs"),
+        "ext_vars": _parse_ext_vars,
+    }
+    arguments = {name: converters.get(name, lambda value: value)(options[name]) for name in given}
+    arguments.pop("study_config", None)
+    if "launch" in arguments:
+        arguments["warm_launch"] = arguments.pop("launch") == "warm"
+    if "module" in arguments:
+        arguments["command"] = _command(arguments.get("command"), arguments.pop("module"))
+    return arguments
 
 
 def _load_study(storage: str | None, study_name: str | None) -> Any:

@@ -47,7 +47,7 @@ class ConfigSnapshot:
         """Every ``std.extVar('name')`` written in the files, mapped to its first ``file:line``."""
         found: dict[str, str] = {}
         for path, text in self.files.items():
-            text = _without_comments(text)
+            text = without_comments(text)
             for match in _EXT_VAR.finditer(text):
                 line = text.count("\n", 0, match.start()) + 1
                 found.setdefault(match.group(2), f"{path}:{line}")
@@ -94,11 +94,30 @@ class ConfigSnapshot:
         return path, Path(path).read_bytes()
 
 
+TEXT_ENTRY = "<config>"  # the snapshot entry of a config given as text rather than a file
+
+
 def capture_config(path: str | Path) -> ConfigSnapshot:
     """Read a config file and, recursively, every file it imports by a literal path."""
     entry = os.path.normpath(str(path))
-    files: dict[str, str] = {}
-    pending = [entry]
+    try:
+        text = Path(entry).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{entry}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigError(f"{entry}: cannot read config file ({reason})") from None
+    return _with_imports(entry, text)
+
+
+def config_from_text(text: str) -> ConfigSnapshot:
+    """A snapshot of Jsonnet (or JSON) source given as text, entry ``<config>``; imports are relative to here."""
+    return _with_imports(TEXT_ENTRY, text)
+
+
+def _with_imports(entry: str, text: str) -> ConfigSnapshot:
+    files: dict[str, str] = {entry: text}
+    pending = _imports_of(entry, text)
     while pending:
         current = pending.pop()
         if current in files:
@@ -106,16 +125,17 @@ def capture_config(path: str | Path) -> ConfigSnapshot:
         try:
             files[current] = Path(current).read_text(encoding="utf-8")
         except FileNotFoundError:
-            if current == entry:
-                raise ConfigError(f"{current}: config file not found") from None
             continue  # the render reports the failing import with its location
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             raise ConfigError(f"{current}: cannot read config file ({reason})") from None
-        directory = os.path.dirname(current)
-        for match in _IMPORT.finditer(_without_comments(files[current])):
-            pending.append(os.path.normpath(os.path.join(directory, match.group(2))))
+        pending.extend(_imports_of(current, files[current]))
     return ConfigSnapshot(entry=entry, files=files)
+
+
+def _imports_of(path: str, text: str) -> list[str]:
+    directory = os.path.dirname(path)
+    return [os.path.normpath(os.path.join(directory, match.group(2))) for match in _IMPORT.finditer(without_comments(text))]
 
 
 def ext_var_string(value: Any) -> str:
@@ -154,7 +174,7 @@ def jsonnet_error_line(message: str) -> str:
     return message.strip().splitlines()[0].strip() if message.strip() else "Jsonnet error"
 
 
-def _without_comments(text: str) -> str:
+def without_comments(text: str) -> str:
     """Jsonnet source with comments blanked (newlines kept, so line numbers still hold)."""
 
     def blank(match: re.Match[str]) -> str:

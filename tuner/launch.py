@@ -122,6 +122,10 @@ class TrialProcess:
         self._reap_group()
         return status
 
+    def send(self, signum: int) -> None:
+        """Send ``signum`` to the whole process group, without waiting."""
+        signal_group(self.pid, signum)
+
     def wait(self, timeout: float | None = None) -> int | None:
         """The exit status, waiting up to ``timeout`` seconds; None if still running then."""
         try:

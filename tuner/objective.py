@@ -17,6 +17,7 @@ from tuner.contract import EPOCH_KEY
 from tuner.errors import OptionError
 
 DIRECTIONS = ("maximize", "minimize")
+MAX_METRICS_LINE_BYTES = 1_000_000  # a metrics line is a small JSON object; more is a runaway trainer
 _BEST_PREFIX = "best_"
 
 
@@ -136,6 +137,10 @@ class EpochMetricsReader:
         self._offset += len(chunk)
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
+        if len(self._partial) > MAX_METRICS_LINE_BYTES:
+            raise MalformedMetricsError(
+                f"{self.path.name} line {self._lines_read + 1} is longer than {MAX_METRICS_LINE_BYTES} bytes with no newline"
+            )
         new: list[dict[str, Any]] = []
         for line in lines:
             self._lines_read += 1

@@ -63,15 +63,35 @@ def prepare_config(
 
 
 def _render_corners(snapshot: ConfigSnapshot, space: SearchSpace) -> dict[str, Any]:
-    """Render with every parameter at its low end, at its high end, and each middle choice."""
+    """Render with every parameter at its low end, at its high end, each middle choice, and
+    each conditional parameter activated at both ends (inactive ones render as their default)."""
     low = {parameter.name: parameter.extremes[0] for parameter in space}
     high = {parameter.name: parameter.extremes[1] for parameter in space}
     variants = [("the low end of every parameter", low), ("the high end of every parameter", high)]
     for parameter in space:
         for choice in (parameter.choices or ())[1:-1]:
             variants.append((f"choice {choice!r} of {parameter.name}, others at their low end", {**low, parameter.name: choice}))
-    rendered = [_render_variant(snapshot, description, params) for description, params in variants]
+    variants.extend(_activating_variants(space, low))
+    rendered = [_render_variant(snapshot, description, space.resolve(params)) for description, params in variants]
     return rendered[0]
+
+
+def _activating_variants(space: SearchSpace, low: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """For each conditional parameter: its parents set to activate it, itself at its low and high end."""
+    by_name = {parameter.name: parameter for parameter in space}
+    variants = []
+    for parameter in space:
+        if not parameter.condition:
+            continue
+        values = dict(low)
+        pending = [parameter.name]
+        while pending:
+            for parent, allowed in by_name[pending.pop()].condition:
+                values[parent] = allowed[0]
+                pending.append(parent)
+        for end, value in zip(("low", "high"), parameter.extremes):
+            variants.append((f"{parameter.name} active at its {end} end", {**values, parameter.name: value}))
+    return variants
 
 
 def _render_variant(snapshot: ConfigSnapshot, description: str, params: dict[str, Any]) -> dict[str, Any]:

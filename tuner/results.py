@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from tuner import contract
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, StudyError
-from tuner.study import stored_snapshot
+from tuner.study import ATTR_SEARCH_SPACE, stored_snapshot
 from tuner.trials import ATTR_LAUNCH, ATTR_LOG_TAIL, ATTR_PRUNED_EPOCH, ATTR_REASON
 
 if TYPE_CHECKING:
@@ -42,7 +42,21 @@ def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
 def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The config ``trial`` ran with, rendered from the snapshot stored in the study."""
     snapshot = stored_snapshot(study, trial.user_attrs.get(ATTR_LAUNCH, {}).get("config_snapshot"))
-    return snapshot.render(trial.params)
+    return snapshot.render(_with_inactive_defaults(study, trial.params))
+
+
+def _with_inactive_defaults(study: optuna.Study, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` plus the default of each conditional parameter the trial left inactive."""
+    import warnings
+
+    from tuner.search_space import parse_search_space
+
+    stored = study.user_attrs.get(ATTR_SEARCH_SPACE)
+    if not stored:
+        return dict(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes about the space were shown when the study ran
+        return parse_search_space(stored, source=f"study '{study.study_name}'").complete(params)
 
 
 def write_trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial, path: Path) -> Path:

@@ -287,9 +287,10 @@ class StudyRunner:
             if self._interrupts == 1 and self.observer:
                 self.observer.stopping("interrupt received: no new trials; Ctrl-C again to kill running trials at once")
             if self._interrupts > 1:
-                for run in self._running.values():
+                # Only signals here: waiting for processes is the main loop's job (not re-entrant).
+                for run in list(self._running.values()):
                     if run.process is not None:
-                        run.process.kill()
+                        run.process.send(signal.SIGKILL)
 
         previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -5,6 +5,8 @@ Two formats are accepted, from ``.json`` or ``.jsonnet`` files:
 * allennlp-optuna's list: ``[{"type": "int", "attributes": {"name": "x", "low": 1, "high": 9}}]``
 * PyKEEN's strategy mapping: ``{"x": {"type": "int", "low": 1, "high": 9, "step": 2}}``
 
+Any entry may carry ``"condition"`` and ``"default"`` (see :mod:`tuner.conditions`) and a
+``"review"`` note (written by ``tune init-space``; ignored apart from a reminder).
 Both become a :class:`SearchSpace` of validated :class:`Parameter` objects.
 """
 
@@ -14,10 +16,11 @@ import difflib
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from tuner.conditions import Condition, condition_to_dict, is_active, order_and_check, parse_condition
 from tuner.errors import SearchSpaceError
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ _KEYS = {
     "categorical": {"choices"},
 }
 _SCALES = ("linear", "power", "power_two")
+_COMMON_KEYS = ("condition", "default", "review")  # allowed with every type
 
 
 class SearchSpaceWarning(UserWarning):
@@ -48,6 +52,7 @@ class Parameter:
 
     ``choices`` is set for bool, categorical and power-scale ints; ``low``/``high``
     (``high`` already trimmed to the last reachable step) for the other numbers.
+    A conditional parameter (non-empty ``condition``) renders as ``default`` while inactive.
     """
 
     name: str
@@ -57,6 +62,8 @@ class Parameter:
     step: float | int | None = None
     log: bool = False
     choices: tuple[Value, ...] | None = None
+    condition: Condition = ()
+    default: Value = None
 
     def suggest(self, trial: optuna.Trial) -> Value:
         """Ask Optuna's trial for this parameter's value."""
@@ -89,6 +96,12 @@ class Parameter:
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised strategy (mapping format), as stored with the study."""
+        entry = self._strategy_dict()
+        if self.condition:
+            entry.update(condition=condition_to_dict(self.condition), default=self.default)
+        return entry
+
+    def _strategy_dict(self) -> dict[str, Any]:
         if self.kind == "bool":
             return {"type": "bool"}
         if self.choices is not None:
@@ -105,7 +118,7 @@ class Parameter:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """An ordered, validated set of parameters."""
+    """An ordered, validated set of parameters (parents of conditional ones first)."""
 
     parameters: tuple[Parameter, ...]
     source: str = "<search space>"
@@ -121,12 +134,46 @@ class SearchSpace:
     def names(self) -> list[str]:
         return [parameter.name for parameter in self.parameters]
 
+    @property
+    def is_conditional(self) -> bool:
+        return any(parameter.condition for parameter in self.parameters)
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Value]:
-        """Sample every parameter for ``trial``."""
-        return {parameter.name: parameter.suggest(trial) for parameter in self.parameters}
+        """Sample the active parameters for ``trial``; return them with inactive ones at their default.
+
+        Inactive parameters are never suggested, so ``trial.params`` holds only the active
+        ones; the returned dict is what the config renders with.
+        """
+        active: dict[str, Value] = {}
+        for parameter in self.parameters:
+            if is_active(parameter.condition, active):
+                active[parameter.name] = parameter.suggest(trial)
+        return self.complete(active)
+
+    def resolve(self, values: Mapping[str, Value]) -> dict[str, Value]:
+        """A value for every parameter, with those the others make inactive set to their default."""
+        active: dict[str, Value] = {}
+        for parameter in self.parameters:
+            if parameter.name in values and is_active(parameter.condition, active):
+                active[parameter.name] = values[parameter.name]
+        return self.complete(active)
+
+    def complete(self, params: Mapping[str, Value]) -> dict[str, Value]:
+        """``params`` (a trial's active values) plus the default of every conditional parameter missing."""
+        completed = dict(params)
+        for parameter in self.parameters:
+            if parameter.condition and parameter.name not in completed:
+                completed[parameter.name] = parameter.default
+        return completed
 
     def grid(self) -> dict[str, list[Value]]:
         """The ``search_space`` argument Optuna's GridSampler takes."""
+        conditional = [parameter.name for parameter in self.parameters if parameter.condition]
+        if conditional:
+            raise SearchSpaceError(
+                f"{self.source}: grid search cannot follow conditions (on {', '.join(conditional)}): every "
+                "grid point would fix every parameter; use another sampler, or a space without conditions"
+            )
         return {parameter.name: parameter.grid_values() for parameter in self.parameters}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -143,21 +190,38 @@ def load_search_space(path: str | Path) -> SearchSpace:
         raise SearchSpaceError(f"{path}: search-space file not found") from None
     except OSError as error:
         raise SearchSpaceError(f"{path}: cannot read search-space file ({error.strerror})") from None
-    if path.suffix in (".jsonnet", ".libsonnet"):
+    return search_space_from_text(text, source=str(path), jsonnet=path.suffix in (".jsonnet", ".libsonnet"))
+
+
+def search_space_from_text(text: str, *, source: str = "<search space>", jsonnet: bool | None = None) -> SearchSpace:
+    """Validate a search space given as JSON or Jsonnet text (``jsonnet=None``: Jsonnet unless it is JSON)."""
+    if jsonnet is None:
+        jsonnet = not _is_json(text)
+    if jsonnet:
         from tuner.config import evaluate_jsonnet_snippet
 
-        text = evaluate_jsonnet_snippet(str(path), text, error_class=SearchSpaceError)
+        text = evaluate_jsonnet_snippet(source, text, error_class=SearchSpaceError)
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise SearchSpaceError(
-            f"{path}:{error.lineno}:{error.colno}: invalid JSON in search space: {error.msg}"
+            f"{source}:{error.lineno}:{error.colno}: invalid JSON in search space: {error.msg}"
         ) from None
     except _DuplicateKey as duplicate:
         raise SearchSpaceError(
-            f"{path}: key '{duplicate.key}' appears twice in one object; names must be unique"
+            f"{source}: key '{duplicate.key}' appears twice in one object; names must be unique"
         ) from None
-    return parse_search_space(data, source=str(path))
+    return parse_search_space(data, source=source)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    except Exception:  # noqa: BLE001 - valid JSON with another flaw: let the JSON path report it
+        return True
+    return True
 
 
 class _DuplicateKey(Exception):
@@ -192,6 +256,7 @@ def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSp
     parameters: list[Parameter] = []
     notes: list[str] = []
     seen: set[str] = set()
+    to_review = [name for name, strategy in entries if isinstance(strategy, Mapping) and "review" in strategy]
     for name, strategy in entries:
         where = f"{source}: parameter '{name}'"
         if not isinstance(name, str) or not name:
@@ -204,7 +269,14 @@ def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSp
         if note:
             notes.append(f"{where}: {note}")
             warnings.warn(f"{where}: {note}", SearchSpaceWarning, stacklevel=2)
-    return SearchSpace(tuple(parameters), source=source, notes=tuple(notes))
+    if to_review:
+        note = (
+            f"{source}: {len(to_review)} parameter(s) still marked 'review' (guessed by tune init-space): "
+            f"{', '.join(map(str, to_review))}; check their ranges, then delete the 'review' keys"
+        )
+        notes.append(note)
+        warnings.warn(note, SearchSpaceWarning, stacklevel=2)
+    return SearchSpace(order_and_check(parameters, source), source=source, notes=tuple(notes))
 
 
 def _entries_from_list(data: list[Any], source: str) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -228,16 +300,33 @@ def _parse_strategy(name: str, strategy: Any, where: str) -> tuple[Parameter, st
     if not isinstance(strategy, Mapping):
         raise SearchSpaceError(f"{where}: the strategy must be an object with a 'type', got {strategy!r}")
     kind = _parse_kind(strategy.get("type"), where)
-    options = {key: value for key, value in strategy.items() if key != "type"}
+    options = {key: value for key, value in strategy.items() if key not in ("type", *_COMMON_KEYS)}
     unknown = set(options) - _KEYS[kind]
     if unknown:
-        allowed = ", ".join(sorted(_KEYS[kind])) or "none"
+        allowed = ", ".join(sorted(_KEYS[kind] | set(_COMMON_KEYS)))
         raise SearchSpaceError(f"{where}: unknown key(s) {_names(unknown)} for type '{kind}' (allowed: {allowed})")
     if kind == "bool":
-        return Parameter(name, "bool", choices=(True, False)), None
-    if kind == "categorical":
-        return Parameter(name, "categorical", choices=_parse_choices(options, where)), None
-    return _parse_number(name, kind, options, where)
+        parameter, note = Parameter(name, "bool", choices=(True, False)), None
+    elif kind == "categorical":
+        parameter, note = Parameter(name, "categorical", choices=_parse_choices(options, where)), None
+    else:
+        parameter, note = _parse_number(name, kind, options, where)
+    return _with_condition(parameter, strategy, where), note
+
+
+def _with_condition(parameter: Parameter, strategy: Mapping[str, Any], where: str) -> Parameter:
+    """Add ``condition`` and the inactive ``default`` (low end or first choice unless given)."""
+    if not isinstance(strategy.get("review", ""), str):
+        raise SearchSpaceError(f"{where}: 'review' is a note for people and must be a string")
+    if "condition" not in strategy:
+        if "default" in strategy:
+            raise SearchSpaceError(f"{where}: 'default' is the value while a condition is not met; add a 'condition' or drop it")
+        return parameter
+    condition = parse_condition(strategy["condition"], where)
+    default = strategy.get("default", parameter.extremes[0])
+    if default is not None and not isinstance(default, (bool, int, float, str)):
+        raise SearchSpaceError(f"{where}: 'default' must be a string, number, boolean or null, got {json.dumps(default)}")
+    return replace(parameter, condition=condition, default=default)
 
 
 def _parse_kind(kind: Any, where: str) -> str:

@@ -314,7 +314,8 @@ def build_sampler(
         options.setdefault("constant_liar", True)
     if issubclass(cls, optuna.samplers.GridSampler):
         cls = _ask_tell_grid_sampler()
-        options.setdefault("search_space", space.grid())
+        if "search_space" not in options:
+            options["search_space"] = space.grid()
     return _construct(cls, options, "sampler")
 
 

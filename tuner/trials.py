@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from tuner import contract
 from tuner.config import ConfigSnapshot
 from tuner.errors import ConfigError
-from tuner.launch import CommandTemplate
+from tuner.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
 from tuner.slots import Slot
 from tuner.warm import Launcher
 from tuner.objective import EpochMetricsReader, MalformedMetricsError, Objective, TrialResultError, read_final_metrics
@@ -68,6 +68,7 @@ class TrialRun:
         self.objective = objective
         self.slot = slot
         self.process: Any = None  # a TrialProcess or WarmTrialProcess
+        self._ending: tuple[TrialOutcome, float] | None = None  # outcome and SIGKILL deadline
         self.outcome: TrialOutcome | None = None
         self.started = time.monotonic()
         self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
@@ -133,24 +134,46 @@ class TrialRun:
             self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
 
     def check(self, *, trial_timeout: float | None = None) -> TrialOutcome | None:
-        """Read new metrics, prune if Optuna says so, and return the outcome once the trial ended."""
+        """Read new metrics, prune if Optuna says so, and return the outcome once the trial ended.
+
+        Never blocks: a trial being ended gets SIGTERM now and its outcome once its processes
+        are gone (SIGKILL after the grace period), so other slots are not held up meanwhile.
+        """
         if self.outcome is not None:
             return self.outcome
+        if self._ending is not None:
+            return self._finish_ending()
         assert self.process is not None
         exit_status = self.process.poll()
         try:
             pruned_at = self._report_new_epochs()
         except (MalformedMetricsError, TrialResultError) as error:
-            return self.stop(str(error))
+            return self._begin_ending(TrialOutcome("FAIL", reason=str(error)))
         if pruned_at is not None:
-            self.process.terminate()
             step, value = pruned_at
-            self.outcome = TrialOutcome("PRUNED", value=value, pruned_epoch=step)
-        elif exit_status is not None:
+            return self._begin_ending(TrialOutcome("PRUNED", value=value, pruned_epoch=step))
+        if exit_status is not None:
             self.outcome = self._judge_exit(exit_status)
         elif trial_timeout is not None and time.monotonic() - self.started > trial_timeout:
-            return self.stop(f"timed out after {trial_timeout:g} s")
+            return self._begin_ending(TrialOutcome("FAIL", reason=f"timed out after {trial_timeout:g} s"))
         return self.outcome
+
+    def _begin_ending(self, outcome: TrialOutcome) -> TrialOutcome | None:
+        """SIGTERM the trial's process group; ``outcome`` stands once it has ended."""
+        if self.process.poll() is None:
+            self.process.send(signal.SIGTERM)
+        self._ending = (outcome, time.monotonic() + TERMINATE_GRACE_SECONDS)
+        return self._finish_ending()
+
+    def _finish_ending(self) -> TrialOutcome | None:
+        assert self._ending is not None
+        outcome, deadline = self._ending
+        if self.process.poll() is None:
+            if time.monotonic() < deadline:
+                return None
+            self.process.kill()
+        self.outcome = outcome
+        return outcome
 
     def stop(self, reason: str, *, force: bool = False) -> TrialOutcome:
         """End the trial's processes now and record it as failed for ``reason``."""

@@ -215,6 +215,9 @@ class WarmTrialProcess:
                 signal_group(self.pid, signal.SIGKILL)  # leftovers of the trial's process group
         return self.returncode
 
+    def send(self, signum: int) -> None:
+        signal_group(self.pid, signum)
+
     def terminate(self, grace: float = TERMINATE_GRACE_SECONDS) -> int:
         signal_group(self.pid, signal.SIGTERM)
         if self.worker.wait_exit(self.pid, grace) is None:
