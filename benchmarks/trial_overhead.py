@@ -8,8 +8,10 @@ Jsonnet config, storage writes, reading metrics) plus the trial process's start 
 * warm:   ``--launch warm``: trials forked from a worker that already imported torch.
 * optuna: an in-process Optuna ask/suggest/tell loop on SQLite, no process, no config: the floor.
 
-Per trial = the median interval between consecutive trial completions (steady state: the warm
-worker's one-off start is left out), and the median of that over repeats. Run from the repository root:
+Wall per trial = the median interval between consecutive trial completions (steady state: the
+warm worker's one-off start is left out). Overhead = that minus the median time the trainer itself
+ran (from its first line to its last, as it records in work.json: its "own working time"; for plain
+launch that includes its torch import). Medians over repeats. Run from the repository root:
     python benchmarks/trial_overhead.py --trials 50 --repeats 3
 """
 
@@ -28,7 +30,8 @@ CONFIG = "{x: std.parseJson(std.extVar('x')), duration: 0, import_torch: true, t
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 
 
-def time_tune(work: Path, trials: int, launch: str) -> list[float]:
+def time_tune(work: Path, trials: int, launch: str) -> tuple[list[float], float]:
+    """Intervals between trial completions, and the trainer's median own time."""
     from rich.console import Console
 
     import tuner
@@ -46,17 +49,19 @@ def time_tune(work: Path, trials: int, launch: str) -> list[float]:
         console=Console(file=open(os.devnull, "w")),
     )
     assert result.summary.finished["COMPLETE"] == trials, result.summary
-    return completion_intervals(result.study.trials)
+    works = [json.loads(path.read_text()) for path in (work / "results").glob("trial_*/work.json")]
+    own = statistics.median(item["end"] - item["process_start"] for item in works)
+    return completion_intervals(result.study.trials), own
 
 
-def time_optuna(work: Path, trials: int) -> list[float]:
+def time_optuna(work: Path, trials: int) -> tuple[list[float], float]:
     import optuna
 
     study = optuna.create_study(storage=f"sqlite:///{work / 'optuna.db'}", direction="maximize")
     for _ in range(trials):
         trial = study.ask()
         study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
-    return completion_intervals(study.trials)
+    return completion_intervals(study.trials), 0.0
 
 
 def completion_intervals(trials: list) -> list[float]:
@@ -75,17 +80,23 @@ def main() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     per_trial: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
+    overhead: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
     for _ in range(args.repeats):
         for mode in per_trial:
             with tempfile.TemporaryDirectory() as folder:
                 work = Path(folder)
-                intervals = time_optuna(work, args.trials) if mode == "optuna" else time_tune(work, args.trials, mode)
+                intervals, own = time_optuna(work, args.trials) if mode == "optuna" else time_tune(work, args.trials, mode)
                 per_trial[mode].append(statistics.median(intervals))
+                overhead[mode].append(statistics.median(intervals) - own)
     print(json.dumps({"trials": args.trials, "repeats": args.repeats}))
-    print(f"{'mode':8s} {'median ms/trial':>16s} {'min':>8s} {'max':>8s}")
-    for mode, values in per_trial.items():
-        ms = [value * 1000 for value in values]
-        print(f"{mode:8s} {statistics.median(ms):16.1f} {min(ms):8.1f} {max(ms):8.1f}")
+    print(f"{'mode':8s} {'ms/trial (wall)':>16s} {'min-max':>14s} {'overhead ms':>12s} {'min-max':>14s}")
+    for mode in per_trial:
+        wall = [value * 1000 for value in per_trial[mode]]
+        own = [value * 1000 for value in overhead[mode]]
+        print(
+            f"{mode:8s} {statistics.median(wall):16.1f} {min(wall):6.1f}-{max(wall):<7.1f} "
+            f"{statistics.median(own):12.1f} {min(own):6.1f}-{max(own):<7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class ConfigSnapshot:
     entry: str
     files: Mapping[str, str]
     fixed_ext_vars: Mapping[str, str] = field(default_factory=dict)
+    # Render with the fast engine (rjsonnet) when installed; set by pre-flight once both engines agree.
+    fast: bool = field(default=False, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -55,7 +57,28 @@ class ConfigSnapshot:
 
     def render(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Render with ``params`` (sampled values) and the fixed ext vars; return plain JSON data."""
-        ext_vars = {**self.fixed_ext_vars, **{name: ext_var_string(value) for name, value in params.items()}}
+        ext_vars = self._ext_vars(params)
+        if self.fast and len(self.files) == 1:
+            fast = _fast_evaluate(self.entry, self.files[self.entry], ext_vars)
+            if fast is not None:
+                return json.loads(fast)
+        return self._render_reference(ext_vars)
+
+    def fast_engine_agrees(self, variants: list[Mapping[str, Any]]) -> bool:
+        """Whether the fast engine is installed, usable here (no imports) and renders ``variants`` alike."""
+        if len(self.files) != 1 or _fast_module() is None:
+            return False
+        for params in variants:
+            ext_vars = self._ext_vars(params)
+            fast = _fast_evaluate(self.entry, self.files[self.entry], ext_vars)
+            if fast is None or json.loads(fast) != self._render_reference(ext_vars):
+                return False
+        return True
+
+    def _ext_vars(self, params: Mapping[str, Any]) -> dict[str, str]:
+        return {**self.fixed_ext_vars, **{name: ext_var_string(value) for name, value in params.items()}}
+
+    def _render_reference(self, ext_vars: Mapping[str, str]) -> dict[str, Any]:
         try:
             text = _evaluate(self.entry, self.files[self.entry], ext_vars, self._import)
         except RuntimeError as error:
@@ -189,6 +212,27 @@ def _first_user_frame(message: str) -> tuple[str, int] | None:
         if match and not match.group("file").endswith("std.jsonnet"):
             return match.group("file"), int(match.group("line"))
     return None
+
+
+def _fast_module() -> Any:
+    """rjsonnet (a Rust Jsonnet, ~0.2 ms a render against ~35 ms for the C++ binding), if installed."""
+    try:
+        import rjsonnet
+    except ImportError:
+        return None
+    return rjsonnet
+
+
+def _fast_evaluate(filename: str, text: str, ext_vars: Mapping[str, str]) -> str | None:
+    """The fast engine's output, or None (not installed, or it failed: the reference engine then
+    renders, and reports any error in its own well-tested words)."""
+    module = _fast_module()
+    if module is None:
+        return None
+    try:
+        return module.evaluate_snippet(filename, text, ext_vars=dict(ext_vars))
+    except Exception:  # noqa: BLE001 - any failure means: use the reference engine
+        return None
 
 
 def _evaluate(filename: str, text: str, ext_vars: Mapping[str, str], import_callback: Any) -> str:

@@ -54,15 +54,20 @@ def append_epoch_metrics(path: Path, epoch: int, metrics: dict[str, Any]) -> Non
         handle.write(line + "\n")
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never a part."""
+def write_json_atomically(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Write JSON so that readers see the old file or the whole new one, never a part.
+
+    ``durable`` also waits for the disk (fsync), so that the file survives a power cut;
+    a file rewritten from the study anyway (a trial's rendered config) can skip that.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2)
         handle.write("\n")
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 

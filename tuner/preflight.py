@@ -6,6 +6,7 @@ costs milliseconds; catching it in trial 1 costs a trial, and in trial 40 a nigh
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
@@ -58,13 +59,18 @@ def prepare_config(
             stacklevel=2,
         )
     prepared = snapshot.with_fixed_ext_vars(fixed)
-    low = _render_corners(prepared, space)
-    return PreparedConfig(prepared, low, unused)
+    variants = _render_corners(prepared, space)
+    if prepared.fast_engine_agrees([params for params, _ in variants]):
+        prepared = dataclasses.replace(prepared, fast=True)
+    return PreparedConfig(prepared, variants[0][1], unused)
 
 
-def _render_corners(snapshot: ConfigSnapshot, space: SearchSpace) -> dict[str, Any]:
+def _render_corners(snapshot: ConfigSnapshot, space: SearchSpace) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Render with every parameter at its low end, at its high end, each middle choice, and
-    each conditional parameter activated at both ends (inactive ones render as their default)."""
+    each conditional parameter activated at both ends (inactive ones render as their default).
+
+    Returns (params, rendered config) for each, the low end first.
+    """
     low = {parameter.name: parameter.extremes[0] for parameter in space}
     high = {parameter.name: parameter.extremes[1] for parameter in space}
     variants = [("the low end of every parameter", low), ("the high end of every parameter", high)]
@@ -72,8 +78,8 @@ def _render_corners(snapshot: ConfigSnapshot, space: SearchSpace) -> dict[str, A
         for choice in (parameter.choices or ())[1:-1]:
             variants.append((f"choice {choice!r} of {parameter.name}, others at their low end", {**low, parameter.name: choice}))
     variants.extend(_activating_variants(space, low))
-    rendered = [_render_variant(snapshot, description, space.resolve(params)) for description, params in variants]
-    return rendered[0]
+    resolved = [(description, space.resolve(params)) for description, params in variants]
+    return [(params, _render_variant(snapshot, description, params)) for description, params in resolved]
 
 
 def _activating_variants(space: SearchSpace, low: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

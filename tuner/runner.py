@@ -103,6 +103,7 @@ class StudyRunner:
         self._running: dict[int, TrialRun] = {}
         self._interrupts = 0
         self._last_heartbeat = 0.0
+        self._known_count = 0  # trials counting towards --n-trials, as last seen
 
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
@@ -114,6 +115,7 @@ class StudyRunner:
                 for launcher in self._launchers.values():
                     if isinstance(launcher, WarmLauncher):
                         launcher.start()
+                self._known_count = self.counted_trials()
                 self._loop(budget, summary)
             finally:
                 self._end_all_running(summary)
@@ -170,7 +172,7 @@ class StudyRunner:
                 if reason:
                     return reason
                 trial = self.study.ask()
-                if budget.n_trials is not None and self.counted_trials(before=trial.number) >= budget.n_trials:
+                if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
                     # Other processes asked at the same moment and the study is full: give this one back.
                     trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
                     self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -190,12 +192,27 @@ class StudyRunner:
         time_left = budget.time_left()
         if time_left is not None and time_left <= 0:
             return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
-        if budget.n_trials is not None and self.counted_trials() >= budget.n_trials:
+        if budget.n_trials is not None and self._study_full(budget.n_trials):
             return f"the study has its {budget.n_trials} trials"
         is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
         if is_exhausted is not None and is_exhausted(self.study):
             return "every point of the grid was tried"
         return None
+
+    def _study_full(self, n_trials: int) -> bool:
+        """Whether the study has its trials. The count known from this process's last claim
+        answers while it is below ``n_trials`` (the claim after asking is authoritative);
+        only then is the storage asked, which saves a query per trial."""
+        if self._known_count < n_trials:
+            return False
+        self._known_count = self.counted_trials()
+        return self._known_count >= n_trials
+
+    def _claim_place(self, trial: optuna.Trial, n_trials: int) -> bool:
+        """Whether ``trial`` is within the study's ``n_trials``: trials numbered before it decide."""
+        before = self.counted_trials(before=trial.number)
+        self._known_count = before + 1
+        return before < n_trials
 
     def _start_trial(self, slot: Slot, trial: optuna.Trial) -> TrialRun:
         params = self.space.suggest(trial)

@@ -117,7 +117,7 @@ class TrialRun:
             self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
             return
         config_path = self.config_path
-        contract.write_json_atomically(config_path, config)
+        contract.write_json_atomically(config_path, config, durable=False)  # dump-best can always re-render it
         argv = template.render(config=config_path, serialization_dir=self.directory, trial_number=self.number)
         env = {
             **base_env,
