@@ -197,14 +197,23 @@ def tune(
     from tuner.display import TuneDisplay
 
     budget = Budget(n_trials=n_trials, timeout=timeout, spent_before=spent_seconds(study))
+    # Stored every heartbeat too, so a run that is killed outright loses at most that much of --timeout.
+    runner.on_checkpoint = lambda: _record_spent_time(study, budget)
     already = runner.counted_trials()
     with TuneDisplay(console, n_trials=n_trials, already_done=already, budget=budget) as display:
         runner.observer = display
         try:
             summary = runner.run(budget)
         finally:
-            add_spent_seconds(study, budget.elapsed() - budget.spent_before)
+            _record_spent_time(study, budget)
     return _result(study, objective, summary, best_path)
+
+
+def _record_spent_time(study: optuna.Study, budget: Budget) -> None:
+    """Add the time this run spent since the last record to the study's total (for --timeout)."""
+    unrecorded = budget.elapsed() - budget.spent_before - budget.recorded
+    add_spent_seconds(study, unrecorded)
+    budget.recorded += unrecorded
 
 
 def tune_from_config(study_config: Mapping[str, Any], **overrides: Any) -> TuneResult:

@@ -25,6 +25,7 @@ class Budget:
     timeout: float | None = None
     spent_before: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    recorded: float = 0.0  # seconds of this run already added to the study's stored total
 
     def elapsed(self) -> float:
         """Seconds of this study's budget used, earlier runs included."""

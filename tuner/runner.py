@@ -98,6 +98,7 @@ class StudyRunner:
         self.heartbeat_interval = heartbeat_interval
         self.observer = observer
         self.on_best = on_best
+        self.on_checkpoint: Callable[[], None] | None = None  # called every heartbeat interval
         self._identity = launch_identity()
         self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
         self._running: dict[int, TrialRun] = {}
@@ -275,6 +276,8 @@ class StudyRunner:
         self._last_heartbeat = time.monotonic()
         for run in self._running.values():
             record_heartbeat(self.study, run.trial)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
 
     def _end_all_running(self, summary: RunSummary) -> None:
         """End every running trial (whole process groups) and record it as interrupted."""
