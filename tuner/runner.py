@@ -26,7 +26,7 @@ from tuner.search_space import SearchSpace
 from tuner.slots import Slot
 from tuner.study import record_heartbeat
 from tuner.warm import Launcher, WarmLauncher, split_python_module
-from tuner.worker import BUILTIN_TRAINER_PRELOAD
+from tuner.worker import TRAINER_PRELOADS
 from tuner.trials import (
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
@@ -232,7 +232,7 @@ class StudyRunner:
         if python_module is None:
             return Launcher()
         module = python_module[0]
-        preload = BUILTIN_TRAINER_PRELOAD if module == "tuner.train" else ()
+        preload = TRAINER_PRELOADS.get(module, ())
         log_path = self.serialization_dir / ".workers" / f"{slot.label}.log"
         return WarmLauncher(module, preload=preload, env={**self.base_env, **slot.env}, log_path=log_path)
 
