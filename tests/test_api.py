@@ -13,7 +13,7 @@ import tuner
 from tuner.config import TEXT_ENTRY
 from tuner.errors import ConfigError, OptionError
 from tuner.sources import is_path, load_config, load_space
-from tuner.study import build_pruner, build_sampler
+from tuner.samplers import build_pruner, build_sampler
 from tests.conftest import QUADRATIC_CONFIG, TRAINERS
 
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 6.0}}

@@ -20,11 +20,10 @@ from tuner.budget import Budget, FailurePolicy
 from tuner.recovery import recover_stale_trials
 from tuner.runner import RunSummary, StudyRunner
 from tuner.sources import load_config, load_space
+from tuner.samplers import build_pruner, build_sampler
 from tuner.study import (
     HEARTBEAT_INTERVAL_SECONDS,
     add_spent_seconds,
-    build_pruner,
-    build_sampler,
     create_or_resume_study,
     default_storage_url,
     describe_storage,

@@ -177,7 +177,7 @@ def train_command(arguments: tuple[str, ...]) -> None:
 
 def _tune_arguments(options: dict[str, Any], given: set[str]) -> dict[str, Any]:
     """The :func:`tuner.tune` arguments for the options in ``given`` (the rest keep tune's defaults)."""
-    from tuner.study import parse_kwargs
+    from tuner.samplers import parse_kwargs
 
     converters: dict[str, Callable[[Any], Any]] = {
         "sampler_kwargs": lambda text: parse_kwargs(text, "--sampler-kwargs"),
