@@ -119,3 +119,30 @@ def test_ctrl_c_with_four_busy_slots_leaves_no_process(module_study, tmp_path):
     interrupted = [trial for trial in trials if trial.state.name == "FAIL"]
     assert len(interrupted) == 4 and all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
     assert not [trial for trial in trials if trial.state.name == "RUNNING"]
+
+
+FORKING_TRAINER = '''
+import json, os, sys, time
+config = json.load(open(sys.argv[1]))
+helper = os.fork()
+if helper == 0:
+    os._exit(0)  # a forked helper (as a fork-started data-loader worker) ends at once
+os.waitpid(helper, 0)
+time.sleep(0.5)  # the trial goes on after its helper ended
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+from tuner.contract import write_json_atomically
+write_json_atomically(os.path.join(sys.argv[2], "metrics.json"), {"best_validation_accuracy": float(config["x"])})
+'''
+
+
+def test_a_forked_helper_ending_does_not_end_the_trial(module_study, tune_cli, tmp_path):
+    (tmp_path / "forking_trainer.py").write_text(FORKING_TRAINER)
+    args = [arg if arg != "polluter_trainer" else "forking_trainer" for arg in module_study()]
+    result = tune_cli(*args, "--n-trials", "2")
+
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
+    assert all(trial.value == pytest.approx(trial.params["x"]) for trial in trials)
+    assert all(trial.duration.total_seconds() >= 0.5 for trial in trials)

@@ -49,20 +49,47 @@ def main() -> None:
     _reply(replies, {"ready": os.getpid()})
     for line in requests:
         request = json.loads(line)
+        done_read, done_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _run_child(request)  # never returns
+            os.close(done_read)
+            _run_child(request, done_write)  # never returns
+        os.close(done_write)
         _reply(replies, {"started": pid})
+        # The child says its exit status just before exiting, so `tune` can go on while the kernel
+        # tears down a process that had torch mapped (~10 ms); a child that dies without saying
+        # (a crash, a signal) is reported from waitpid.
+        said = os.read(done_read, 32)
+        os.close(done_read)
+        if said:
+            _reply(replies, {"exited": pid, "status": int(said)})
         _, wait_status = os.waitpid(pid, 0)
-        _reply(replies, {"exited": pid, "status": os.waitstatus_to_exitcode(wait_status)})
+        if not said:
+            _reply(replies, {"exited": pid, "status": os.waitstatus_to_exitcode(wait_status)})
 
 
-def _run_child(request: dict[str, Any]) -> None:
+def _run_child(request: dict[str, Any], done: int) -> None:
     code = 1
+    exit_now = os._exit
+    leader = os.getpid()
+
+    def exit_saying_so(status: int) -> None:
+        # Trainers end with os._exit (tuner.train does); say the status on the way out. Only the
+        # trial's own process speaks: forked helpers (data-loader workers) inherit this function.
+        if os.getpid() == leader:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            try:
+                os.write(done, str(int(status)).encode())
+            except OSError:
+                pass
+        exit_now(status)
+
+    os._exit = exit_saying_so
     try:
         os.setsid()
         _die_with_parent()
-        _redirect_output(request["log"])
+        _redirect_output(request["log"], keep=done)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -82,13 +109,13 @@ def _run_child(request: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def _redirect_output(log_path: str) -> None:
+def _redirect_output(log_path: str, *, keep: int) -> None:
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # replaces the request pipe
     os.dup2(log, 1)  # replaces the reply pipe
     os.dup2(log, 2)
-    _close_inherited_descriptors()
+    _close_inherited_descriptors(keep=keep)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
 
@@ -129,14 +156,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _close_inherited_descriptors() -> None:
+def _close_inherited_descriptors(*, keep: int) -> None:
     """Close everything but 0-2: files and sockets the worker held must not leak into trials."""
     try:
         descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
     except FileNotFoundError:
         descriptors = list(range(3, 256))
     for descriptor in descriptors:
-        if descriptor > 2:
+        if descriptor > 2 and descriptor != keep:
             try:
                 os.close(descriptor)
             except OSError:
