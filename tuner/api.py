@@ -169,13 +169,7 @@ def tune(
         pruner={"name": type(pruner_object).__name__, "kwargs": _plain_kwargs(pruner_kwargs)},
     )
     _announce(console, study, resumed, objective, storage_url, results_dir)
-    recovered = recover_stale_trials(study)
-    if recovered:
-        which = f"Trial {recovered[0]} was" if len(recovered) == 1 else f"Trials {', '.join(map(str, recovered))} were"
-        console.print(
-            f"{which} left running by a tune process that died: marked failed, parameters queued again.",
-            highlight=False,
-        )
+    _recover_stale_trials(console, study)
 
     best_path = results_dir / BEST_CONFIG_FILE_NAME
     runner = StudyRunner(
@@ -193,19 +187,34 @@ def tune(
         warm_launch=warm_launch,
         on_best=lambda trial_config_path: write_json_atomically(best_path, json.loads(trial_config_path.read_text())),
     )
+    return _run(runner, console, objective, Budget(n_trials=n_trials, timeout=timeout, spent_before=spent_seconds(study)), best_path)
+
+
+def _run(runner: StudyRunner, console: Console, objective: Objective, budget: Budget, best_path: Path) -> TuneResult:
+    """Run the study with a progress display, keeping the time spent for --timeout."""
     from tuner.display import TuneDisplay
 
-    budget = Budget(n_trials=n_trials, timeout=timeout, spent_before=spent_seconds(study))
+    study = runner.study
     # Stored every heartbeat too, so a run that is killed outright loses at most that much of --timeout.
     runner.on_checkpoint = lambda: _record_spent_time(study, budget)
     already = runner.counted_trials()
-    with TuneDisplay(console, n_trials=n_trials, already_done=already, budget=budget) as display:
+    with TuneDisplay(console, n_trials=budget.n_trials, already_done=already, budget=budget) as display:
         runner.observer = display
         try:
             summary = runner.run(budget)
         finally:
             _record_spent_time(study, budget)
     return _result(study, objective, summary, best_path)
+
+
+def _recover_stale_trials(console: Console, study: optuna.Study) -> None:
+    recovered = recover_stale_trials(study)
+    if recovered:
+        which = f"Trial {recovered[0]} was" if len(recovered) == 1 else f"Trials {', '.join(map(str, recovered))} were"
+        console.print(
+            f"{which} left running by a tune process that died: marked failed, parameters queued again.",
+            highlight=False,
+        )
 
 
 def _record_spent_time(study: optuna.Study, budget: Budget) -> None:
