@@ -23,4 +23,4 @@ test: install
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) results tune.db best_config.json
+	rm -rf $(VENV) results tune.db tune.db-wal tune.db-shm best_config.json
