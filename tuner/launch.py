@@ -101,7 +101,6 @@ class TrialProcess:
                 preexec_fn=die_with_parent,
             )
         self.pid = self.popen.pid
-        self.started = time.monotonic()
         self._pidfd = _open_pidfd(self.pid)
 
     def poll(self) -> int | None:
@@ -109,17 +108,6 @@ class TrialProcess:
         status = self.popen.poll()
         if status is not None:
             self._reap_group()
-        return status
-
-    def terminate(self, grace: float = TERMINATE_GRACE_SECONDS) -> int:
-        """SIGTERM the whole group, SIGKILL it after ``grace`` seconds; returns the exit status."""
-        signal_group(self.pid, signal.SIGTERM)
-        try:
-            status = self.popen.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            signal_group(self.pid, signal.SIGKILL)
-            status = self.popen.wait()
-        self._reap_group()
         return status
 
     def send(self, signum: int) -> None:

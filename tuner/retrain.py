@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from tuner import contract
 from tuner.config import capture_config
 from tuner.errors import ConfigError, OptionError
-from tuner.launch import CommandTemplate, TrialProcess, wait_for_exit
+from tuner.launch import CommandTemplate, TrialProcess, terminate_all, wait_for_exit
 from tuner.objective import EpochMetricsReader, Objective, TrialResultError, objective_from_options, read_final_metrics
 from tuner.preflight import prepare_config
 from tuner.search_space import SearchSpace
@@ -207,8 +207,7 @@ def _run_jobs(jobs: Sequence[_Job], template: CommandTemplate, n_jobs: int, on_r
                 job, started = running.pop(process)
                 _record(job, _judge(job, process.poll(), time.monotonic() - started), on_run)
     finally:
-        for process in running:
-            process.terminate()
+        terminate_all(running)  # every group at once: one grace period, not one per run
 
 
 def _seed_dir(job: _Job) -> Path:

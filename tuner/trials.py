@@ -175,10 +175,14 @@ class TrialRun:
         self.outcome = outcome
         return outcome
 
-    def stop(self, reason: str, *, force: bool = False) -> TrialOutcome:
-        """End the trial's processes now and record it as failed for ``reason``."""
+    def stop(self, reason: str) -> TrialOutcome:
+        """Record the trial as failed for ``reason``, killing its process group if it still runs.
+
+        The runner ends running trials together first (SIGTERM, grace, SIGKILL), so this only
+        has to make sure.
+        """
         if self.process is not None and self.process.poll() is None:
-            self.process.kill() if force else self.process.terminate()
+            self.process.kill()
         self.outcome = TrialOutcome("FAIL", reason=reason)
         return self.outcome
 

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from tuner.launch import TERMINATE_GRACE_SECONDS, TrialProcess, die_with_parent, signal_group
+from tuner.launch import TrialProcess, die_with_parent, signal_group
 
 WORKER_START_TIMEOUT_SECONDS = 120.0
 
@@ -205,7 +205,6 @@ class WarmTrialProcess:
     def __init__(self, worker: _Worker, pid: int) -> None:
         self.worker = worker
         self.pid = pid
-        self.started = time.monotonic()
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -217,12 +216,6 @@ class WarmTrialProcess:
 
     def send(self, signum: int) -> None:
         signal_group(self.pid, signum)
-
-    def terminate(self, grace: float = TERMINATE_GRACE_SECONDS) -> int:
-        signal_group(self.pid, signal.SIGTERM)
-        if self.worker.wait_exit(self.pid, grace) is None:
-            signal_group(self.pid, signal.SIGKILL)
-        return self._final_status()
 
     def kill(self) -> int:
         signal_group(self.pid, signal.SIGKILL)
