@@ -66,6 +66,28 @@ def seen(tmp_path: Path, number: int) -> dict:
     return json.loads((tmp_path / "results" / "c" / f"trial_{number}" / "seen.json").read_text())
 
 
+def processes_working_in(folder: Path) -> list[int]:
+    """Live processes (not this one, not zombies) whose working directory is ``folder``:
+    workers and the trial processes they fork ahead start there."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder and (entry / "stat").read_text().split()[2] != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_none_work_in(folder: Path, timeout: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_working_in(folder)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 def test_python_module_commands_are_recognised():
     assert split_python_module([sys.executable, "-m", "tuner.train", "c.json"]) == ("tuner.train", ["c.json"])
     assert split_python_module([sys.executable, "train.py", "c.json"]) is None
@@ -85,6 +107,7 @@ def test_warm_trials_are_forked_from_one_worker_and_isolated(module_study, tune_
     assert len({first["random"], second["random"], third["random"]}) == 3
     assert len({first["torch_random"], second["torch_random"], third["torch_random"]}) == 3
     assert trials[1].value == pytest.approx(trials[1].params["x"])
+    assert wait_until_none_work_in(tmp_path) == []  # the worker and the child it forked ahead are gone
 
 
 def test_plain_launch_starts_a_fresh_interpreter_per_trial(module_study, tune_cli, tmp_path):
@@ -119,6 +142,7 @@ def test_ctrl_c_with_four_busy_slots_leaves_no_process(module_study, tmp_path):
     interrupted = [trial for trial in trials if trial.state.name == "FAIL"]
     assert len(interrupted) == 4 and all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
     assert not [trial for trial in trials if trial.state.name == "RUNNING"]
+    assert wait_until_none_work_in(tmp_path) == []
 
 
 FORKING_TRAINER = '''

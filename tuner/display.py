@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tuner.trials import run_duration
+
 if TYPE_CHECKING:
     import optuna
 
@@ -77,7 +79,8 @@ class TuneDisplay:
 
 def trial_line(trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> str:
     """One line: ``trial 3  0.9123  best  12.1s  lr=0.01 dropout=0.2``."""
-    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    ran = run_duration(trial)
+    seconds = ran.total_seconds() if ran else 0.0
     if outcome.state == "COMPLETE":
         status = f"[green]{format_value(outcome.value)}[/green]" + ("  [bold]best[/bold]" if is_best else "")
     elif outcome.state == "PRUNED":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.contract import write_json_atomically
 from tuner.study import ATTR_PRUNER, ATTR_SAMPLER
+from tuner.trials import run_duration
 from tuner.errors import StudyError
 from tuner.extras import require
 from tuner.plots import PlotReport, write_plots
@@ -103,7 +104,7 @@ def _best_trial(study: optuna.Study) -> dict[str, Any]:
         "number": best.number,
         "value": best.value,
         "params": best.params,
-        "duration_s": best.duration.total_seconds() if best.duration else None,
+        "duration_s": ran.total_seconds() if (ran := run_duration(best)) else None,
         "datetime_complete": best.datetime_complete.isoformat(timespec="seconds") if best.datetime_complete else None,
     }
 

@@ -19,7 +19,7 @@ from tuner.errors import OptionError, StudyError
 from tuner.extras import require
 from tuner.importance import DEFAULT_EVALUATOR, Importances, param_importances, precomputed_evaluator
 from tuner.study import ATTR_METRIC
-from tuner.views import TrialView, in_memory_copy, sampled_view
+from tuner.views import TrialView, in_memory_copy, launch_timed_copy, sampled_view
 
 if TYPE_CHECKING:
     import optuna
@@ -153,7 +153,8 @@ class _Context:
     def _view(self, spec: PlotKind) -> TrialView:
         if spec.sampled_states is None:
             trials = self.study.get_trials(deepcopy=False)
-            return TrialView(self.study, tuple(trial.number for trial in trials), len(trials))
+            study = launch_timed_copy(self.study) if spec.function == "plot_timeline" else self.study
+            return TrialView(study, tuple(trial.number for trial in trials), len(trials))
         with_intermediate = spec.function == "plot_intermediate_values"
         return sampled_view(self.study, states=spec.sampled_states, limit=MAX_SAMPLED_TRIALS, with_intermediate=with_intermediate)
 

@@ -12,7 +12,7 @@ from tuner import contract
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, StudyError
 from tuner.study import ATTR_SEARCH_SPACE, stored_snapshot
-from tuner.trials import ATTR_LAUNCH, ATTR_LOG_TAIL, ATTR_PRUNED_EPOCH, ATTR_REASON
+from tuner.trials import ATTR_LAUNCH, ATTR_LOG_TAIL, ATTR_PRUNED_EPOCH, ATTR_REASON, launched_at, run_duration
 
 if TYPE_CHECKING:
     import optuna
@@ -94,7 +94,8 @@ def trial_rows(
 
 
 def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None) -> dict[str, Any]:
-    duration = trial.duration.total_seconds() if trial.duration is not None else None
+    ran = run_duration(trial)
+    duration = ran.total_seconds() if ran is not None else None
     return {
         "number": trial.number,
         "state": trial.state.name,
@@ -175,7 +176,7 @@ def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
         directory=directory,
         log_tail=trial.user_attrs.get(ATTR_LOG_TAIL),
         launch=launch,
-        started=trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
+        started=started.isoformat(timespec="seconds") if (started := launched_at(trial)) else None,
         completed=trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
     )
 

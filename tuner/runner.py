@@ -8,10 +8,13 @@ re-run picks them up first. A second Ctrl-C kills at once.
 
 from __future__ import annotations
 
+import shutil
 import signal
+import statistics
 import threading
 import warnings
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,7 @@ from tuner.trials import (
     ATTR_REASON,
     NOT_COUNTED_REASONS,
     REASON_INTERRUPTED,
+    REASON_NOT_LAUNCHED,
     REASON_SURPLUS,
     TrialOutcome,
     TrialRun,
@@ -42,6 +46,12 @@ if TYPE_CHECKING:
     import optuna
 
 POLL_INTERVAL_SECONDS = 0.1
+# With several slots and trials this short (median of the last few), the next trial is asked,
+# sampled and rendered while every slot is busy, so a freed slot waits only for the launch.
+# Longer trials are asked when a slot frees: the launch overhead is then negligible, and
+# Optuna's recorded start (stamped at ask) stays the real one.
+PREPARE_AHEAD_BELOW_SECONDS = 10.0
+RECENT_TRIALS = 9
 
 
 class RunObserver(Protocol):
@@ -105,6 +115,8 @@ class StudyRunner:
         self._interrupts = 0
         self._last_heartbeat = 0.0
         self._known_count = 0  # trials counting towards --n-trials, as last seen
+        self._prepared: TrialRun | None = None  # asked and rendered, waiting for a slot
+        self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
 
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
@@ -120,6 +132,7 @@ class StudyRunner:
                 self._loop(budget, summary)
             finally:
                 self._end_all_running(summary)
+                self._hand_back_prepared()
                 for launcher in self._launchers.values():
                     launcher.close()
         return summary
@@ -155,44 +168,134 @@ class StudyRunner:
                 summary.stop_reason = stop_reason or "done"
                 summary.gave_up = self.failure_policy.stop_reason() is not None
                 return
+            self._prepare_next(budget, summary)
             wait_for_exit([run.process for run in self._running.values() if run.process], POLL_INTERVAL_SECONDS)
-            for run in list(self._running.values()):
-                outcome = run.check(trial_timeout=self.trial_timeout)
-                if outcome is not None:
-                    self._finish(run, outcome, summary)
+            ended = self._collect_ended()
+            if ended and self._prepared is not None:
+                # A prepared trial takes the freed slot before the ended trials are recorded.
+                self._fill_free_slots(budget, summary, prepared_only=True)
+            for run, outcome in ended:
+                self._record(run, outcome, summary)
             self._beat()
 
-    def _fill_free_slots(self, budget: Budget, summary: RunSummary) -> str | None:
-        """Start trials in free slots; the reason no more will start, if there is one."""
-        import optuna
+    def _collect_ended(self) -> list[tuple[TrialRun, TrialOutcome]]:
+        """Running trials that ended, taken out of their slots; the failure policy hears of them."""
+        ended = []
+        for run in list(self._running.values()):
+            outcome = run.check(trial_timeout=self.trial_timeout)
+            if outcome is None:
+                continue
+            del self._running[run.number]
+            self._recent_durations.append(time.monotonic() - run.started)
+            self.failure_policy.record(outcome.state, outcome.reason)
+            ended.append((run, outcome))
+        return ended
 
-        busy = {run.slot.label for run in self._running.values()}
-        for slot in self.slots:
-            while slot.label not in busy:
-                reason = self._stop_reason(budget)
+    def _fill_free_slots(self, budget: Budget, summary: RunSummary, *, prepared_only: bool = False) -> str | None:
+        """Start trials in free slots; the reason no more will start, if there is one.
+
+        The trials for all free slots are asked and rendered first and then launched
+        together, so that no slot waits for another's sampling; records come last.
+        """
+        while True:
+            busy = {run.slot.label for run in self._running.values() if run.slot is not None}
+            free = [slot for slot in self.slots if slot.label not in busy]
+            runs: list[TrialRun] = []
+            reason = None
+            for _ in free:
+                if prepared_only and self._prepared is None:
+                    break
+                reason = self._stop_reason(budget, new_trial=self._prepared is None)
                 if reason:
-                    return reason
-                trial = self.study.ask()
-                if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
-                    # Other processes asked at the same moment and the study is full: give this one back.
-                    trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
-                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    return f"the study has its {budget.n_trials} trials"
-                run = self._start_trial(slot, trial)
+                    break
+                run, self._prepared = self._prepared, None
+                if run is None:
+                    run = self._ask_run(budget)
+                    if run is None:
+                        reason = f"the study has its {budget.n_trials} trials"
+                        break
+                    run.prepare(self.snapshot)
+                runs.append(run)
+            for slot, run in zip(free, runs):
+                if run.outcome is None:
+                    run.launch(slot, self.template, self.base_env, self._launchers[slot.label])
+                else:
+                    run.slot = slot
+            for run in runs:
+                run.record_launch()
                 if run.outcome is not None:  # failed before any process ran (the config does not render)
                     self._finish(run, run.outcome, summary)
                     continue
+                if self.heartbeat_interval is not None:
+                    record_heartbeat(self.study, run.trial)
+                if self.observer:
+                    self.observer.trial_started(run)
                 self._running[run.number] = run
-                busy.add(slot.label)
-        return None
+            if reason or prepared_only or all(run.outcome is None for run in runs):
+                return reason
 
-    def _stop_reason(self, budget: Budget) -> str | None:
+    def _prepare_next(self, budget: Budget, summary: RunSummary) -> None:
+        """While every slot is busy with short trials, ask, sample and render the next trial."""
+        if self._prepared is not None or len(self.slots) < 2 or len(self._running) < len(self.slots):
+            return
+        if not self._recent_durations:
+            return
+        typical = statistics.median(self._recent_durations)
+        if typical >= PREPARE_AHEAD_BELOW_SECONDS or self._stop_reason(budget):
+            return
+        time_left = budget.time_left()
+        if time_left is not None and time_left < typical:
+            return  # it would probably be handed back unrun
+        run = self._ask_run(budget)
+        if run is None:
+            return
+        if not run.prepare(self.snapshot):
+            run.record_launch()
+            self._finish(run, run.outcome, summary)
+            return
+        run.record_launch()  # this process's identity: recovery finds it if tune dies
+        if self.heartbeat_interval is not None:
+            record_heartbeat(self.study, run.trial)
+        self._prepared = run
+
+    def _ask_run(self, budget: Budget) -> TrialRun | None:
+        """A new trial with its sampled parameters; None if other processes filled the study first."""
+        import optuna
+
+        trial = self.study.ask()
+        if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
+            # Other processes asked at the same moment and the study is full: give this one back.
+            trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return None
+        params = self.space.suggest(trial)
+        directory = self.serialization_dir / f"trial_{trial.number}"
+        return TrialRun(trial, params, directory, self.objective, self._identity)
+
+    def _hand_back_prepared(self) -> None:
+        """A prepared trial that never got a slot: recorded as not run (it does not count)."""
+        import optuna
+
+        run, self._prepared = self._prepared, None
+        if run is None:
+            return
+        run.trial.set_user_attr(ATTR_REASON, REASON_NOT_LAUNCHED)
+        self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
+        shutil.rmtree(run.directory, ignore_errors=True)
+
+    def _stop_reason(self, budget: Budget, *, new_trial: bool = True) -> str | None:
+        """Why no trial should start now, if so. A prepared trial (``new_trial=False``) already
+        holds its place in the study and its grid point; only a stop or the clock holds it back."""
+        if self._interrupts:
+            return "interrupted"
         failures = self.failure_policy.stop_reason()
         if failures:
             return failures
         time_left = budget.time_left()
         if time_left is not None and time_left <= 0:
             return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
+        if not new_trial:
+            return None
         if budget.n_trials is not None and self._study_full(budget.n_trials):
             return f"the study has its {budget.n_trials} trials"
         is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
@@ -210,21 +313,17 @@ class StudyRunner:
         return self._known_count >= n_trials
 
     def _claim_place(self, trial: optuna.Trial, n_trials: int) -> bool:
-        """Whether ``trial`` is within the study's ``n_trials``: trials numbered before it decide."""
+        """Whether ``trial`` is within the study's ``n_trials``: trials numbered before it decide.
+
+        Below number ``n_trials`` fewer than ``n_trials`` trials come before it, so only the
+        study's last trials need the query.
+        """
+        if trial.number < n_trials:
+            self._known_count += 1  # an estimate; _study_full asks the storage once it reaches n_trials
+            return True
         before = self.counted_trials(before=trial.number)
         self._known_count = before + 1
         return before < n_trials
-
-    def _start_trial(self, slot: Slot, trial: optuna.Trial) -> TrialRun:
-        params = self.space.suggest(trial)
-        directory = self.serialization_dir / f"trial_{trial.number}"
-        run = TrialRun(trial, params, directory, self.objective, slot, self._identity)
-        run.start(self.snapshot, self.template, self.base_env, self._launchers[slot.label])
-        if self.heartbeat_interval is not None:
-            record_heartbeat(self.study, trial)
-        if self.observer:
-            self.observer.trial_started(run)
-        return run
 
     def _make_launcher(self, slot: Slot, warm_launch: bool) -> Launcher:
         probe = self.template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
@@ -237,9 +336,16 @@ class StudyRunner:
         return WarmLauncher(module, preload=preload, env={**self.base_env, **slot.env}, log_path=log_path)
 
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
+        """Record an outcome that the failure policy has not heard of yet."""
+        self._running.pop(run.number, None)
+        if outcome.reason != REASON_INTERRUPTED:
+            self.failure_policy.record(outcome.state, outcome.reason)
+        self._record(run, outcome, summary)
+
+    def _record(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
+        """Tell Optuna the outcome, keep best_config.json current and tell the observer."""
         import optuna
 
-        self._running.pop(run.number, None)
         trial = run.trial
         if outcome.reason:
             trial.set_user_attr(ATTR_REASON, outcome.reason)
@@ -255,8 +361,6 @@ class StudyRunner:
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
             self.study.enqueue_trial(run.params, skip_if_exists=False)
-        else:
-            self.failure_policy.record(outcome.state, outcome.reason)
         is_best = outcome.state == "COMPLETE" and self._is_best(frozen)
         if is_best and self.on_best:
             self.on_best(run.config_path)
@@ -274,7 +378,7 @@ class StudyRunner:
         if self.heartbeat_interval is None or time.monotonic() - self._last_heartbeat < self.heartbeat_interval:
             return
         self._last_heartbeat = time.monotonic()
-        for run in self._running.values():
+        for run in [*self._running.values(), *([self._prepared] if self._prepared else [])]:
             record_heartbeat(self.study, run.trial)
         if self.on_checkpoint is not None:
             self.on_checkpoint()

@@ -8,6 +8,7 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 # Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
 # Where and how a trial was launched is one attribute, so that launching costs one storage write.
-ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid; host, tuner_pid, tuner_started
+ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid, started; host, tuner_pid, tuner_started
 ATTR_REASON = "reason"
 ATTR_PRUNED_EPOCH = "pruned_epoch"
 ATTR_LOG_TAIL = "log_tail"
@@ -32,8 +33,11 @@ REASON_INTERRUPTED = "interrupted"
 REASON_TUNE_DIED = "tune process died"
 REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
 REASON_SURPLUS = "not run: other tune processes had started the study's last trials"
+REASON_NOT_LAUNCHED = "not run: prepared while every slot was busy; tune stopped before a slot freed"
 # Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
-NOT_COUNTED_REASONS = frozenset({REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS})
+NOT_COUNTED_REASONS = frozenset(
+    {REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED}
+)
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
@@ -50,8 +54,32 @@ class TrialOutcome:
     pruned_epoch: int | None = None
 
 
+def launched_at(trial: optuna.trial.FrozenTrial) -> datetime | None:
+    """When the trial's process started.
+
+    Optuna stamps a trial's start when it is asked; a trial prepared while every slot was
+    busy is asked before its launch, so the launch record's time is the one to show.
+    """
+    started = (trial.user_attrs.get(ATTR_LAUNCH) or {}).get("started")
+    if isinstance(started, (int, float)) and not isinstance(started, bool):
+        return datetime.fromtimestamp(started)
+    return trial.datetime_start
+
+
+def run_duration(trial: optuna.trial.FrozenTrial) -> timedelta | None:
+    """How long the trial ran, from its launch to its end; None while it runs."""
+    start = launched_at(trial)
+    if start is None or trial.datetime_complete is None:
+        return None
+    return max(timedelta(0), trial.datetime_complete - start)
+
+
 class TrialRun:
-    """A running trial: its Optuna trial, its process and the metrics read so far."""
+    """A trial: its Optuna trial, its config, and once launched its process and the metrics read so far.
+
+    ``prepare`` renders the config; ``launch`` starts the process in a slot. The runner may
+    prepare a trial while every slot is busy, so that a freed slot only waits for the launch.
+    """
 
     def __init__(
         self,
@@ -59,20 +87,21 @@ class TrialRun:
         params: Mapping[str, Any],
         directory: Path,
         objective: Objective,
-        slot: Slot,
         identity: Mapping[str, Any],
     ) -> None:
         self.trial = trial
         self.params = dict(params)
         self.directory = directory
         self.objective = objective
-        self.slot = slot
+        self.identity = identity  # this tune process, for stale-trial recovery
+        self.slot: Slot | None = None  # set by launch
         self.process: Any = None  # a TrialProcess or WarmTrialProcess
         self._ending: tuple[TrialOutcome, float] | None = None  # outcome and SIGKILL deadline
         self.outcome: TrialOutcome | None = None
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # reset by launch
         self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
-        self.identity = identity  # this tune process, for stale-trial recovery
+        self._snapshot_key: str | None = None
+        self._started_at = 0.0  # wall clock at launch
 
     @property
     def number(self) -> int:
@@ -87,27 +116,23 @@ class TrialRun:
         return self.directory / contract.CONFIG_FILE_NAME
 
     def start(
-        self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher
+        self,
+        slot: Slot,
+        snapshot: ConfigSnapshot,
+        template: CommandTemplate,
+        base_env: Mapping[str, str],
+        launcher: Launcher,
     ) -> None:
-        """Render the config into the trial folder and launch the command; failures become the outcome."""
-        try:
-            self._launch(snapshot, template, base_env, launcher)
-        finally:
-            self.trial.set_user_attr(
-                ATTR_LAUNCH,
-                {
-                    "config_snapshot": snapshot.key,
-                    "directory": str(self.directory),
-                    "slot": self.slot.label,
-                    "gpu": self.slot.gpu,
-                    "pid": self.process.pid if self.process else None,
-                    **self.identity,
-                },
-            )
+        """Prepare and launch in one go; failures become the outcome."""
+        if self.prepare(snapshot):
+            self.launch(slot, template, base_env, launcher)
+        else:
+            self.slot = slot
+            self.record_launch()
 
-    def _launch(
-        self, snapshot: ConfigSnapshot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher
-    ) -> None:
+    def prepare(self, snapshot: ConfigSnapshot) -> bool:
+        """Render the config into the trial folder; False (and a FAIL outcome) if it does not render."""
+        self._snapshot_key = snapshot.key
         if self.directory.exists():
             shutil.rmtree(self.directory)  # left by an earlier study under the same name
         self.directory.mkdir(parents=True)
@@ -115,14 +140,24 @@ class TrialRun:
             config = snapshot.render(self.params)
         except ConfigError as error:
             self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
-            return
-        config_path = self.config_path
-        contract.write_json_atomically(config_path, config, durable=False)  # dump-best can always re-render it
-        argv = template.render(config=config_path, serialization_dir=self.directory, trial_number=self.number)
+            return False
+        contract.write_json_atomically(self.config_path, config, durable=False)  # dump-best can always re-render it
+        return True
+
+    def launch(self, slot: Slot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher) -> None:
+        """Start the prepared trial's command in ``slot``; a command that cannot start becomes the outcome.
+
+        The launch record is the caller's to write (:meth:`record_launch`), so that it can
+        come after other slots' launches.
+        """
+        self.slot = slot
+        self.started = time.monotonic()
+        self._started_at = time.time()
+        argv = template.render(config=self.config_path, serialization_dir=self.directory, trial_number=self.number)
         env = {
             **base_env,
-            **self.slot.env,
-            contract.ENV_CONFIG: str(config_path),
+            **slot.env,
+            contract.ENV_CONFIG: str(self.config_path),
             contract.ENV_SERIALIZATION_DIR: str(self.directory),
             contract.ENV_METRICS_FILE: str(self.reader.path),
             contract.ENV_TRIAL_NUMBER: str(self.number),
@@ -132,6 +167,22 @@ class TrialRun:
             self.process = launcher.launch(argv, env=env, log_path=self.log_path)
         except OSError as error:
             self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
+
+    def record_launch(self) -> None:
+        """Store where, when and by whom the trial runs (or, before launch, who prepared it)."""
+        launched = self.slot is not None and self.outcome is None
+        self.trial.set_user_attr(
+            ATTR_LAUNCH,
+            {
+                "config_snapshot": self._snapshot_key,
+                "directory": str(self.directory),
+                "slot": self.slot.label if self.slot else None,
+                "gpu": self.slot.gpu if self.slot else None,
+                "pid": self.process.pid if self.process else None,
+                "started": round(self._started_at, 3) if launched else None,
+                **self.identity,
+            },
+        )
 
     def check(self, *, trial_timeout: float | None = None) -> TrialOutcome | None:
         """Read new metrics, prune if Optuna says so, and return the outcome once the trial ended.

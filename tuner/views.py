@@ -47,6 +47,20 @@ def in_memory_copy(study: optuna.Study) -> optuna.Study:
     return study_of(study.get_trials(deepcopy=False), study)
 
 
+def launch_timed_copy(study: optuna.Study) -> optuna.Study:
+    """Like :func:`in_memory_copy`, each trial starting at its launch rather than when it was asked."""
+    import copy
+
+    from tuner.trials import launched_at
+
+    trials = []
+    for trial in study.get_trials(deepcopy=False):
+        timed = copy.copy(trial)
+        timed.datetime_start = launched_at(trial)
+        trials.append(timed)
+    return study_of(trials, study)
+
+
 def study_of(trials: Iterable[optuna.trial.FrozenTrial], like: optuna.Study) -> optuna.Study:
     """An in-memory study holding ``trials``, in order, with the direction of ``like``."""
     import optuna

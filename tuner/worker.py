@@ -1,5 +1,8 @@
 """A warm launch worker: imports torch once, then forks one child per trial.
 
+Each child is forked ahead, while the previous trial runs, and waits for its request,
+so that a freed slot does not wait for the fork (~7 ms for a process that imported torch).
+
 Started by `tune` (one per slot) as ``python -m tuner.worker --preload MODULE``.
 Talks JSON lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on
 stdin, answers ``{"started": pid}`` and, when that child ends, ``{"exited": pid,
@@ -47,25 +50,92 @@ def main() -> None:
             pass  # the trial itself will report the missing module
     requests, replies = sys.stdin.buffer, sys.stdout
     _reply(replies, {"ready": os.getpid()})
+    spare = _Spare.fork()
+    unreaped: list[int] = []  # children that said their status and are still being torn down
     for line in requests:
-        request = json.loads(line)
+        child, spare = spare, None
+        child.hand(line)
+        _reply(replies, {"started": child.pid})
+        # Only now are the last trial's remains reaped and the next trial's process forked: a
+        # process that had torch mapped takes ~10 ms to tear down and a fork of one ~7 ms, and
+        # a freed slot would otherwise wait for both.
+        for pid in unreaped:
+            os.waitpid(pid, 0)
+        unreaped.clear()
+        spare = _Spare.fork()
+        # The child says its exit status just before exiting; a child that dies without saying
+        # (a crash, a signal) is reported from waitpid.
+        said = child.read_status()
+        if said is not None:
+            _reply(replies, {"exited": child.pid, "status": said})
+            unreaped.append(child.pid)
+        else:
+            _, wait_status = os.waitpid(child.pid, 0)
+            _reply(replies, {"exited": child.pid, "status": os.waitstatus_to_exitcode(wait_status)})
+    for pid in unreaped:
+        os.waitpid(pid, 0)
+    if spare is not None:
+        spare.dismiss()
+
+
+class _Spare:
+    """A child forked ahead of its trial, waiting for its request on a pipe."""
+
+    def __init__(self, pid: int, request: int, done: int) -> None:
+        self.pid = pid
+        self._request = request  # write end: the request goes here
+        self._done = done  # read end: the exit status comes from here
+
+    @classmethod
+    def fork(cls) -> _Spare:
+        request_read, request_write = os.pipe()
         done_read, done_write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(request_write)
             os.close(done_read)
-            _run_child(request, done_write)  # never returns
+            _wait_for_request(request_read, done_write)  # never returns
+        os.close(request_read)
         os.close(done_write)
-        _reply(replies, {"started": pid})
-        # The child says its exit status just before exiting, so `tune` can go on while the kernel
-        # tears down a process that had torch mapped (~10 ms); a child that dies without saying
-        # (a crash, a signal) is reported from waitpid.
-        said = os.read(done_read, 32)
-        os.close(done_read)
-        if said:
-            _reply(replies, {"exited": pid, "status": int(said)})
-        _, wait_status = os.waitpid(pid, 0)
-        if not said:
-            _reply(replies, {"exited": pid, "status": os.waitstatus_to_exitcode(wait_status)})
+        return cls(pid, request_write, done_read)
+
+    def hand(self, line: bytes) -> None:
+        os.write(self._request, line if line.endswith(b"\n") else line + b"\n")
+        os.close(self._request)
+
+    def read_status(self) -> int | None:
+        said = os.read(self._done, 32)
+        os.close(self._done)
+        return int(said) if said else None
+
+    def dismiss(self) -> None:
+        """No more trials: the spare reads end-of-file and exits."""
+        os.close(self._request)
+        os.close(self._done)
+        os.waitpid(self.pid, 0)
+
+
+def _wait_for_request(request: int, done: int) -> None:
+    """In a spare child: become a trial's process ahead of time, then wait for the trial."""
+    try:
+        os.setsid()
+        _die_with_parent()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)  # not the worker's pipes: only the worker talks to tune
+        os.dup2(null, 1)
+        _close_inherited_descriptors(keep=(request, done))
+        _reseed()
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(request, 1 << 16)
+            if not chunk:
+                os._exit(0)  # dismissed
+            line += chunk
+        os.close(request)
+        _run_child(json.loads(line), done)
+    except BaseException:  # noqa: BLE001 - never return into the worker's loop
+        traceback.print_exc()
+        os._exit(1)
 
 
 def _run_child(request: dict[str, Any], done: int) -> None:
@@ -87,13 +157,11 @@ def _run_child(request: dict[str, Any], done: int) -> None:
 
     os._exit = exit_saying_so
     try:
-        os.setsid()
-        _die_with_parent()
-        _redirect_output(request["log"], keep=done)
+        _redirect_output(request["log"])
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        _reseed()
+        _use_thread_count()
         sys.argv = [request["module"], *request["args"]]
         try:
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -109,13 +177,11 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         os._exit(code)
 
 
-def _redirect_output(log_path: str, *, keep: int) -> None:
+def _redirect_output(log_path: str) -> None:
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)  # replaces the request pipe
-    os.dup2(log, 1)  # replaces the reply pipe
+    os.dup2(log, 1)
     os.dup2(log, 2)
-    _close_inherited_descriptors(keep=keep)
+    os.close(log)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
 
@@ -127,12 +193,17 @@ def _reseed() -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed % (2**63))
-        threads = os.environ.get("OMP_NUM_THREADS")
-        if threads and threads.isdigit():
-            torch.set_num_threads(int(threads))
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(seed % (2**32))
+
+
+def _use_thread_count() -> None:
+    """Torch's intra-op threads as the trial's OMP_NUM_THREADS says (the worker's own count otherwise)."""
+    torch = sys.modules.get("torch")
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if torch is not None and threads and threads.isdigit():
+        torch.set_num_threads(int(threads))
 
 
 def _exit_code(code: Any) -> int:
@@ -156,14 +227,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _close_inherited_descriptors(*, keep: int) -> None:
-    """Close everything but 0-2: files and sockets the worker held must not leak into trials."""
+def _close_inherited_descriptors(*, keep: tuple[int, ...]) -> None:
+    """Close everything but 0-2 and ``keep``: files and sockets the worker held must not leak into trials."""
     try:
         descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
     except FileNotFoundError:
         descriptors = list(range(3, 256))
     for descriptor in descriptors:
-        if descriptor > 2 and descriptor != keep:
+        if descriptor > 2 and descriptor not in keep:
             try:
                 os.close(descriptor)
             except OSError:

@@ -2,7 +2,8 @@
 
 Config keys (rendered by tune): x (float), epochs (int), sleep (seconds per epoch),
 and optional behaviours: fail_at_epoch, nan_at_epoch, exit_code, no_final, hang,
-dump_env (write the TUNER_* environment to env.json in the serialization dir).
+dump_env (write the TUNER_* environment to env.json in the serialization dir, and the process's
+start and end times to times.json).
 Usage: python quadratic.py CONFIG SERIALIZATION_DIR
 """
 
@@ -16,7 +17,17 @@ from tuner.contract import report, write_json_atomically  # noqa: E402
 
 
 def main() -> int:
+    started = time.time()
     config_path, directory = sys.argv[1], sys.argv[2]
+    with open(config_path) as handle:
+        dump_env = json.load(handle).get("dump_env")
+    status = train(config_path, directory)
+    if dump_env:
+        write_json_atomically(os.path.join(directory, "times.json"), {"start": started, "end": time.time()})
+    return status
+
+
+def train(config_path: str, directory: str) -> int:
     with open(config_path) as handle:
         config = json.load(handle)
     x = float(config["x"])
