@@ -110,3 +110,26 @@ def test_plot_command_rejects_an_unknown_kind(stored):
     result = CliRunner().invoke(main, ["plot", "histogram"])
     assert result.exit_code == 2
     assert "'histogram' is not one of 'history'" in result.output
+
+
+def test_the_timeline_starts_each_trial_at_its_launch():
+    """A trial asked ahead of a free slot waited; the timeline shows it from its launch."""
+    import datetime
+
+    from tuner.plots import _Context
+
+    asked = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    launched = asked + datetime.timedelta(seconds=5)
+    trial = optuna.trial.create_trial(
+        params={"x": 0.5}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)}, value=1.0,
+        user_attrs={"launch": {"slot": "job0", "started": launched.timestamp()}},
+    )
+    trial.datetime_start, trial.datetime_complete = asked, launched + datetime.timedelta(seconds=2)
+    study = optuna.create_study()
+    study.add_trial(trial)
+
+    figure, _ = _Context(study, evaluator="fanova", baseline=None, top_params=3).figure("timeline", "html")
+
+    (bar,) = [data for data in figure.data if len(data.x)]
+    assert datetime.datetime.fromisoformat(str(bar.base[0])) == launched
+    assert bar.x[0] == pytest.approx(2000)  # milliseconds: the run, not the wait
