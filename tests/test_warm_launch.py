@@ -170,3 +170,35 @@ def test_a_forked_helper_ending_does_not_end_the_trial(module_study, tune_cli, t
     assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
     assert all(trial.value == pytest.approx(trial.params["x"]) for trial in trials)
     assert all(trial.duration.total_seconds() >= 0.5 for trial in trials)
+
+
+SPARE_KILLER = '''
+import json, os, signal, sys, time
+config = json.load(open(sys.argv[1]))
+worker = os.getppid()
+json.dump({"ppid": worker}, open(os.path.join(sys.argv[2], "seen.json"), "w"))
+if os.environ["TUNER_TRIAL_NUMBER"] == "0":
+    time.sleep(0.5)  # the worker forks the next trial's process meanwhile
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == worker:
+                os.kill(int(entry), signal.SIGKILL)  # the process forked ahead for trial 1
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+'''
+
+
+def test_a_killed_process_forked_ahead_is_replaced_and_launch_stays_warm(module_study, tune_cli, tmp_path):
+    (tmp_path / "spare_killer.py").write_text(SPARE_KILLER)
+    args = [arg if arg != "polluter_trainer" else "spare_killer" for arg in module_study()]
+    result = tune_cli(*args, "--n-trials", "2")
+
+    assert result.exit_code == 0, result.output
+    assert "warm launcher unavailable" not in result.output
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
+    assert seen(tmp_path, 0)["ppid"] == seen(tmp_path, 1)["ppid"] != os.getpid()  # same worker, still warm

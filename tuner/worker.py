@@ -54,7 +54,9 @@ def main() -> None:
     unreaped: list[int] = []  # children that said their status and are still being torn down
     for line in requests:
         child, spare = spare, None
-        child.hand(line)
+        if not child.hand(line):
+            child = _Spare.fork()  # the spare died (killed from outside): fork one now
+            child.hand(line)
         _reply(replies, {"started": child.pid})
         # Only now are the last trial's remains reaped and the next trial's process forked: a
         # process that had torch mapped takes ~10 ms to tear down and a fork of one ~7 ms, and
@@ -99,9 +101,17 @@ class _Spare:
         os.close(done_write)
         return cls(pid, request_write, done_read)
 
-    def hand(self, line: bytes) -> None:
-        os.write(self._request, line if line.endswith(b"\n") else line + b"\n")
+    def hand(self, line: bytes) -> bool:
+        """Pass the trial's request on; False if the spare is gone."""
+        try:
+            os.write(self._request, line if line.endswith(b"\n") else line + b"\n")
+        except BrokenPipeError:
+            os.close(self._request)
+            os.close(self._done)
+            os.waitpid(self.pid, 0)
+            return False
         os.close(self._request)
+        return True
 
     def read_status(self) -> int | None:
         said = os.read(self._done, 32)
