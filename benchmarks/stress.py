@@ -24,6 +24,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tuner.trials import NOT_COUNTED_REASONS  # noqa: E402  - the reasons that do not count towards --n-trials
 CONFIG = "{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}} + std.parseJson(std.extVar('behaviour'))"
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 
@@ -92,7 +94,7 @@ def run(trials: int, n_jobs: int, sleep: float, workdir: Path) -> dict:
         "trials_in_storage": len(trials_done),
         "by_state": dict(Counter(t.state.name for t in trials_done)),
         "by_reason": dict(Counter(t.user_attrs.get("reason", "-") for t in trials_done if t.state.name != "COMPLETE")),
-        "counted_towards_n_trials": sum(1 for t in trials_done if t.user_attrs.get("reason") != "interrupted"),
+        "counted_towards_n_trials": sum(1 for t in trials_done if t.user_attrs.get("reason") not in NOT_COUNTED_REASONS),
         "running_left": sum(1 for t in trials_done if t.state.name in ("RUNNING", "WAITING")),
         "orphans_after_interrupt": orphans_after_interrupt,
         "orphans_at_end": len(processes_of_run(results)),
