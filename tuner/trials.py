@@ -115,21 +115,6 @@ class TrialRun:
     def config_path(self) -> Path:
         return self.directory / contract.CONFIG_FILE_NAME
 
-    def start(
-        self,
-        slot: Slot,
-        snapshot: ConfigSnapshot,
-        template: CommandTemplate,
-        base_env: Mapping[str, str],
-        launcher: Launcher,
-    ) -> None:
-        """Prepare and launch in one go; failures become the outcome."""
-        if self.prepare(snapshot):
-            self.launch(slot, template, base_env, launcher)
-        else:
-            self.slot = slot
-            self.record_launch()
-
     def prepare(self, snapshot: ConfigSnapshot) -> bool:
         """Render the config into the trial folder; False (and a FAIL outcome) if it does not render."""
         self._snapshot_key = snapshot.key

@@ -106,9 +106,7 @@ class _Spare:
         try:
             os.write(self._request, line if line.endswith(b"\n") else line + b"\n")
         except BrokenPipeError:
-            os.close(self._request)
-            os.close(self._done)
-            os.waitpid(self.pid, 0)
+            self.dismiss()
             return False
         os.close(self._request)
         return True
@@ -119,7 +117,7 @@ class _Spare:
         return int(said) if said else None
 
     def dismiss(self) -> None:
-        """No more trials: the spare reads end-of-file and exits."""
+        """Close the spare's pipes and reap it: a live spare reads end-of-file and exits."""
         os.close(self._request)
         os.close(self._done)
         os.waitpid(self.pid, 0)
