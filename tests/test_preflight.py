@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tuner.config import capture_config
+from tuner.config import ConfigSnapshot, capture_config
 from tuner.errors import ConfigError
-from tuner.preflight import PreparedConfig, UnusedParameterWarning, prepare_config
+from tuner.preflight import MIDDLE_CHOICES_RENDERED, PreparedConfig, UnusedParameterWarning, prepare_config
 from tuner.search_space import parse_search_space
 
 LR_SPACE = {"lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}
@@ -149,3 +149,52 @@ def test_rendered_low_end_config_is_returned_for_reading_the_metric_hint(tmp_pat
 def test_config_that_is_not_an_object_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config\.jsonnet: a config must evaluate to an object \{\.\.\.\}, not a list"):
         prepare(tmp_path, "[std.parseJson(std.extVar('lr'))]")
+
+
+def test_derived_config_overriding_the_field_that_reads_an_ext_var_needs_no_value(tmp_path: Path) -> None:
+    (tmp_path / "base.jsonnet").write_text(
+        "{model: {embedding_dim: std.parseInt(std.extVar('embedding_dim'))}, lr: std.parseJson(std.extVar('lr'))}"
+    )
+    prepared = prepare(tmp_path, "(import 'base.jsonnet') + {model: {embedding_dim: 64}}")
+
+    assert prepared.rendered_low == {"model": {"embedding_dim": 64}, "lr": 0.0001}
+
+
+def test_ext_var_a_derived_config_still_needs_is_named_with_where_it_is_read(tmp_path: Path) -> None:
+    base = "{dim: std.parseInt(std.extVar('dim')), lr: std.parseJson(std.extVar('lr'))}"
+    (tmp_path / "base.jsonnet").write_text(base)
+    message = preflight_error(tmp_path, "(import 'base.jsonnet') + {extra: 1}")
+
+    assert message.startswith(f"{tmp_path / 'base.jsonnet'}:1: the config reads ext var 'dim', which is neither")
+
+
+def test_a_categorical_with_many_choices_renders_a_bounded_spread_of_them(tmp_path: Path) -> None:
+    renders = []
+
+    class CountingSnapshot(ConfigSnapshot):
+        def render(self, params):
+            renders.append(params["act"])
+            return super().render(params)
+
+    choices = [f"c{index}" for index in range(10_000)]
+    space = parse_search_space({"act": {"type": "categorical", "choices": choices}}, source="space.json")
+    text = "{act: std.extVar('act'), check: if std.extVar('act') == 'c9998' then error 'the last middle' else 1}"
+    snapshot = CountingSnapshot(entry="config.jsonnet", files={"config.jsonnet": text})
+
+    with pytest.raises(ConfigError, match="the last middle"):
+        prepare_config(snapshot, space, {}, environ={})
+    assert len(renders) <= 2 + MIDDLE_CHOICES_RENDERED
+    assert renders[:3] == ["c0", "c9999", "c1"]
+
+
+def test_many_unused_parameters_are_summarised_in_one_warning(tmp_path: Path) -> None:
+    space = {**LR_SPACE, **{f"unused_{index}": {"type": "int", "low": 0, "high": 3} for index in range(10_000)}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prepare(tmp_path, "{lr: std.parseJson(std.extVar('lr'))}", space)
+
+    unused = [warning for warning in caught if issubclass(warning.category, UnusedParameterWarning)]
+    assert len(unused) == 1
+    assert "10000 parameters ('unused_0', 'unused_1', 'unused_2', 'unused_3', 'unused_4' and 9995 more)" in str(
+        unused[0].message
+    )

@@ -7,6 +7,7 @@ its best config long after the files on disk were edited or moved.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -16,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from tuner import jsonnet_engine
 from tuner.errors import ConfigError, TunerError
 
 _IMPORT = re.compile(r"""\bimport(?:str|bin)?\s*(['"])(.+?)\1""")
 _EXT_VAR = re.compile(r"""std\.extVar\(\s*(['"])(.+?)\1\s*\)""")
+_STATIC_ERROR = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)(?:-\d+)? (?P<text>\S.*)$")
 _ERROR_LOCATION = re.compile(r"^\t(?P<file>.+?):(?P<line>\d+):(?P<col>[\d()\-:]+)")
 # Strings (kept, so that 'https://...' is no comment) or comments (blanked), leftmost first.
 _STRING_OR_COMMENT = re.compile(
@@ -36,8 +39,6 @@ class ConfigSnapshot:
     entry: str
     files: Mapping[str, str]
     fixed_ext_vars: Mapping[str, str] = field(default_factory=dict)
-    # Render with the fast engine (rjsonnet) when installed; set by pre-flight once both engines agree.
-    fast: bool = field(default=False, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -58,32 +59,13 @@ class ConfigSnapshot:
     def render(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Render with ``params`` (sampled values) and the fixed ext vars; return plain JSON data."""
         ext_vars = self._ext_vars(params)
-        if self.fast and len(self.files) == 1:
-            fast = _fast_evaluate(self.entry, self.files[self.entry], ext_vars)
-            if fast is not None:
-                return json.loads(fast)
-        return self._render_reference(ext_vars)
-
-    def fast_engine_agrees(self, variants: list[Mapping[str, Any]]) -> bool:
-        """Whether the fast engine is installed, usable here (no imports) and renders ``variants`` alike."""
-        if len(self.files) != 1 or _fast_module() is None:
-            return False
-        for params in variants:
-            ext_vars = self._ext_vars(params)
-            fast = _fast_evaluate(self.entry, self.files[self.entry], ext_vars)
-            if fast is None or json.loads(fast) != self._render_reference(ext_vars):
-                return False
-        return True
+        try:
+            return jsonnet_engine.parse_rendered(jsonnet_engine.render(self.entry, self.files, ext_vars))
+        except jsonnet_engine.JsonnetError as error:
+            raise ConfigError(self.describe_error(str(error), ext_vars)) from None
 
     def _ext_vars(self, params: Mapping[str, Any]) -> dict[str, str]:
         return {**self.fixed_ext_vars, **{name: ext_var_string(value) for name, value in params.items()}}
-
-    def _render_reference(self, ext_vars: Mapping[str, str]) -> dict[str, Any]:
-        try:
-            text = _evaluate(self.entry, self.files[self.entry], ext_vars, self._import)
-        except RuntimeError as error:
-            raise ConfigError(self.describe_error(str(error), ext_vars)) from None
-        return json.loads(text)
 
     def describe_error(self, message: str, ext_vars: Mapping[str, str]) -> str:
         """One line from a Jsonnet error: location, message, and the ext vars on that line."""
@@ -108,13 +90,7 @@ class ConfigSnapshot:
         return cls(entry=data["entry"], files=dict(data["files"]), fixed_ext_vars=dict(data["fixed_ext_vars"]))
 
     def with_fixed_ext_vars(self, fixed_ext_vars: Mapping[str, str]) -> ConfigSnapshot:
-        return ConfigSnapshot(self.entry, self.files, dict(fixed_ext_vars))
-
-    def _import(self, directory: str, relative: str) -> tuple[str, bytes]:
-        path = os.path.normpath(os.path.join(directory, relative))
-        if path in self.files:
-            return path, self.files[path].encode("utf-8")
-        return path, Path(path).read_bytes()
+        return dataclasses.replace(self, fixed_ext_vars=dict(fixed_ext_vars))
 
 
 TEXT_ENTRY = "<config>"  # the snapshot entry of a config given as text rather than a file
@@ -185,16 +161,26 @@ def evaluate_jsonnet_snippet(
 ) -> str:
     """Evaluate Jsonnet source with no ext vars, turning errors into one-line ``error_class``."""
     try:
-        return _evaluate(filename, text, {}, None)
-    except RuntimeError as error:
+        return jsonnet_engine.render(filename, {filename: text}, {})
+    except jsonnet_engine.JsonnetError as error:
         location = _first_user_frame(str(error))
         prefix = f"{location[0]}:{location[1]}: " if location else ""
         raise error_class(prefix + jsonnet_error_line(str(error))) from None
 
 
 def jsonnet_error_line(message: str) -> str:
-    """The first line of a Jsonnet error, without its stack of frames."""
-    return message.strip().splitlines()[0].strip() if message.strip() else "Jsonnet error"
+    """The first line of a Jsonnet error, without its stack of frames.
+
+    go-jsonnet writes a syntax error as ``file:3:3-4 Expected ...``; it reads as the C++ engine's ``STATIC ERROR: file:3:3: expected ...``.
+    """
+    if not message.strip():
+        return "Jsonnet error"
+    first = message.strip().splitlines()[0].strip()
+    static = _STATIC_ERROR.match(first)
+    if static is None:
+        return first
+    file, line, column, text = static.group("file", "line", "col", "text")
+    return f"STATIC ERROR: {file}:{line}:{column}: {text[0].lower()}{text[1:]}"
 
 
 def without_comments(text: str) -> str:
@@ -212,33 +198,3 @@ def _first_user_frame(message: str) -> tuple[str, int] | None:
         if match and not match.group("file").endswith("std.jsonnet"):
             return match.group("file"), int(match.group("line"))
     return None
-
-
-def _fast_module() -> Any:
-    """rjsonnet (a Rust Jsonnet, ~0.2 ms a render against ~35 ms for the C++ binding), if installed."""
-    try:
-        import rjsonnet
-    except ImportError:
-        return None
-    return rjsonnet
-
-
-def _fast_evaluate(filename: str, text: str, ext_vars: Mapping[str, str]) -> str | None:
-    """The fast engine's output, or None (not installed, or it failed: the reference engine then
-    renders, and reports any error in its own well-tested words)."""
-    module = _fast_module()
-    if module is None:
-        return None
-    try:
-        return module.evaluate_snippet(filename, text, ext_vars=dict(ext_vars))
-    except Exception:  # noqa: BLE001 - any failure means: use the reference engine
-        return None
-
-
-def _evaluate(filename: str, text: str, ext_vars: Mapping[str, str], import_callback: Any) -> str:
-    import _jsonnet
-
-    kwargs: dict[str, Any] = {"ext_vars": dict(ext_vars)}
-    if import_callback is not None:
-        kwargs["import_callback"] = import_callback
-    return _jsonnet.evaluate_snippet(filename, text, **kwargs)

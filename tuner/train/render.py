@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from tuner.train.errors import TrainConfigError
 
-_UNDEFINED = re.compile(r"undefined external variable: (\S+)")
+_UNDEFINED = re.compile(r"undefined external variable: (\S+)", re.IGNORECASE)
 
 
 def load_config(path: Path, ext_vars: Mapping[str, str] | None = None,
@@ -41,11 +41,11 @@ def load_config(path: Path, ext_vars: Mapping[str, str] | None = None,
 
 
 def _evaluate_jsonnet(path: Path, ext_vars: dict[str, str], environ: Mapping[str, str]) -> Any:
-    import _jsonnet
+    import _gojsonnet
 
     while True:
         try:
-            return json.loads(_jsonnet.evaluate_file(str(path), ext_vars=ext_vars))
+            return json.loads(_gojsonnet.evaluate_file(str(path), ext_vars=ext_vars))
         except RuntimeError as error:
             missing = _UNDEFINED.search(str(error))
             if missing is None:
