@@ -180,3 +180,63 @@ def test_non_finite_numbers_are_a_config_error_never_a_trained_value(text: str) 
 def test_nan_from_an_ext_var_is_refused_before_rendering() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         ext_var_string(math.nan)
+
+
+NAMED_CONFIG = """
+local x = std.parseJson(std.extVar('x'));
+local loop(n) = if n < 0 then 0 else loop(n + 1) tailstrict;
+{
+  x: x, epochs: 2, sleep: 0, trainer: { validation_metric: '+accuracy' },
+  run_name: 'quad-x%s-r%.3f' % [x, x],
+  hang: if std.extVar('hang') == 'yes' && x > 4 && x < 5.9 then loop(0) else false,
+}
+"""
+
+
+def _tune_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hang: str, n_trials: int):
+    import sys
+
+    import tuner
+    from tests.conftest import TRAINERS
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quad.jsonnet").write_text(NAMED_CONFIG)
+    command = f"{sys.executable} {TRAINERS / 'quadratic.py'} {{config}} {{serialization_dir}}"
+    return tuner.tune(
+        config="quad.jsonnet",
+        search_space={"x": {"type": "float", "low": 0.0, "high": 6.0}},
+        n_trials=n_trials,
+        seed=3,
+        ext_vars={"hang": hang},
+        command=command,
+        pruner="none",
+        warm_launch=False,
+        max_failures=n_trials,
+    )
+
+
+def test_every_trial_config_holds_the_values_optuna_recorded_and_best_config_is_the_best_trials_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _tune_named(tmp_path, monkeypatch, hang="no", n_trials=6)
+
+    for trial in result.study.trials:
+        ran = json.loads((tmp_path / "results" / "quad" / f"trial_{trial.number}" / "config.json").read_text())
+        assert ran["x"] == trial.params["x"]
+        assert float(ran["run_name"].removeprefix("quad-x").split("-r")[0]) == trial.params["x"]
+    best_trial_file = tmp_path / "results" / "quad" / f"trial_{result.best_trial.number}" / "config.json"
+    assert json.loads(result.best_config_path.read_text()) == json.loads(best_trial_file.read_text())
+
+
+def test_a_trial_whose_config_cannot_render_fails_with_the_reason_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(jsonnet_engine.ENV_RENDER_TIME_LIMIT, "2")
+    result = _tune_named(tmp_path, monkeypatch, hang="yes", n_trials=8)
+
+    states = {trial.number: trial.state.name for trial in result.study.trials}
+    failed = [trial for trial in result.study.trials if trial.state.name == "FAIL"]
+    assert "RUNNING" not in states.values()
+    assert failed and all(4 < trial.params["x"] < 5.9 for trial in failed)
+    assert all("took more than 2 s" in str(trial.user_attrs) for trial in failed)
+    assert any(state == "COMPLETE" for state in states.values())

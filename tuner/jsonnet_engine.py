@@ -74,6 +74,7 @@ class _RenderProcess:
                 [sys.executable, "-m", "tuner.jsonnet_server"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # a Go runtime crash dumps every goroutine there
                 text=True,
                 encoding="utf-8",
                 start_new_session=True,  # a Ctrl-C meant for `tune` does not kill a render half-way
