@@ -21,6 +21,8 @@ from typing import Any, Mapping
 
 # A real config renders in milliseconds; this bounds a runaway one.
 RENDER_TIME_LIMIT_S = 30.0
+# Starting the render process (an interpreter and go-jsonnet) on a loaded machine; not counted as render time.
+START_TIME_LIMIT_S = 120.0
 ENV_RENDER_TIME_LIMIT = "TUNER_RENDER_TIME_LIMIT"
 
 
@@ -47,12 +49,11 @@ class _RenderProcess:
                 process.stdin.write(request)
                 process.stdin.flush()
                 line = _read_line(process, time_limit)
-            except (BrokenPipeError, OSError):
-                line = None
-            if line is None:
-                died = process.poll() is not None
+            except OSError:  # the process is gone: a broken pipe
+                line = ""
+            if not line:
                 self.close()
-                reason = "ran out of memory or crashed" if died else f"took more than {time_limit:g} s"
+                reason = "ran out of memory or crashed" if line == "" else f"took more than {time_limit:g} s"
                 raise RenderLimitError(f"RUNTIME ERROR: the render {reason}; the config may loop or grow without end")
         answer = json.loads(line)
         if "error" in answer:
@@ -70,7 +71,8 @@ class _RenderProcess:
 
     def _running(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
-            self._process = subprocess.Popen(
+            self.close()
+            self._process = process = subprocess.Popen(
                 [sys.executable, "-m", "tuner.jsonnet_server"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -79,17 +81,19 @@ class _RenderProcess:
                 encoding="utf-8",
                 start_new_session=True,  # a Ctrl-C meant for `tune` does not kill a render half-way
             )
+            if not _read_line(process, START_TIME_LIMIT_S):
+                self.close()
+                raise RenderLimitError("RUNTIME ERROR: the Jsonnet render process (go-jsonnet) did not start")
         return self._process
 
 
 def _read_line(process: subprocess.Popen[str], time_limit: float) -> str | None:
-    """One answer line, or None when none came within ``time_limit`` or the process ended."""
+    """One answer line; None when none came within ``time_limit``, ``""`` when the process ended."""
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         if not selector.select(time_limit):
             return None
-    line = process.stdout.readline()
-    return line or None
+    return process.stdout.readline()
 
 
 _PROCESS = _RenderProcess()

@@ -2,8 +2,8 @@
 
 Started by :mod:`tuner.jsonnet_engine`, which bounds every render in time and memory by
 running it here, in a process it can kill. Requests: ``{"entry", "files", "ext_vars"}``;
-answers: ``{"json": text}`` or ``{"error": message}``. It exits at end of input, and with
-its parent (Linux), so it can never outlive `tune`.
+answers: ``{"json": text}`` or ``{"error": message}``, after one ``{"ready": true}`` once started.
+It exits at end of input, and with its parent (Linux), so it can never outlive `tune`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Mapping
 # Renders that need more than this are runaway configs (``std.range(1, 1e10)``), not real ones.
 MEMORY_LIMIT_BYTES = 4 << 30
 _PR_SET_PDEATHSIG = 1
+READY = '{"ready": true}'
 
 
 def main() -> None:
@@ -29,6 +30,8 @@ def main() -> None:
 
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # nothing but answers on the answer channel
+    answers.write(READY + "\n")  # started: render time limits count from here
+    answers.flush()
     for line in sys.stdin:
         request = json.loads(line)
         try:
