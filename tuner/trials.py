@@ -41,6 +41,7 @@ NOT_COUNTED_REASONS = frozenset(
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
+_MAX_STEP = 2**31 - 1  # Optuna stores steps in a 32-bit column
 _OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
 
 
@@ -241,8 +242,8 @@ class TrialRun:
             if value is None:
                 continue
             step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
-            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-                raise MalformedMetricsError(f"epoch must be a non-negative integer, got {step!r}")
+            if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
+                raise MalformedMetricsError(f"epoch must be an integer from 0 to {_MAX_STEP}, got {step!r:.40}")
             if not math.isfinite(value):
                 raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
             self.trial.report(value, step)
