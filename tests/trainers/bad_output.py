@@ -9,10 +9,12 @@ Config keys (rendered by tune): ``x`` (float), reported as ``validation_accuracy
 * ``line_epoch_20_digits``: an epoch number no storage column holds.
 * ``final_is_folder``, ``epochs_is_folder``: a folder where ``metrics.json`` / the metrics file goes.
 * ``big_line``: a valid epoch line of 50 MB (ending in a newline), then good metrics.
+* ``fill``: first fill the disk under the path ``fill`` (a file written until no space is left), then behave.
 
 Usage: python bad_output.py CONFIG SERIALIZATION_DIR
 """
 
+import errno
 import json
 import os
 import sys
@@ -44,6 +46,17 @@ def bad_final(output: str) -> bytes | None:
     }.get(output)
 
 
+def fill_disk(path: str) -> None:
+    with open(path, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+    print(f"filled the disk under {path}", flush=True)
+
+
 def main() -> int:
     config_path, directory = sys.argv[1], sys.argv[2]
     with open(config_path) as handle:
@@ -52,6 +65,8 @@ def main() -> int:
     x = float(config["x"])
     metrics_file = os.environ["TUNER_METRICS_FILE"]
     final_file = os.path.join(directory, "metrics.json")
+    if output == "fill":
+        fill_disk(config["fill"])
     if output == "epochs_is_folder":
         os.mkdir(metrics_file)
         return 0
