@@ -175,6 +175,7 @@ class StorageFileWatch:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lost = False
+        self._absolute = os.path.abspath(path)  # the file opened, whatever the working directory becomes
         self._identity = self._file_identity()
 
     def check(self) -> None:
@@ -191,7 +192,7 @@ class StorageFileWatch:
 
     def _file_identity(self) -> tuple[int, int] | None:
         try:
-            status = os.stat(self.path)
+            status = os.stat(self._absolute)
         except FileNotFoundError:
             return None
         return status.st_dev, status.st_ino

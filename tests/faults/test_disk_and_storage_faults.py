@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import TRAINERS
 from tests.faults.conftest import live_pids, load_trials, run_tune, tune_process, wait_for_pid_files
+from tuner.errors import StudyError
+from tuner.study import watch_storage_file
 
 BAD_OUTPUT_COMMAND = f"{sys.executable} {TRAINERS / 'bad_output.py'} {{config}} {{serialization_dir}}"
 
@@ -121,3 +123,15 @@ def test_full_disk_under_the_database_stops_with_one_line_and_the_next_run_recov
     trials = optuna.load_study(study_name="faulty", storage=storage).trials
     assert "RUNNING" not in [trial.state.name for trial in trials]
     assert [trial.state.name for trial in trials].count("COMPLETE") == 2
+
+
+def test_database_replaced_by_another_file_is_noticed(tmp_path):
+    (tmp_path / "tune.db").write_bytes(b"the study")
+    watch = watch_storage_file(f"sqlite:///{tmp_path / 'tune.db'}")
+    watch.check()  # unchanged: nothing to say
+    (tmp_path / "restored.db").write_bytes(b"an older copy")
+    (tmp_path / "restored.db").replace(tmp_path / "tune.db")
+
+    with pytest.raises(StudyError, match="tune.db was replaced by another file while tune ran"):
+        watch.check()
+    assert watch.lost
