@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
 
 from tuner.errors import OptionError
 from tuner.objective import (
+    MAX_METRICS_BYTES,
     EpochMetricsReader,
     MalformedMetricsError,
     Objective,
@@ -127,7 +129,7 @@ def test_absent_final_metrics_file_reads_as_none(tmp_path: Path) -> None:
 def test_final_metrics_file_that_is_not_json_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text('{"best_validation_accuracy": 0.9')
 
-    with pytest.raises(MalformedMetricsError, match=r"metrics\.json is not valid JSON"):
+    with pytest.raises(MalformedMetricsError, match=r"metrics\.json is not JSON"):
         read_final_metrics(tmp_path / "metrics.json")
 
 
@@ -165,3 +167,27 @@ def test_epoch_line_that_is_not_an_object_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(MalformedMetricsError, match=r"metrics\.jsonl line 1 is not a JSON object"):
         EpochMetricsReader(path).read_new()
+
+
+def test_epoch_line_past_the_size_limit_is_an_error_whether_or_not_it_ended(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps(EPOCHS[0]) + "\n" + "x" * (MAX_METRICS_BYTES + 1))
+
+    reader = EpochMetricsReader(path)
+    with pytest.raises(MalformedMetricsError, match=r"^metrics\.jsonl line 2 is longer than 64 MiB$"):
+        reader.read_new()
+    assert reader.epochs == [EPOCHS[0]]
+
+
+def test_named_pipe_in_place_of_metrics_json_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "metrics.json")
+
+    with pytest.raises(MalformedMetricsError, match=r"metrics\.json is not a regular file"):
+        read_final_metrics(tmp_path / "metrics.json")
+
+
+def test_display_reader_skips_malformed_lines_and_keeps_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(json.dumps(EPOCHS[0]).encode() + b"\n\xff\n[[1]]\n" + json.dumps(EPOCHS[1]).encode() + b"\n")
+
+    assert EpochMetricsReader(path, skip_malformed=True).read_new() == EPOCHS[:2]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from tuner.contract import write_json_atomically
-from tuner.errors import OptionError, StudyError
+from tuner.errors import OptionError, OutputError, StudyError
 from tuner.launch import CommandTemplate
 from tuner.objective import Objective, objective_from_options
 from tuner.preflight import prepare_config
@@ -30,6 +32,7 @@ from tuner.study import (
     open_storage,
     remember_setup,
     spent_seconds,
+    watch_storage_file,
 )
 from tuner.slots import build_slots
 
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
 
 BEST_CONFIG_FILE_NAME = "best_config.json"
 DEFAULT_RESULTS_DIR = "results"
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -75,6 +81,47 @@ class TuneResult:
         return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)
 
 
+def _storage_and_disk_errors(function: F) -> F:
+    """Turn a full disk (under the outputs or the database) and a failing storage into one-line errors.
+
+    Running trials were ended and recorded on the way out where the storage allowed; those
+    it could not record keep their launch record, so the next run recovers them.
+    """
+
+    @functools.wraps(function)
+    def wrapper(**kwargs: Any) -> Any:
+        import optuna
+        import sqlalchemy.exc
+
+        try:
+            return function(**kwargs)
+        except OSError as error:
+            if error.errno not in _DISK_FULL:
+                raise
+            raise OutputError(
+                f"cannot write {error.filename or 'the study outputs'}: {error.strerror}; "
+                "free space there and run the same command again to resume"
+            ) from None
+        except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as error:
+            url = describe_storage(kwargs.get("storage") or default_storage_url())
+            raise StudyError(
+                f"storage {url} failed: {_storage_reason(error)}; fix it (free disk space, say) "
+                "and run the same command again to resume"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _storage_reason(error: BaseException) -> str:
+    """The database's own words: Optuna wraps SQLAlchemy's error, which wraps the driver's."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    error = getattr(error, "orig", None) or error
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@_storage_and_disk_errors
 def tune(
     *,
     config: str | os.PathLike[str] | Mapping[str, Any],
@@ -186,6 +233,7 @@ def tune(
         heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
         warm_launch=warm_launch,
         on_best=lambda trial_config_path: write_json_atomically(best_path, json.loads(trial_config_path.read_text())),
+        storage_watch=watch_storage_file(storage_url),
     )
     return _run(runner, console, objective, Budget(n_trials=n_trials, timeout=timeout, spent_before=spent_seconds(study)), best_path)
 
@@ -203,7 +251,8 @@ def _run(runner: StudyRunner, console: Console, objective: Objective, budget: Bu
         try:
             summary = runner.run(budget)
         finally:
-            _record_spent_time(study, budget)
+            if not runner.storage_lost:
+                _record_spent_time(study, budget)
     return _result(study, objective, summary, best_path)
 
 

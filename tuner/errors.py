@@ -21,3 +21,7 @@ class StudyError(TunerError):
 
 class OptionError(TunerError):
     """A command-line option or API argument has an invalid value."""
+
+
+class OutputError(TunerError):
+    """A file of the study's outputs (a trial folder, best_config.json) cannot be written."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from tuner import contract
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, StudyError
+from tuner.objective import EpochMetricsReader, MalformedMetricsError, read_final_metrics
 from tuner.study import ATTR_SEARCH_SPACE, stored_snapshot
 from tuner.trials import ATTR_LAUNCH, ATTR_LOG_TAIL, ATTR_PRUNED_EPOCH, ATTR_REASON, launched_at, run_duration
 
@@ -184,29 +185,22 @@ def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
 def _epoch_metrics(directory: Path | None) -> list[dict[str, Any]]:
     if directory is None:
         return []
-    lines = []
+    # A malformed line already failed the trial: show the others, parsed as the trial's were.
+    reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME, skip_malformed=True)
     try:
-        text = (directory / contract.EPOCH_METRICS_FILE_NAME).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    for line in text.splitlines():
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a malformed line already failed the trial; show the rest
-        if isinstance(data, dict):
-            lines.append(data)
-    return lines
+        reader.read_new()
+    except MalformedMetricsError:
+        pass  # an unreadable file or an endless line: the lines before it
+    return reader.epochs
 
 
 def _final_metrics(directory: Path | None) -> dict[str, Any] | None:
     if directory is None:
         return None
     try:
-        data = json.loads((directory / contract.FINAL_METRICS_FILE_NAME).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_final_metrics(directory / contract.FINAL_METRICS_FILE_NAME)
+    except MalformedMetricsError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def _sort_key(sort: str, study: optuna.Study) -> Any:

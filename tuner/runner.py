@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Se
 
 from tuner.budget import Budget, FailurePolicy
 from tuner.config import ConfigSnapshot
+from tuner.errors import OutputError
 from tuner.launch import CommandTemplate, terminate_all, wait_for_exit
 from tuner.objective import Objective
 from tuner.recovery import launch_identity
 from tuner.search_space import SearchSpace
 from tuner.slots import Slot
-from tuner.study import record_heartbeat
+from tuner.study import StorageFileWatch, record_heartbeat
 from tuner.warm import Launcher, WarmLauncher, split_python_module
 from tuner.worker import TRAINER_PRELOADS
 from tuner.trials import (
@@ -37,6 +38,7 @@ from tuner.trials import (
     NOT_COUNTED_REASONS,
     REASON_INTERRUPTED,
     REASON_NOT_LAUNCHED,
+    REASON_NOT_WRITTEN,
     REASON_SURPLUS,
     TrialOutcome,
     TrialRun,
@@ -94,6 +96,7 @@ class StudyRunner:
         warm_launch: bool = True,
         observer: RunObserver | None = None,
         on_best: Callable[[Path], None] | None = None,
+        storage_watch: StorageFileWatch | None = None,
     ) -> None:
         self.study = study
         self.space = space
@@ -108,6 +111,7 @@ class StudyRunner:
         self.heartbeat_interval = heartbeat_interval
         self.observer = observer
         self.on_best = on_best
+        self.storage_watch = storage_watch  # checked every poll: a deleted SQLite file stops the run
         self.on_checkpoint: Callable[[], None] | None = None  # called every heartbeat interval
         self._identity = launch_identity()
         self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
@@ -131,11 +135,18 @@ class StudyRunner:
                 self._known_count = self.counted_trials()
                 self._loop(budget, summary)
             finally:
-                self._end_all_running(summary)
-                self._hand_back_prepared()
-                for launcher in self._launchers.values():
-                    launcher.close()
+                try:
+                    self._end_all_running(summary)
+                    self._hand_back_prepared()
+                finally:  # even when the storage cannot record them (a full disk)
+                    for launcher in self._launchers.values():
+                        launcher.close()
         return summary
+
+    @property
+    def storage_lost(self) -> bool:
+        """Whether the study's storage file was deleted or replaced: nothing more can be recorded."""
+        return self.storage_watch is not None and self.storage_watch.lost
 
     def counted_trials(self, before: int | None = None) -> int:
         """Trials that count towards --n-trials (numbered below ``before``, if given).
@@ -159,6 +170,8 @@ class StudyRunner:
 
     def _loop(self, budget: Budget, summary: RunSummary) -> None:
         while True:
+            if self.storage_watch is not None:
+                self.storage_watch.check()
             if self._interrupts:
                 summary.interrupted = True
                 summary.stop_reason = "interrupted"
@@ -214,7 +227,7 @@ class StudyRunner:
                     if run is None:
                         reason = f"the study has its {budget.n_trials} trials"
                         break
-                    run.prepare(self.snapshot)
+                    self._prepare(run)
                 runs.append(run)
             for slot, run in zip(free, runs):
                 if run.outcome is None:
@@ -249,7 +262,7 @@ class StudyRunner:
         run = self._ask_run(budget)
         if run is None:
             return
-        if not run.prepare(self.snapshot):
+        if not self._prepare(run):
             run.record_launch()
             self._finish(run, run.outcome, summary)
             return
@@ -272,12 +285,28 @@ class StudyRunner:
         directory = self.serialization_dir / f"trial_{trial.number}"
         return TrialRun(trial, params, directory, self.objective, self._identity)
 
+    def _prepare(self, run: TrialRun) -> bool:
+        """Render ``run``'s config into its folder (see :meth:`TrialRun.prepare`).
+
+        A folder that cannot be written stops the run: the trial is recorded as not run
+        (it does not count) and its parameters are queued again for the next run.
+        """
+        import optuna
+
+        try:
+            return run.prepare(self.snapshot)
+        except OutputError:
+            run.trial.set_user_attr(ATTR_REASON, REASON_NOT_WRITTEN)
+            self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
+            self.study.enqueue_trial(run.params, skip_if_exists=False)
+            raise
+
     def _hand_back_prepared(self) -> None:
         """A prepared trial that never got a slot: recorded as not run (it does not count)."""
         import optuna
 
         run, self._prepared = self._prepared, None
-        if run is None:
+        if run is None or self.storage_lost:
             return
         run.trial.set_user_attr(ATTR_REASON, REASON_NOT_LAUNCHED)
         self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
@@ -396,6 +425,8 @@ class StudyRunner:
                 process.kill()
         else:
             terminate_all(live)
+        if self.storage_lost:
+            return  # records would go to the deleted file, or into a new, empty one in its place
         for run in runs:
             self._finish(run, run.stop(REASON_INTERRUPTED), summary)
         summary.interrupted = True

@@ -7,6 +7,7 @@ The study remembers what ``tune`` needs to work without the original files
 from __future__ import annotations
 
 import difflib
+import os
 import time
 import warnings
 from pathlib import Path
@@ -162,6 +163,45 @@ def _open_journal(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
 def _is_creation_race(error: Exception) -> bool:
     text = str(error).lower()
     return "already exists" in text or "database is locked" in text or "unique constraint" in text
+
+
+class StorageFileWatch:
+    """Notices the study's SQLite or journal file being deleted or replaced while `tune` runs.
+
+    SQLite goes on writing into a deleted file through the handles it holds, so a run would
+    otherwise finish as if nothing happened, with everything it recorded gone.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lost = False
+        self._absolute = os.path.abspath(path)  # the file opened, whatever the working directory becomes
+        self._identity = self._file_identity()
+
+    def check(self) -> None:
+        """Raise :class:`StudyError` (and set :attr:`lost`) when the file is no longer the one opened."""
+        identity = self._file_identity()
+        if identity == self._identity:
+            return
+        self.lost = True
+        what = "deleted" if identity is None else "replaced by another file"
+        raise StudyError(
+            f"the study's storage {self.path} was {what} while tune ran: the study is gone from it "
+            "(trial folders remain); stopped without recording the running trials"
+        )
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            status = os.stat(self._absolute)
+        except FileNotFoundError:
+            return None
+        return status.st_dev, status.st_ino
+
+
+def watch_storage_file(url: str) -> StorageFileWatch | None:
+    """A :class:`StorageFileWatch` for a SQLite or journal storage; None for a database server."""
+    path = Path(url[len(JOURNAL_PREFIX):]) if url.startswith(JOURNAL_PREFIX) else _sqlite_path(url)
+    return StorageFileWatch(path) if path is not None and path.exists() else None
 
 
 def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:

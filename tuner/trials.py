@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner import contract
 from tuner.config import ConfigSnapshot
-from tuner.errors import ConfigError
+from tuner.errors import ConfigError, OutputError
 from tuner.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
 from tuner.slots import Slot
 from tuner.warm import Launcher
@@ -34,13 +34,15 @@ REASON_TUNE_DIED = "tune process died"
 REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
 REASON_SURPLUS = "not run: other tune processes had started the study's last trials"
 REASON_NOT_LAUNCHED = "not run: prepared while every slot was busy; tune stopped before a slot freed"
+REASON_NOT_WRITTEN = "not run: its trial folder could not be written"
 # Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
 NOT_COUNTED_REASONS = frozenset(
-    {REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED}
+    {REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED, REASON_NOT_WRITTEN}
 )
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
+_MAX_STEP = 2**31 - 1  # Optuna stores steps in a 32-bit column
 _OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
 
 
@@ -116,17 +118,26 @@ class TrialRun:
         return self.directory / contract.CONFIG_FILE_NAME
 
     def prepare(self, snapshot: ConfigSnapshot) -> bool:
-        """Render the config into the trial folder; False (and a FAIL outcome) if it does not render."""
+        """Render the config into the trial folder; False (and a FAIL outcome) if it does not render.
+
+        Raises :class:`OutputError` when the folder cannot be written (a full disk, say).
+        """
         self._snapshot_key = snapshot.key
-        if self.directory.exists():
-            shutil.rmtree(self.directory)  # left by an earlier study under the same name
-        self.directory.mkdir(parents=True)
         try:
-            config = snapshot.render(self.params)
-        except ConfigError as error:
-            self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
-            return False
-        contract.write_json_atomically(self.config_path, config, durable=False)  # dump-best can always re-render it
+            if self.directory.exists():
+                shutil.rmtree(self.directory)  # left by an earlier study under the same name
+            self.directory.mkdir(parents=True)
+            try:
+                config = snapshot.render(self.params)
+            except ConfigError as error:
+                self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
+                return False
+            contract.write_json_atomically(self.config_path, config, durable=False)  # dump-best can re-render it
+        except OSError as error:
+            raise OutputError(
+                f"cannot write trial {self.number}'s folder {self.directory}: {error.strerror}; "
+                "free space there and run the same command again to resume"
+            ) from None
         return True
 
     def launch(self, slot: Slot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher) -> None:
@@ -241,8 +252,8 @@ class TrialRun:
             if value is None:
                 continue
             step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
-            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-                raise MalformedMetricsError(f"epoch must be a non-negative integer, got {step!r}")
+            if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
+                raise MalformedMetricsError(f"epoch must be an integer from 0 to {_MAX_STEP}, got {step!r:.40}")
             if not math.isfinite(value):
                 raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
             self.trial.report(value, step)
