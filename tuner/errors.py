@@ -21,3 +21,7 @@ class StudyError(TunerError):
 
 class OptionError(TunerError):
     """A command-line option or API argument has an invalid value."""
+
+
+class TrialSetupError(TunerError):
+    """A trial could not be sampled or prepared (the sampler failed on the stored study, say)."""
