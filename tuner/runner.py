@@ -407,7 +407,7 @@ class StudyRunner:
         trial = run.trial
         try:
             if outcome.reason == REASON_TAKEN_OVER:
-                return
+                return self._taken_over(run)
             if outcome.reason:
                 trial.set_user_attr(ATTR_REASON, outcome.reason)
             if outcome.pruned_epoch is not None:
@@ -421,7 +421,7 @@ class StudyRunner:
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             if not self.study._storage.get_trial(trial._trial_id).state.is_finished():
                 raise
-            return  # this process was stopped, and another one recovered the trial (and queued it again)
+            return self._taken_over(run)
         summary.finished[outcome.state] += 1
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
@@ -431,6 +431,11 @@ class StudyRunner:
             self.on_best(run.config_path)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
+
+    def _taken_over(self, run: TrialRun) -> None:
+        """This process was stopped, and another one recovered the trial meanwhile (and queued it again)."""
+        if self.observer:
+            self.observer.stopping(f"trial {run.number} {REASON_TAKEN_OVER}; its process was ended")
 
     def _is_best(self, frozen: optuna.trial.FrozenTrial) -> bool:
         try:

@@ -121,6 +121,7 @@ def test_stopped_tune_whose_trial_was_recovered_elsewhere_ends_it_without_record
     output, _ = first.communicate(timeout=60)
     assert first.returncode == 130, output
     assert "Traceback" not in output
+    assert "trial 0 ended: another tune process recovered it as stale" in output
     assert reasons(load_trials()) == {0: REASON_NO_HEARTBEAT}  # the recovering process's record stands
     assert live_pids(tmp_path / "results") == set()
 
