@@ -195,7 +195,7 @@ class StudyRunner:
                 outcome = run.stop(REASON_INTERRUPTED)
             del self._running[run.number]
             self._recent_durations.append(time.monotonic() - run.started)
-            if outcome.reason != REASON_INTERRUPTED:
+            if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
                 self.failure_policy.record(outcome.state, outcome.reason)
             ended.append((run, outcome))
         return ended
@@ -396,7 +396,7 @@ class StudyRunner:
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Record an outcome that the failure policy has not heard of yet."""
         self._running.pop(run.number, None)
-        if outcome.reason != REASON_INTERRUPTED:
+        if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
             self.failure_policy.record(outcome.state, outcome.reason)
         self._record(run, outcome, summary)
 
