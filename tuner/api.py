@@ -26,6 +26,7 @@ from tuner.samplers import build_pruner, build_sampler
 from tuner.study import (
     HEARTBEAT_INTERVAL_SECONDS,
     add_spent_seconds,
+    check_space_compatible,
     create_or_resume_study,
     default_storage_url,
     describe_storage,
@@ -207,6 +208,8 @@ def tune(
     )
     if restart:
         _clear_results_dir(results_dir)
+    if resumed:
+        check_space_compatible(study, space)
     remember_setup(
         study,
         space=space,

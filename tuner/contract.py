@@ -9,6 +9,8 @@ A trial process finds in its environment:
 * ``TUNER_SERIALIZATION_DIR``: the folder it may write into (the trial's own).
 * ``TUNER_METRICS_FILE``: a JSON-lines file; the trainer appends one object per epoch.
 * ``TUNER_TRIAL_NUMBER``: the Optuna trial number.
+* ``TUNER_TRIAL_TOKEN``: a marker unique to this launch; `tune` ends every process that carries
+  it when the trial ends, so keep it in the environment of anything the trainer starts.
 
 At the end it may write ``<serialization dir>/metrics.json`` with final metrics.
 """
@@ -25,6 +27,7 @@ ENV_CONFIG = "TUNER_CONFIG"
 ENV_SERIALIZATION_DIR = "TUNER_SERIALIZATION_DIR"
 ENV_METRICS_FILE = "TUNER_METRICS_FILE"
 ENV_TRIAL_NUMBER = "TUNER_TRIAL_NUMBER"
+ENV_TRIAL_TOKEN = "TUNER_TRIAL_TOKEN"
 
 CONFIG_FILE_NAME = "config.json"
 EPOCH_METRICS_FILE_NAME = "metrics.jsonl"

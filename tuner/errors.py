@@ -25,3 +25,7 @@ class OptionError(TunerError):
 
 class OutputError(TunerError):
     """A file of the study's outputs (a trial folder, best_config.json) cannot be written."""
+
+
+class TrialSetupError(TunerError):
+    """A trial could not be sampled or prepared (the sampler failed on the stored study, say)."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from tuner.contract import ENV_TRIAL_TOKEN
+from tuner.descendants import end_marked_processes
 from tuner.errors import OptionError
 
 PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}")
@@ -102,6 +104,7 @@ class TrialProcess:
             )
         self.pid = self.popen.pid
         self._pidfd = _open_pidfd(self.pid)
+        self._token = env.get(ENV_TRIAL_TOKEN)
 
     def poll(self) -> int | None:
         """The exit status once the leader has exited (negative: killed by that signal)."""
@@ -135,8 +138,10 @@ class TrialProcess:
         return self._pidfd if self._pidfd is not None else -1
 
     def _reap_group(self) -> None:
-        # Children the trainer left behind (data-loader workers, say) must not outlive the trial.
+        # Children the trainer left behind (data-loader workers, say) must not outlive the trial,
+        # nor those that left its process group (daemons).
         signal_group(self.pid, signal.SIGKILL)
+        end_marked_processes(self._token)
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None

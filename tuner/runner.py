@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Se
 
 from tuner.budget import Budget, FailurePolicy
 from tuner.config import ConfigSnapshot
-from tuner.errors import OutputError
+from tuner.errors import OutputError, TrialSetupError, TunerError
 from tuner.launch import CommandTemplate, terminate_all, wait_for_exit
 from tuner.objective import Objective
 from tuner.recovery import launch_identity
@@ -39,7 +39,9 @@ from tuner.trials import (
     REASON_INTERRUPTED,
     REASON_NOT_LAUNCHED,
     REASON_NOT_WRITTEN,
+    REASON_SETUP_FAILED,
     REASON_SURPLUS,
+    REASON_TAKEN_OVER,
     TrialOutcome,
     TrialRun,
 )
@@ -120,6 +122,7 @@ class StudyRunner:
         self._last_heartbeat = 0.0
         self._known_count = 0  # trials counting towards --n-trials, as last seen
         self._prepared: TrialRun | None = None  # asked and rendered, waiting for a slot
+        self._starting: list[TrialRun] = []  # asked, maybe launched, maybe not running yet
         self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
 
     def run(self, budget: Budget) -> RunSummary:
@@ -138,6 +141,7 @@ class StudyRunner:
                 try:
                     self._end_all_running(summary)
                     self._hand_back_prepared()
+                    self._abandon_starting()
                 finally:  # even when the storage cannot record them (a full disk)
                     for launcher in self._launchers.values():
                         launcher.close()
@@ -198,9 +202,13 @@ class StudyRunner:
             outcome = run.check(trial_timeout=self.trial_timeout)
             if outcome is None:
                 continue
+            if self._interrupts and outcome.state == "FAIL":
+                # Killed by a second Ctrl-C before _end_all_running got to it: the kill is ours, not the trial's.
+                outcome = run.stop(REASON_INTERRUPTED)
             del self._running[run.number]
             self._recent_durations.append(time.monotonic() - run.started)
-            self.failure_policy.record(outcome.state, outcome.reason)
+            if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
+                self.failure_policy.record(outcome.state, outcome.reason)
             ended.append((run, outcome))
         return ended
 
@@ -214,6 +222,7 @@ class StudyRunner:
             busy = {run.slot.label for run in self._running.values() if run.slot is not None}
             free = [slot for slot in self.slots if slot.label not in busy]
             runs: list[TrialRun] = []
+            self._starting = runs  # ended by run() if anything fails before they are running
             reason = None
             for _ in free:
                 if prepared_only and self._prepared is None:
@@ -244,6 +253,7 @@ class StudyRunner:
                 if self.observer:
                     self.observer.trial_started(run)
                 self._running[run.number] = run
+            self._starting = []
             if reason or prepared_only or all(run.outcome is None for run in runs):
                 return reason
 
@@ -262,26 +272,34 @@ class StudyRunner:
         run = self._ask_run(budget)
         if run is None:
             return
+        self._starting = [run]
         if not self._prepare(run):
             run.record_launch()
             self._finish(run, run.outcome, summary)
+            self._starting = []
             return
         run.record_launch()  # this process's identity: recovery finds it if tune dies
         if self.heartbeat_interval is not None:
             record_heartbeat(self.study, run.trial)
-        self._prepared = run
+        self._prepared, self._starting = run, []
 
     def _ask_run(self, budget: Budget) -> TrialRun | None:
         """A new trial with its sampled parameters; None if other processes filled the study first."""
         import optuna
 
-        trial = self.study.ask()
-        if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
-            # Other processes asked at the same moment and the study is full: give this one back.
-            trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            return None
-        params = self.space.suggest(trial)
+        trial = self._ask()
+        try:
+            if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
+                # Other processes asked at the same moment and the study is full: give this one back.
+                trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                return None
+            params = self.space.suggest(trial)
+        except Exception as error:
+            self._abandon(trial, f"{type(error).__name__}: {error}")
+            if isinstance(error, TunerError):
+                raise
+            raise self._sampling_error(trial.number, error) from None
         directory = self.serialization_dir / f"trial_{trial.number}"
         return TrialRun(trial, params, directory, self.objective, self._identity)
 
@@ -300,6 +318,45 @@ class StudyRunner:
             self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
             self.study.enqueue_trial(run.params, skip_if_exists=False)
             raise
+
+    def _ask(self) -> optuna.Trial:
+        """``study.ask()``; a sampler that fails here leaves a trial this process cannot name,
+        which the stale-trial recovery ends once it is older than the heartbeat's grace period."""
+        try:
+            return self.study.ask()
+        except Exception as error:  # noqa: BLE001 - samplers raise anything; it becomes one line
+            raise self._sampling_error(None, error) from None
+
+    def _sampling_error(self, number: int | None, error: Exception) -> TrialSetupError:
+        which = "a new trial" if number is None else f"trial {number}"
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return TrialSetupError(
+            f"the sampler {type(self.study.sampler).__name__} failed on {which}: {type(error).__name__}: {first_line}"
+        )
+
+    def _abandon(self, trial: optuna.Trial, error: str) -> None:
+        """End a trial that tune failed to prepare or start: FAIL, not counted, the error kept."""
+        import optuna
+
+        try:
+            trial.set_user_attr(ATTR_REASON, REASON_SETUP_FAILED)
+            trial.set_user_attr(ATTR_LOG_TAIL, error)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            pass  # finished already
+
+    def _abandon_starting(self) -> None:
+        """Trials asked for a start that failed half-way: their processes killed, the trials ended.
+
+        Those that made it to running or were recorded are finished already and are left alone.
+        """
+        starting, self._starting = self._starting, []
+        for run in starting:
+            if run.number in self._running:
+                continue
+            if run.process is not None and run.process.poll() is None:
+                run.process.kill()
+            self._abandon(run.trial, "tune stopped with an error before the trial was running")
 
     def _hand_back_prepared(self) -> None:
         """A prepared trial that never got a slot: recorded as not run (it does not count)."""
@@ -367,7 +424,7 @@ class StudyRunner:
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Record an outcome that the failure policy has not heard of yet."""
         self._running.pop(run.number, None)
-        if outcome.reason != REASON_INTERRUPTED:
+        if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
             self.failure_policy.record(outcome.state, outcome.reason)
         self._record(run, outcome, summary)
 
@@ -376,16 +433,23 @@ class StudyRunner:
         import optuna
 
         trial = run.trial
-        if outcome.reason:
-            trial.set_user_attr(ATTR_REASON, outcome.reason)
-        if outcome.pruned_epoch is not None:
-            trial.set_user_attr(ATTR_PRUNED_EPOCH, outcome.pruned_epoch)
-        if outcome.state == "FAIL":
-            tail = run.log_tail()
-            if tail:
-                trial.set_user_attr(ATTR_LOG_TAIL, tail)
-        values = outcome.value if outcome.state == "COMPLETE" else None
-        frozen = self.study.tell(trial, values, state=optuna.trial.TrialState[outcome.state])
+        try:
+            if outcome.reason == REASON_TAKEN_OVER:
+                return self._taken_over(run)
+            if outcome.reason:
+                trial.set_user_attr(ATTR_REASON, outcome.reason)
+            if outcome.pruned_epoch is not None:
+                trial.set_user_attr(ATTR_PRUNED_EPOCH, outcome.pruned_epoch)
+            if outcome.state == "FAIL":
+                tail = run.log_tail()
+                if tail:
+                    trial.set_user_attr(ATTR_LOG_TAIL, tail)
+            values = outcome.value if outcome.state == "COMPLETE" else None
+            frozen = self.study.tell(trial, values, state=optuna.trial.TrialState[outcome.state])
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            if not self.study._storage.get_trial(trial._trial_id).state.is_finished():
+                raise
+            return self._taken_over(run)
         summary.finished[outcome.state] += 1
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
@@ -395,6 +459,11 @@ class StudyRunner:
             self.on_best(run.config_path)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
+
+    def _taken_over(self, run: TrialRun) -> None:
+        """This process was stopped, and another one recovered the trial meanwhile (and queued it again)."""
+        if self.observer:
+            self.observer.stopping(f"trial {run.number} {REASON_TAKEN_OVER}; its process was ended")
 
     def _is_best(self, frozen: optuna.trial.FrozenTrial) -> bool:
         try:

@@ -33,6 +33,7 @@ def build_sampler(
     if isinstance(name_or_sampler, optuna.samplers.BaseSampler):
         return name_or_sampler
     cls = _resolve(name_or_sampler, optuna.samplers, optuna.samplers.BaseSampler, "Sampler", "sampler")
+    _check_installed(cls)
     options = dict(kwargs or {})
     if seed is not None and "seed" in inspect.signature(cls).parameters:
         options.setdefault("seed", seed)
@@ -106,6 +107,19 @@ def _construct(cls: type, options: Mapping[str, Any], what: str) -> Any:
         return cls(**options)
     except (TypeError, ValueError, ImportError, ModuleNotFoundError) as error:
         raise OptionError(f"cannot create {what} {cls.__name__} with {json.dumps(dict(options), default=str)}: {error}") from None
+
+
+# Packages that Optuna samplers import only when they first sample (after the first trial, for CMA-ES).
+SAMPLER_PACKAGES = {"CmaEsSampler": ("cmaes",), "GPSampler": ("torch", "scipy"), "QMCSampler": ("scipy",)}
+
+
+def _check_installed(cls: type) -> None:
+    """Refuse a sampler whose optional packages are missing, before any trial is asked."""
+    import importlib.util
+
+    missing = [name for name in SAMPLER_PACKAGES.get(cls.__name__, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise OptionError(f"sampler {cls.__name__} needs {', '.join(missing)}, which is not installed: pip install {' '.join(missing)}")
 
 
 def _ask_tell_grid_sampler() -> type:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner.config import ConfigSnapshot
 from tuner.errors import StudyError
-from tuner.search_space import SearchSpace
+from tuner.search_space import Parameter, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -59,7 +59,8 @@ def open_storage(url: str, *, must_exist: bool, heartbeat_interval: int | None =
 
     With ``must_exist``, a missing SQLite or journal file is an error instead of being
     created. ``heartbeat_interval`` turns on Optuna's heartbeat (RDB storages): a trial
-    whose `tune` process stops beating is failed and retried once by whoever looks next.
+    whose `tune` process stops beating is failed and retried once by whoever looks next
+    (:mod:`tuner.recovery`).
     """
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(url, must_exist=must_exist)
@@ -95,7 +96,6 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optu
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": heartbeat_interval * HEARTBEAT_GRACE_FACTOR,
-            "heartbeat_stale_trial_callback": _fail_and_retry_once,
         }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
@@ -122,16 +122,6 @@ def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
 
     sqlalchemy.event.listen(storage.engine, "connect", configure)
     storage.engine.dispose()  # connections made while Optuna set the tables up lack the pragmas
-
-
-def _fail_and_retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Heartbeat callback: say why the trial failed, then queue its parameters again once."""
-    import optuna
-
-    from tuner.trials import ATTR_REASON, REASON_NO_HEARTBEAT
-
-    study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, REASON_NO_HEARTBEAT)
-    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)(study, trial)
 
 
 def _with_installed_postgres_driver(url: str) -> str:
@@ -305,6 +295,53 @@ def remember_setup(
     for name, value in updates.items():
         if attrs.get(name) != value:
             study.set_user_attr(name, value)
+
+
+def check_space_compatible(study: optuna.Study, space: SearchSpace) -> None:
+    """Refuse a search space that gives a parameter of the study's trials another kind of distribution.
+
+    Optuna refuses it too, but only when the parameter is sampled, half-way into a trial.
+    """
+    import optuna
+
+    recorded: dict[str, optuna.distributions.BaseDistribution] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, distribution in trial.distributions.items():
+            recorded.setdefault(name, distribution)
+    for parameter in space.parameters:
+        old = recorded.get(parameter.name)
+        if old is None:
+            continue
+        new = _distribution(parameter)
+        try:
+            optuna.distributions.check_distribution_compatibility(old, new)
+        except ValueError:
+            raise StudyError(
+                f"parameter '{parameter.name}' was {_describe(old)} in study '{study.study_name}', "
+                f"the search space now makes it {_describe(new)}; give it a new name, "
+                "or use another --study-name or --restart"
+            ) from None
+
+
+def _distribution(parameter: Parameter) -> optuna.distributions.BaseDistribution:
+    """The distribution Optuna records for ``parameter`` (as :meth:`Parameter.suggest` asks for it)."""
+    import optuna
+
+    if parameter.choices is not None:
+        return optuna.distributions.CategoricalDistribution(list(parameter.choices))
+    if parameter.kind == "int":
+        return optuna.distributions.IntDistribution(parameter.low, parameter.high, log=parameter.log, step=parameter.step or 1)
+    return optuna.distributions.FloatDistribution(parameter.low, parameter.high, log=parameter.log, step=parameter.step)
+
+
+def _describe(distribution: optuna.distributions.BaseDistribution) -> str:
+    import optuna
+
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        shown = ", ".join(map(repr, distribution.choices[:5])) + (", ..." if len(distribution.choices) > 5 else "")
+        return f"categorical [{shown}]"
+    kind = "int" if isinstance(distribution, optuna.distributions.IntDistribution) else "float"
+    return f"{kind}{' (log)' if getattr(distribution, 'log', False) else ''}"
 
 
 def stored_snapshot(study: optuna.Study, key: str | None) -> ConfigSnapshot:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner import contract
 from tuner.config import ConfigSnapshot
+from tuner.descendants import new_trial_token
 from tuner.errors import ConfigError, OutputError
 from tuner.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
 from tuner.slots import Slot
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 # Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
 # Where and how a trial was launched is one attribute, so that launching costs one storage write.
-ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid, started; host, tuner_pid, tuner_started
+ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid, token, started; host, tuner_pid, tuner_started
 ATTR_REASON = "reason"
 ATTR_PRUNED_EPOCH = "pruned_epoch"
 ATTR_LOG_TAIL = "log_tail"
@@ -35,9 +36,15 @@ REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
 REASON_SURPLUS = "not run: other tune processes had started the study's last trials"
 REASON_NOT_LAUNCHED = "not run: prepared while every slot was busy; tune stopped before a slot freed"
 REASON_NOT_WRITTEN = "not run: its trial folder could not be written"
+REASON_NEVER_LAUNCHED = "not run: its tune process died before launching it"
+REASON_SETUP_FAILED = "not run: tune failed while preparing it (see log_tail)"
+REASON_TAKEN_OVER = "ended: another tune process recovered it as stale"
 # Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
 NOT_COUNTED_REASONS = frozenset(
-    {REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED, REASON_NOT_WRITTEN}
+    {
+        REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED,
+        REASON_NEVER_LAUNCHED, REASON_SETUP_FAILED, REASON_NOT_WRITTEN,
+    }
 )
 
 LOG_TAIL_LINES = 20
@@ -104,6 +111,7 @@ class TrialRun:
         self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
         self._snapshot_key: str | None = None
         self._started_at = 0.0  # wall clock at launch
+        self.token = new_trial_token()  # in the environment of all its processes (tuner.descendants)
 
     @property
     def number(self) -> int:
@@ -157,6 +165,7 @@ class TrialRun:
             contract.ENV_SERIALIZATION_DIR: str(self.directory),
             contract.ENV_METRICS_FILE: str(self.reader.path),
             contract.ENV_TRIAL_NUMBER: str(self.number),
+            contract.ENV_TRIAL_TOKEN: self.token,
         }
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
@@ -166,7 +175,15 @@ class TrialRun:
 
     def record_launch(self) -> None:
         """Store where, when and by whom the trial runs (or, before launch, who prepared it)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
         launched = self.slot is not None and self.outcome is None
+        try:
+            self._set_launch_record(launched)
+        except UpdateFinishedTrialError:  # this process was stopped, and another one recovered the trial
+            self.stop(REASON_TAKEN_OVER)
+
+    def _set_launch_record(self, launched: bool) -> None:
         self.trial.set_user_attr(
             ATTR_LAUNCH,
             {
@@ -175,6 +192,7 @@ class TrialRun:
                 "slot": self.slot.label if self.slot else None,
                 "gpu": self.slot.gpu if self.slot else None,
                 "pid": self.process.pid if self.process else None,
+                "token": self.token,
                 "started": round(self._started_at, 3) if launched else None,
                 **self.identity,
             },
@@ -190,12 +208,16 @@ class TrialRun:
             return self.outcome
         if self._ending is not None:
             return self._finish_ending()
+        from optuna.exceptions import UpdateFinishedTrialError
+
         assert self.process is not None
         exit_status = self.process.poll()
         try:
             pruned_at = self._report_new_epochs()
         except (MalformedMetricsError, TrialResultError) as error:
             return self._begin_ending(TrialOutcome("FAIL", reason=str(error)))
+        except UpdateFinishedTrialError:  # this process was stopped, and another one recovered the trial
+            return self._begin_ending(TrialOutcome("FAIL", reason=REASON_TAKEN_OVER))
         if pruned_at is not None:
             step, value = pruned_at
             return self._begin_ending(TrialOutcome("PRUNED", value=value, pruned_epoch=step))

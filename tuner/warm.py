@@ -21,6 +21,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+from tuner.contract import ENV_TRIAL_TOKEN
+from tuner.descendants import end_marked_processes
 from tuner.launch import TrialProcess, die_with_parent, signal_group
 
 WORKER_START_TIMEOUT_SECONDS = 120.0
@@ -134,7 +136,7 @@ class _Worker:
         self.popen.stdin.write((json.dumps(request) + "\n").encode())
         self.popen.stdin.flush()
         pid = self._expect("started", timeout=30.0)
-        return WarmTrialProcess(self, pid)
+        return WarmTrialProcess(self, pid, token=env.get(ENV_TRIAL_TOKEN))
 
     def exit_status(self, pid: int) -> int | None:
         """The child's exit status once the worker reported it; -9 if the worker itself died."""
@@ -202,16 +204,18 @@ class _Worker:
 class WarmTrialProcess:
     """A trial forked by a worker; the same interface as :class:`tuner.launch.TrialProcess`."""
 
-    def __init__(self, worker: _Worker, pid: int) -> None:
+    def __init__(self, worker: _Worker, pid: int, *, token: str | None = None) -> None:
         self.worker = worker
         self.pid = pid
         self.returncode: int | None = None
+        self._token = token  # marks the trial's processes outside its group (tuner.descendants)
 
     def poll(self) -> int | None:
         if self.returncode is None:
             self.returncode = self.worker.exit_status(self.pid)
             if self.returncode is not None:
                 signal_group(self.pid, signal.SIGKILL)  # leftovers of the trial's process group
+                end_marked_processes(self._token)  # and those that left it
         return self.returncode
 
     def send(self, signum: int) -> None:
@@ -231,4 +235,5 @@ class WarmTrialProcess:
         status = self.worker.wait_exit(self.pid, 30.0)
         self.returncode = status if status is not None else -9
         signal_group(self.pid, signal.SIGKILL)
+        end_marked_processes(self._token)
         return self.returncode

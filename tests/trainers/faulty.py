@@ -11,7 +11,9 @@ Config keys (rendered by tune):
   ``flood`` (``flood_mb`` MB of output, then ok), ``random`` (by ``x``: below 0.15 exit,
   below 0.25 hang, below 0.35 nan, else ok).
 * ``spawn`` (bool): start a grandchild that sleeps in the trial's process group.
-* ``ignore_sigterm`` (bool): the trainer and its grandchild ignore SIGTERM.
+* ``escape`` (bool): start two grandchildren that leave the trial's process group: one in a
+  process group of its own, one a daemon (double fork, ``setsid``).
+* ``ignore_sigterm`` (bool): the trainer and its grandchildren ignore SIGTERM.
 * ``sleep`` (seconds): wait this long before the fault, after the pids are written.
 
 Every process it starts writes its pid to ``<serialization dir>/pids/<pid>``, so that a
@@ -42,6 +44,22 @@ def spawn_grandchild(pids: str, ignore_sigterm: bool) -> None:
     before = set(os.listdir(pids))
     subprocess.Popen(["sh", "-c", ("trap '' TERM; " if ignore_sigterm else "") + GRANDCHILD, pids])
     while len(set(os.listdir(pids)) - before) < 1:  # its pid is on disk before the fault
+        time.sleep(0.005)
+
+
+def spawn_escapees(pids: str, ignore_sigterm: bool) -> None:
+    """A grandchild in a process group of its own, and a daemon that double-forked into its own session."""
+    before = set(os.listdir(pids))
+    script = ("trap '' TERM; " if ignore_sigterm else "") + GRANDCHILD
+    subprocess.Popen(["sh", "-c", script, pids], process_group=0)
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execvp("sh", ["sh", "-c", script, pids])
+        os._exit(0)
+    os.waitpid(middle, 0)
+    while len(set(os.listdir(pids)) - before) < 2:
         time.sleep(0.005)
 
 
@@ -106,6 +124,8 @@ def main() -> int:
     record_pid(pids)
     if config.get("spawn"):
         spawn_grandchild(pids, bool(config.get("ignore_sigterm")))
+    if config.get("escape"):
+        spawn_escapees(pids, bool(config.get("ignore_sigterm")))
     time.sleep(float(config.get("sleep", 0)))
     return behave(choose(config), config, directory)
 
