@@ -197,7 +197,7 @@ def _load_study(storage: str | None, study_name: str | None) -> Any:
     from tuner.study import default_storage_url, load_existing_study, open_storage
 
     url = storage or default_storage_url()
-    return load_existing_study(open_storage(url, must_exist=True), study_name, url)
+    return load_existing_study(open_storage(url, must_exist=True, read_only=True), study_name, url)
 
 
 def _command(command: str | None, module: str | None) -> str | None:
