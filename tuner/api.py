@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections import Counter
@@ -258,10 +259,10 @@ def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best
 def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
     if n_trials is not None and n_trials < 1:
         raise OptionError(f"--n-trials must be at least 1, got {n_trials}")
-    if timeout is not None and timeout <= 0:
-        raise OptionError(f"--timeout must be a positive number of seconds, got {timeout:g}")
-    if trial_timeout is not None and trial_timeout <= 0:
-        raise OptionError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout:g}")
+    if timeout is not None and not 0 < timeout < math.inf:  # not written `timeout <= 0`: NaN passes that
+        raise OptionError(f"--timeout must be a finite positive number of seconds, got {timeout:g}")
+    if trial_timeout is not None and not 0 < trial_timeout < math.inf:
+        raise OptionError(f"--trial-timeout must be a finite positive number of seconds, got {trial_timeout:g}")
 
 
 def _check_results_dir(path: Path) -> None:
