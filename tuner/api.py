@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, StudyError
+from tuner.folders import check_owner, claim, default_results_dir
 from tuner.launch import CommandTemplate
 from tuner.objective import Objective, objective_from_options
 from tuner.preflight import prepare_config
@@ -140,16 +141,21 @@ def tune(
     objective = objective_from_options(metric, direction, validation_metric, config_name=snapshot.entry)
     template = CommandTemplate.parse(command)
     study_name = study_name or default_study_name
-    results_dir = Path(serialization_dir) if serialization_dir else Path(DEFAULT_RESULTS_DIR) / study_name
-    slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
     storage_url = storage or default_storage_url()
+    results_dir = (
+        Path(serialization_dir) if serialization_dir
+        else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
+    )
+    slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
     failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)
     _check_results_dir(results_dir)
 
     storage_object = open_storage(storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
+    check_owner(results_dir, storage_url=storage_url, study_name=study_name)
     _make_results_dir(results_dir)
+    claim(results_dir, storage_url=storage_url, study_name=study_name)
     study, resumed = create_or_resume_study(
         storage_object,
         name=study_name,

@@ -97,7 +97,7 @@ def _storage_options(function: F) -> F:
 @click.option("--seed", type=int, help="Seed for the sampler.")
 @click.option("--storage", help="Optuna storage URL (default: sqlite:///tune.db in this folder).")
 @click.option("--study-name", help="Default: the config file's name without extension.")
-@click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>).")
+@click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>; with another --storage than tune.db here, results/<study-name>-<storage hash>).")
 @click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Fixed ext var for the config; repeatable. Unset ones come from the environment.")
 @click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
 @click.option("--module", help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).")
