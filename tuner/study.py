@@ -6,10 +6,13 @@ The study remembers what ``tune`` needs to work without the original files
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 import warnings
 from contextlib import closing
@@ -81,6 +84,7 @@ def open_storage(
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(url, must_exist=must_exist)
     sqlite_path = _sqlite_path(url)
+    open_url = url
     if sqlite_path is not None:
         if must_exist and not sqlite_path.is_file():
             raise StudyError(
@@ -89,12 +93,13 @@ def open_storage(
         if not must_exist and not sqlite_path.parent.is_dir():
             raise StudyError(f"--storage {url}: folder {sqlite_path.parent} does not exist")
         if sqlite_path.is_file():
-            check_sqlite_file(sqlite_path)
-        if read_only and sqlite_path.is_file():
-            url = _read_only_sqlite_url(sqlite_path)
+            read_uri = _read_uri(sqlite_path) if read_only else _read_only_uri(sqlite_path)
+            check_sqlite_file(sqlite_path, read_uri)
+            if read_only:
+                open_url = f"sqlite:///{read_uri}{'&' if '?' in read_uri else '?'}uri=true"
     for attempt in range(STORAGE_OPEN_ATTEMPTS):
         try:
-            return _open_rdb(url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only)
+            return _open_rdb(open_url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only)
         except Exception as error:  # noqa: BLE001 - drivers raise many kinds; all become one line
             if _is_creation_race(error) and attempt + 1 < STORAGE_OPEN_ATTEMPTS:
                 time.sleep(0.2 * (attempt + 1))  # another process is creating the tables right now
@@ -127,19 +132,20 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None, read_on
     return storage
 
 
-def check_sqlite_file(path: Path) -> None:
-    """Refuse an SQLite file that is not a sound database, reading it only (it is left exactly as it is).
+def check_sqlite_file(path: Path, uri: str) -> None:
+    """Refuse an SQLite file that is not a sound database, reading it (through SQLite's ``uri``) only.
 
     Optuna would otherwise fail deep inside SQLAlchemy, and may write to the damaged file first.
+    A file that cannot be opened here is left for Optuna to report.
     """
     companions = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
     existed = [companion.exists() for companion in companions]
     try:
-        with closing(sqlite3.connect(_read_only_file_uri(path), uri=True)) as connection:
+        with closing(sqlite3.connect(uri, uri=True)) as connection:
             problem = str(connection.execute("PRAGMA quick_check(1)").fetchone()[0])
     except sqlite3.Error as error:
         problem = str(error)
-    if problem == "ok":
+    if problem == "ok" or "unable to open" in problem:
         return
     wal, _ = companions
     if not any(existed) and wal.exists() and wal.stat().st_size == 0:
@@ -152,22 +158,24 @@ def check_sqlite_file(path: Path) -> None:
     )
 
 
-def _read_only_sqlite_url(path: Path) -> str:
-    """An SQLAlchemy URL opening ``path`` read-only (SQLite's URI form)."""
-    return f"sqlite:///{_read_only_file_uri(path)}&uri=true"
+def _read_only_uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro"
 
 
-def _read_only_file_uri(path: Path) -> str:
-    """SQLite's URI opening ``path`` read-only; ``immutable`` where its folder cannot be written.
+def _read_uri(path: Path) -> str:
+    """SQLite's URI for reading ``path`` without writing to it, even in a folder one cannot write to.
 
-    A database in WAL mode needs its -shm file, which a read-only folder cannot hold;
-    no one can be writing to it there, so reading it as immutable is safe.
+    There SQLite may be unable to use the index (-shm) of a WAL database, depending on the
+    state its last writer left; so it reads a private copy of the database and its WAL instead.
     """
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    wal = path.with_name(path.name + "-wal")
-    if not os.access(path.parent, os.W_OK) and not wal.exists():
-        uri += "&immutable=1"
-    return uri
+    if os.access(path.resolve().parent, os.W_OK):
+        return _read_only_uri(path)
+    copy = Path(tempfile.mkdtemp(prefix="tuner-read-")) / path.name
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    for suffix in ("", "-wal"):
+        if path.with_name(path.name + suffix).exists():
+            shutil.copyfile(path.with_name(path.name + suffix), copy.with_name(copy.name + suffix))
+    return copy.as_uri()
 
 
 def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
