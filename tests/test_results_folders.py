@@ -79,11 +79,11 @@ def test_a_results_folder_claimed_by_another_storage_is_refused(project: Path) -
     result = run_tune(tune_args("-s", "shared", "--storage", "sqlite:///other.db"), project)
 
     assert result.returncode == 2, result.stdout
-    assert result.stdout.strip().splitlines() == [
+    assert result.stdout.strip().splitlines() == [(
         "Error: shared holds the trials of study 'study' in sqlite:///../tune.db (as its .tuner-study.json says; "
         "storage paths are relative to the folder), not of 'study' in sqlite:///../other.db; pass another "
         "--serialization-dir"
-    ]
+    )]
     assert sorted(path.relative_to(project) for path in (project / "shared").rglob("*")) == before
 
 

@@ -228,7 +228,7 @@ def run_case(case: Case, directory: Path) -> tuple[int, str]:
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run([sys.executable, "-m", "tuner", *case.args], cwd=directory, env=env, capture_output=True,
-                               text=True, timeout=300, preexec_fn=limit_memory)
+                               text=True, timeout=300, preexec_fn=limit_memory, check=False)
     return completed.returncode, completed.stdout + completed.stderr
 
 
@@ -265,7 +265,7 @@ def read_only_folder_runner(folder: Path) -> list[str]:
         folder.chmod(0o555)
         return []
     mount = f'mount --bind "{folder}" "{folder}" && mount -o remount,bind,ro "{folder}" && cd "{folder}" && exec "$@"'
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", mount, "sh", "true"], capture_output=True)
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", mount, "sh", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
         pytest.skip("running as root without a way to make a folder read-only (unshare -m)")
     return ["unshare", "-m", "sh", "-c", mount, "sh"]
@@ -276,7 +276,8 @@ def test_show_trials_reads_a_study_in_a_read_only_folder(project: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     try:
         completed = subprocess.run([*prefix, sys.executable, "-m", "tuner", "show-trials", "--storage", "sqlite:///t.db",
-                                    "--format", "json"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+                                    "--format", "json"], cwd=project, env=env, capture_output=True, text=True, timeout=120,
+                                   check=False)
     finally:
         project.chmod(0o755)
 
