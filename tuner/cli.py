@@ -262,7 +262,9 @@ def _user_errors(console: Console) -> Iterator[None]:
         try:
             yield
         except TunerError as error:
-            raise UserError(str(error)) from None
+            from tuner.study import mask_passwords
+
+            raise UserError(mask_passwords(str(error))) from None  # whatever URL a message quotes
 
 
 # The analysis commands (plot, importance, show-trials, export, retrain, compare) register themselves on `main`.

@@ -51,7 +51,7 @@ def default_storage_url(directory: Path | None = None) -> str:
 
 
 # "scheme://user:password@": the password of any URL in a text, even one that does not parse.
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]*@")
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)\S*@")  # greedy: a raw @ in the password too
 
 
 def mask_passwords(text: str) -> str:
