@@ -199,3 +199,17 @@ def test_malformed_storage_url_is_an_error(tmp_path: Path, monkeypatch: pytest.M
     result = invoke(command, "--storage", "not-a-url")
 
     assert_user_error(result, "cannot open storage not-a-url")
+
+
+def test_a_password_in_any_error_message_is_masked() -> None:
+    from tuner.study import mask_passwords
+
+    text = f"cannot reach postgresql+psycopg://tuner:{POSTGRES_PASSWORD}@[::1/db or mysql://root:p%40ss@h/x"
+
+    assert mask_passwords(text) == "cannot reach postgresql+psycopg://tuner:***@[::1/db or mysql://root:***@h/x"
+
+
+def test_a_password_holding_an_at_sign_is_masked_whole() -> None:
+    from tuner.study import mask_passwords
+
+    assert mask_passwords("postgresql://tuner:p@ss@127.0.0.1:abc/db") == "postgresql://tuner:***@127.0.0.1:abc/db"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import math
 import os
 import shutil
 from collections import Counter
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, OutputError, StudyError
+from tuner.folders import check_owner, claim, default_results_dir
 from tuner.launch import CommandTemplate
 from tuner.objective import Objective, objective_from_options
 from tuner.preflight import prepare_config
@@ -187,16 +189,21 @@ def tune(
     objective = objective_from_options(metric, direction, validation_metric, config_name=snapshot.entry)
     template = CommandTemplate.parse(command)
     study_name = study_name or default_study_name
-    results_dir = Path(serialization_dir) if serialization_dir else Path(DEFAULT_RESULTS_DIR) / study_name
-    slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
     storage_url = storage or default_storage_url()
+    results_dir = (
+        Path(serialization_dir) if serialization_dir
+        else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
+    )
+    slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
     failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)
     _check_results_dir(results_dir)
 
     storage_object = open_storage(storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
+    check_owner(results_dir, storage_url=storage_url, study_name=study_name)
     _make_results_dir(results_dir)
+    claim(results_dir, storage_url=storage_url, study_name=study_name)
     study, resumed = create_or_resume_study(
         storage_object,
         name=study_name,
@@ -310,10 +317,10 @@ def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best
 def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
     if n_trials is not None and n_trials < 1:
         raise OptionError(f"--n-trials must be at least 1, got {n_trials}")
-    if timeout is not None and timeout <= 0:
-        raise OptionError(f"--timeout must be a positive number of seconds, got {timeout:g}")
-    if trial_timeout is not None and trial_timeout <= 0:
-        raise OptionError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout:g}")
+    if timeout is not None and not 0 < timeout < math.inf:  # not written `timeout <= 0`: NaN passes that
+        raise OptionError(f"--timeout must be a finite positive number of seconds, got {timeout:g}")
+    if trial_timeout is not None and not 0 < trial_timeout < math.inf:
+        raise OptionError(f"--trial-timeout must be a finite positive number of seconds, got {trial_timeout:g}")
 
 
 def _check_results_dir(path: Path) -> None:

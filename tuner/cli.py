@@ -24,6 +24,34 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class Seconds(click.ParamType):
+    """A finite, positive number of seconds (``nan``, ``inf``, 0 and below are refused)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"must be a finite number of seconds above 0, got {value!r}", param, ctx)
+        return seconds
+
+
+class GpuList(click.ParamType):
+    """``--gpus``: GPU indices separated by commas, or ``all``; a list naming no GPU is refused."""
+
+    name = "gpus"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not any(item.strip() for item in str(value).split(",")):
+            self.fail(f"{value!r} names no GPU; give indices such as 0,1, or 'all'", param, ctx)
+        return str(value)
+
+
 class _DefaultCommandGroup(click.Group):
     """``tune CONFIG SPACE ...`` is short for ``tune run CONFIG SPACE ...``."""
 
@@ -59,7 +87,7 @@ def _storage_options(function: F) -> F:
 @click.argument("search_space", metavar="SEARCH_SPACE", required=False, type=click.Path(dir_okay=False))
 @click.option("--study-config", type=click.Path(exists=True, dir_okay=False), help="JSON/Jsonnet file with 'tune' and 'optuna' sections (docs/api.md); options given here override its values.")
 @click.option("--n-trials", type=int, help="Total trials the study should have, earlier runs included; re-running resumes up to it.")
-@click.option("--timeout", type=float, help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.")
+@click.option("--timeout", type=Seconds(), help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.")
 @click.option("--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric).")
 @click.option("--direction", type=click.Choice(["maximize", "minimize"]), help="Default: from the sign of trainer.validation_metric.")
 @click.option("--sampler", default="tpe", show_default=True, help="Optuna sampler by name: tpe, random, grid, cmaes, gp, qmc, ...")
@@ -69,15 +97,15 @@ def _storage_options(function: F) -> F:
 @click.option("--seed", type=int, help="Seed for the sampler.")
 @click.option("--storage", help="Optuna storage URL (default: sqlite:///tune.db in this folder).")
 @click.option("--study-name", help="Default: the config file's name without extension.")
-@click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>).")
+@click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>; with another --storage than tune.db here, results/<study-name>-<storage hash>).")
 @click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Fixed ext var for the config; repeatable. Unset ones come from the environment.")
 @click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
 @click.option("--module", help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).")
 @click.option("--launch", type=click.Choice(["warm", "plain"]), default="warm", show_default=True, help="warm: fork `python -m` trainers from a worker that already imported torch; plain: a fresh interpreter per trial.")
-@click.option("--gpus", help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.")
+@click.option("--gpus", type=GpuList(), help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.")
 @click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials running at once on each GPU.")
 @click.option("--n-jobs", type=int, help="Trials running at once on the CPU (without --gpus).")
-@click.option("--trial-timeout", type=float, help="End a trial (recorded as failed) after this many seconds.")
+@click.option("--trial-timeout", type=Seconds(), help="End a trial (recorded as failed) after this many seconds.")
 @click.option("--max-failures", type=int, help="Stop after this many failed trials in this run. Always: stop after 5 failures in a row with the same reason.")
 @click.option("--max-failure-rate", type=float, help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
 @click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
@@ -197,7 +225,7 @@ def _load_study(storage: str | None, study_name: str | None) -> Any:
     from tuner.study import default_storage_url, load_existing_study, open_storage
 
     url = storage or default_storage_url()
-    return load_existing_study(open_storage(url, must_exist=True), study_name, url)
+    return load_existing_study(open_storage(url, must_exist=True, read_only=True), study_name, url)
 
 
 def _command(command: str | None, module: str | None) -> str | None:
@@ -234,7 +262,9 @@ def _user_errors(console: Console) -> Iterator[None]:
         try:
             yield
         except TunerError as error:
-            raise UserError(str(error)) from None
+            from tuner.study import mask_passwords
+
+            raise UserError(mask_passwords(str(error))) from None  # whatever URL a message quotes
 
 
 # The analysis commands (plot, importance, show-trials, export, retrain, compare) register themselves on `main`.

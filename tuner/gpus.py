@@ -40,6 +40,8 @@ def resolve_gpus(requested: str | list[str] | tuple[str, ...]) -> list[str]:
     if isinstance(requested, str):
         requested = [requested] if requested.strip() == "all" else requested.split(",")
     wanted = [str(item).strip() for item in requested if str(item).strip()]
+    if not wanted:
+        raise OptionError(f"--gpus {','.join(map(str, requested))!r} names no GPU; give indices such as 0,1, or 'all'")
     if wanted == ["all"]:
         if not found:
             raise OptionError("--gpus all: no NVIDIA GPU found on this machine (nvidia-smi lists none)")

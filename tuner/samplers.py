@@ -43,6 +43,7 @@ def build_sampler(
         cls = _ask_tell_grid_sampler()
         if "search_space" not in options:
             options["search_space"] = space.grid()
+        _check_grid_kwarg(options["search_space"], space)
     return _construct(cls, options, "sampler")
 
 
@@ -120,6 +121,28 @@ def _check_installed(cls: type) -> None:
     missing = [name for name in SAMPLER_PACKAGES.get(cls.__name__, ()) if importlib.util.find_spec(name) is None]
     if missing:
         raise OptionError(f"sampler {cls.__name__} needs {', '.join(missing)}, which is not installed: pip install {' '.join(missing)}")
+
+
+def _check_grid_kwarg(grid: Any, space: SearchSpace) -> None:
+    """The grid sampler's ``search_space``: a list of values for each parameter of the space, and no other."""
+    import math
+
+    from tuner.search_space import MAX_GRID_POINTS
+
+    where = "--sampler-kwargs search_space"
+    if not isinstance(grid, Mapping):
+        raise OptionError(f"{where} must be an object mapping each parameter to a list of values, got {json.dumps(grid, default=repr)[:80]}")
+    for name, values in grid.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise OptionError(f"{where}: '{name}' must be a non-empty list of values, got {json.dumps(values, default=repr)[:80]}")
+    missing = [name for name in space.names if name not in grid]
+    unknown = [name for name in grid if name not in space.names]
+    if missing or unknown:
+        problems = [f"lacks {', '.join(missing)}" if missing else "", f"names {', '.join(unknown)}, not in the space" if unknown else ""]
+        raise OptionError(f"{where} {' and '.join(filter(None, problems))}; it needs a list of values for every parameter")
+    points = math.prod(len(values) for values in grid.values())
+    if points > MAX_GRID_POINTS:
+        raise OptionError(f"{where} has {points:,} points, more than the {MAX_GRID_POINTS:,} a grid may hold")
 
 
 def _ask_tell_grid_sampler() -> type:

@@ -39,6 +39,10 @@ _KEYS = {
     "categorical": {"choices"},
 }
 _SCALES = ("linear", "power", "power_two")
+# Jsonnet numbers are doubles and Optuna stores numbers as floats: integers beyond 2**53 would change.
+MAX_INT_MAGNITUDE = 2**53
+MAX_POWER_CHOICES = 10_000
+MAX_GRID_POINTS = 1_000_000  # Optuna's GridSampler lists every point up front
 _COMMON_KEYS = ("condition", "default", "review")  # allowed with every type
 
 
@@ -82,17 +86,30 @@ class Parameter:
 
     def grid_values(self) -> list[Value]:
         """Every value, for grid search; continuous floats have none and raise."""
+        count = self.grid_size()
+        if count > MAX_GRID_POINTS:
+            raise SearchSpaceError(
+                f"parameter '{self.name}': grid search over {count:,} values is more than the {MAX_GRID_POINTS:,} "
+                "a grid may hold; give it a larger 'step', or use another sampler"
+            )
         if self.choices is not None:
             return list(self.choices)
         if self.kind == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        return [_tidy(self.low + index * self.step) for index in range(count)]
+
+    def grid_size(self) -> int:
+        """How many values grid search tries for this parameter (counted, not listed)."""
+        if self.choices is not None:
+            return len(self.choices)
+        if self.kind == "int":
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
         if self.step is None:
             raise SearchSpaceError(
                 f"parameter '{self.name}': grid search needs a finite set of values; "
                 "give this float a 'step' or pass --sampler-kwargs with a 'search_space'"
             )
-        count = int(round((self.high - self.low) / self.step)) + 1
-        return [_tidy(self.low + index * self.step) for index in range(count)]
+        return round((self.high - self.low) / self.step) + 1
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised strategy (mapping format), as stored with the study."""
@@ -174,6 +191,12 @@ class SearchSpace:
                 f"{self.source}: grid search cannot follow conditions (on {', '.join(conditional)}): every "
                 "grid point would fix every parameter; use another sampler, or a space without conditions"
             )
+        points = math.prod(parameter.grid_size() for parameter in self.parameters)
+        if points > MAX_GRID_POINTS:
+            raise SearchSpaceError(
+                f"{self.source}: grid search over {points:,} points is more than the {MAX_GRID_POINTS:,} a grid may "
+                "hold; give the parameters larger steps or fewer choices, or use another sampler"
+            )
         return {parameter.name: parameter.grid_values() for parameter in self.parameters}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -188,6 +211,10 @@ def load_search_space(path: str | Path) -> SearchSpace:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SearchSpaceError(f"{path}: search-space file not found") from None
+    except UnicodeDecodeError as error:
+        raise SearchSpaceError(
+            f"{path}: the search-space file is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+        ) from None
     except OSError as error:
         raise SearchSpaceError(f"{path}: cannot read search-space file ({error.strerror})") from None
     return search_space_from_text(text, source=str(path), jsonnet=path.suffix in (".jsonnet", ".libsonnet"))
@@ -211,7 +238,14 @@ def search_space_from_text(text: str, *, source: str = "<search space>", jsonnet
         raise SearchSpaceError(
             f"{source}: key '{duplicate.key}' appears twice in one object; names must be unique"
         ) from None
-    return parse_search_space(data, source=source)
+    except RecursionError:
+        raise SearchSpaceError(f"{source}: the search space is nested too deeply to read") from None
+    except ValueError as error:  # an integer of more than 4300 digits
+        raise SearchSpaceError(f"{source}: invalid number in search space: {str(error).split(';')[0]}") from None
+    try:
+        return parse_search_space(data, source=source)
+    except RecursionError:
+        raise SearchSpaceError(f"{source}: the search space is nested too deeply to check") from None
 
 
 def _is_json(text: str) -> bool:
@@ -347,9 +381,13 @@ def _parse_choices(options: Mapping[str, Any], where: str) -> tuple[Value, ...]:
     for choice in choices:
         if choice is not None and not isinstance(choice, (bool, int, float, str)):
             raise SearchSpaceError(
-                f"{where}: choice {json.dumps(choice)} is not a string, number, boolean or null; "
+                f"{where}: choice {_short_json(choice)} is not a string, number, boolean or null; "
                 "write it as a string and decode it in the config with std.parseJson"
             )
+        if isinstance(choice, float) and not math.isfinite(choice):
+            raise SearchSpaceError(f"{where}: choice {choice} is not a finite number; give numbers or strings")
+        if isinstance(choice, int) and not isinstance(choice, bool) and abs(choice) > MAX_INT_MAGNITUDE:
+            raise SearchSpaceError(f"{where}: choice {_short_number(choice)} is beyond ±2**53, which Jsonnet and Optuna cannot hold exactly")
     keys = [json.dumps(choice) for choice in choices]
     if len(set(keys)) != len(keys):
         duplicate = next(key for key in keys if keys.count(key) > 1)
@@ -405,6 +443,15 @@ def _parse_power(name: str, kind: str, options: Mapping[str, Any], scale: str, w
     low, high = options["low"], options["high"]
     if low < 0:
         raise SearchSpaceError(f"{where}: with scale '{scale}', low and high are exponents and must be >= 0, got low {low}")
+    if high - low + 1 > MAX_POWER_CHOICES:
+        raise SearchSpaceError(
+            f"{where}: exponents {low}..{high} make {high - low + 1:,} choices; scale '{scale}' allows at most "
+            f"{MAX_POWER_CHOICES:,}"
+        )
+    if high * math.log2(base) > math.log2(MAX_INT_MAGNITUDE):
+        raise SearchSpaceError(
+            f"{where}: {base}**{high} is beyond 2**53, which Jsonnet and Optuna cannot hold exactly; lower 'high'"
+        )
     return Parameter(name, "int", choices=tuple(base**exponent for exponent in range(low, high + 1)))
 
 
@@ -433,6 +480,10 @@ def _trim_to_step(low: float, high: float, step: float, kind: str) -> tuple[floa
 
 
 def _check_number(value: Any, kind: str, key: str, where: str) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT_MAGNITUDE:
+        raise SearchSpaceError(
+            f"{where}: '{key}' is {_short_number(value)}, beyond ±2**53, which Jsonnet and Optuna cannot hold exactly"
+        )
     valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "int" and isinstance(value, float):
         valid = False
@@ -444,6 +495,22 @@ def _check_number(value: Any, kind: str, key: str, where: str) -> None:
 def _tidy(value: float) -> float:
     """Round away binary noise such as 0.30000000000000004 from computed grid points."""
     return float(f"{value:.12g}")
+
+
+def _short_number(value: int) -> str:
+    """A huge integer for a message: its first digits and how many there are."""
+    text = str(abs(value))
+    sign = "-" if value < 0 else ""
+    return f"{sign}{text}" if len(text) <= 20 else f"{sign}{text[:6]}... ({len(text)} digits)"
+
+
+def _short_json(value: Any, limit: int = 80) -> str:
+    """``value`` as JSON for a message, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, default=repr)
+    except (RecursionError, ValueError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _names(keys: set[str]) -> str:

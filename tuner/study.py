@@ -6,10 +6,16 @@ The study remembers what ``tune`` needs to work without the original files
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
+import re
+import shutil
+import sqlite3
+import tempfile
 import time
 import warnings
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -44,27 +50,41 @@ def default_storage_url(directory: Path | None = None) -> str:
     return f"sqlite:///{path}"
 
 
+# "scheme://user:password@": the password of any URL in a text, even one that does not parse.
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)\S*@")  # greedy: a raw @ in the password too
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@...`` in it shown as ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
 def describe_storage(url: str) -> str:
-    """The storage URL fit for printing: any password is masked."""
+    """The storage URL fit for printing: any password is masked, also in a URL that does not parse."""
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL (a journal file, say): nothing to hide
-        return url
+        return mask_passwords(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL (a journal file, a typo): mask what looks like one
+        return mask_passwords(url)
 
 
-def open_storage(url: str, *, must_exist: bool, heartbeat_interval: int | None = None) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str, *, must_exist: bool, heartbeat_interval: int | None = None, read_only: bool = False
+) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``: any RDB URL, or ``journal:PATH`` for a journal file.
 
     With ``must_exist``, a missing SQLite or journal file is an error instead of being
     created. ``heartbeat_interval`` turns on Optuna's heartbeat (RDB storages): a trial
     whose `tune` process stops beating is failed and retried once by whoever looks next
-    (:mod:`tuner.recovery`).
+    (:mod:`tuner.recovery`). ``read_only`` opens an SQLite file read-only (commands that only
+    look at a study), so that it can be read in a folder one cannot write to. An SQLite file
+    that is not a sound database is refused before Optuna touches it.
     """
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(url, must_exist=must_exist)
     sqlite_path = _sqlite_path(url)
+    open_url = url
     if sqlite_path is not None:
         if must_exist and not sqlite_path.is_file():
             raise StudyError(
@@ -72,21 +92,27 @@ def open_storage(url: str, *, must_exist: bool, heartbeat_interval: int | None =
             )
         if not must_exist and not sqlite_path.parent.is_dir():
             raise StudyError(f"--storage {url}: folder {sqlite_path.parent} does not exist")
+        if sqlite_path.is_file():
+            read_uri = _read_uri(sqlite_path) if read_only else _read_only_uri(sqlite_path)
+            check_sqlite_file(sqlite_path, read_uri)
+            if read_only:
+                open_url = f"sqlite:///{read_uri}{'&' if '?' in read_uri else '?'}uri=true"
     for attempt in range(STORAGE_OPEN_ATTEMPTS):
         try:
-            return _open_rdb(url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval)
+            return _open_rdb(open_url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only)
         except Exception as error:  # noqa: BLE001 - drivers raise many kinds; all become one line
             if _is_creation_race(error) and attempt + 1 < STORAGE_OPEN_ATTEMPTS:
                 time.sleep(0.2 * (attempt + 1))  # another process is creating the tables right now
                 continue
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            first_line = mask_passwords(first_line)
             if "Failed to import DB access module" in first_line:
                 first_line = "its database driver is not installed (for PostgreSQL: pip install 'tuner[postgres]')"
             raise StudyError(f"cannot open storage {describe_storage(url)}: {first_line}") from None
     raise AssertionError("unreachable")
 
 
-def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optuna.storages.BaseStorage:
+def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None, read_only: bool = False) -> optuna.storages.BaseStorage:
     import optuna
 
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite else None
@@ -100,9 +126,55 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None) -> optu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-    if sqlite:
+    if sqlite and not read_only:
         _use_write_ahead_log(storage)
     return storage
+
+
+def check_sqlite_file(path: Path, uri: str) -> None:
+    """Refuse an SQLite file that is not a sound database, reading it (through SQLite's ``uri``) only.
+
+    Optuna would otherwise fail deep inside SQLAlchemy, and may write to the damaged file first.
+    A file that cannot be opened here is left for Optuna to report.
+    """
+    companions = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    existed = [companion.exists() for companion in companions]
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as connection:
+            problem = str(connection.execute("PRAGMA quick_check(1)").fetchone()[0])
+    except sqlite3.Error as error:
+        problem = str(error)
+    if problem == "ok" or "unable to open" in problem:
+        return
+    wal, _ = companions
+    if not any(existed) and wal.exists() and wal.stat().st_size == 0:
+        for companion in companions:  # made by the read-only check just now, and holding nothing
+            companion.unlink(missing_ok=True)
+    problem = " ".join(problem.replace("*** in database main ***", "").split())
+    raise StudyError(
+        f"{path} is not a sound SQLite database ({problem}); it was left untouched: restore it "
+        "from a copy, or pass another --storage"
+    )
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+def _read_uri(path: Path) -> str:
+    """SQLite's URI for reading ``path`` without writing to it, even in a folder one cannot write to.
+
+    There SQLite may be unable to use the index (-shm) of a WAL database, depending on the
+    state its last writer left; so it reads a private copy of the database and its WAL instead.
+    """
+    if os.access(path.resolve().parent, os.W_OK):
+        return _read_only_uri(path)
+    copy = Path(tempfile.mkdtemp(prefix="tuner-read-")) / path.name
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    for suffix in ("", "-wal"):
+        if path.with_name(path.name + suffix).exists():
+            shutil.copyfile(path.with_name(path.name + suffix), copy.with_name(copy.name + suffix))
+    return copy.as_uri()
 
 
 def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
@@ -147,7 +219,11 @@ def _open_journal(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
         raise StudyError(f"no journal storage at {path}; run `tune CONFIG SPACE --storage {url}` first")
     if not path.parent.is_dir():
         raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    except Exception as error:  # noqa: BLE001 - a damaged journal fails in many ways; all become one line
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StudyError(f"{path} is not a readable Optuna journal ({detail}); restore it or pass another --storage") from None
 
 
 def _is_creation_race(error: Exception) -> bool:
@@ -233,7 +309,7 @@ def load_existing_study(storage: optuna.storages.BaseStorage, name: str | None, 
         name = names[0]
     if name not in names:
         raise StudyError(f"no study '{name}' in {describe_storage(url)}{_close(name, names)}; studies there: {', '.join(names)}")
-    return optuna.load_study(study_name=name, storage=storage)
+    return _single_objective(optuna.load_study(study_name=name, storage=storage))
 
 
 def create_or_resume_study(
@@ -258,7 +334,7 @@ def create_or_resume_study(
         optuna.delete_study(study_name=name, storage=storage)
         exists = False
     if exists:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        study = _single_objective(optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner))
         _check_compatible(study, direction, metric)
         return study, True
     try:
@@ -362,6 +438,17 @@ def stored_metric(study: optuna.Study) -> str | None:
 
 def direction_name(study: optuna.Study) -> str:
     return study.direction.name.lower()
+
+
+def _single_objective(study: optuna.Study) -> optuna.Study:
+    """``study``, unless it has several objectives, which tune cannot run or show yet."""
+    if len(study.directions) > 1:
+        directions = ", ".join(direction.name.lower() for direction in study.directions)
+        raise StudyError(
+            f"study '{study.study_name}' is multi-objective ({directions}); tune does not support "
+            "multi-objective studies yet: use another --study-name"
+        )
+    return study
 
 
 def _check_compatible(study: optuna.Study, direction: str, metric: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -132,8 +131,8 @@ class TrialRun:
         """
         self._snapshot_key = snapshot.key
         try:
-            if self.directory.exists():
-                shutil.rmtree(self.directory)  # left by an earlier study under the same name
+            if self.directory.exists():  # left by a deleted study of this name: kept, never deleted
+                _move_aside(self.directory)
             self.directory.mkdir(parents=True)
             try:
                 config = snapshot.render(self.params)
@@ -303,3 +302,13 @@ class TrialRun:
                 name = "signal"
             return f"killed ({name}, signal {-exit_status})"
         return f"crashed (exit code {exit_status})"
+
+
+def _move_aside(directory: Path) -> Path:
+    """Rename ``directory`` to the first free ``<name>.old-<k>`` next to it."""
+    index = 1
+    while directory.with_name(f"{directory.name}.old-{index}").exists():
+        index += 1
+    target = directory.with_name(f"{directory.name}.old-{index}")
+    directory.rename(target)
+    return target
