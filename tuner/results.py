@@ -104,9 +104,24 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None) -> dict[str, An
         "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
         "reason": trial.user_attrs.get(ATTR_REASON),
         "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
-        "epochs_reported": len(trial.intermediate_values),
-        "params": {name: value for name, value in trial.params.items() if keep is None or name in keep},
+        "epochs_reported": _epochs_reported(trial),
+        "params": {name: value for name, value in _params(trial).items() if keep is None or name in keep},
     }
+
+
+def _epochs_reported(trial: optuna.trial.FrozenTrial) -> int:
+    """Epochs the trial ran, by its reports: the last reported epoch + 1 (epochs count from 0).
+
+    Not the number of reports: a trainer evaluating every second epoch reports half of them.
+    """
+    return max(trial.intermediate_values) + 1 if trial.intermediate_values else 0
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's parameters; for a queued (waiting) trial, the values it was queued with."""
+    if trial.params or trial.state.name != "WAITING":
+        return trial.params
+    return dict(trial.system_attrs.get("fixed_params") or {})
 
 
 def _matching_params(trials: list[optuna.trial.FrozenTrial], patterns: Iterable[str] | None) -> set[str] | None:
