@@ -16,7 +16,8 @@ from rich.console import Console
 
 import tuner
 
-# Trial 0 reports 0.5 and ends at once; every other trial reports epochs 0 and 1, then waits for the release file.
+# Trial 0 reports 0.5 and ends at once; every other trial reports epochs 0 and 1, then waits for
+# the release file.
 TRAINER = """
 import json, os, sys, time
 config = json.load(open(sys.argv[1]))
@@ -35,7 +36,10 @@ else:
     best = 0.25
 json.dump({"best_validation_accuracy": best}, open(os.path.join(sys.argv[2], "metrics.json"), "w"))
 """
-CONFIG = "{x: std.parseJson(std.extVar('x')), release: std.extVar('release'), trainer: {validation_metric: '+accuracy'}}"
+CONFIG = (
+    "{x: std.parseJson(std.extVar('x')), release: std.extVar('release'), "
+    "trainer: {validation_metric: '+accuracy'}}"
+)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WAIT_SECONDS = 120
 
@@ -56,16 +60,16 @@ class LiveStudy:
 
     def tune(self, n_trials: int) -> threading.Thread:
         console = Console(file=self.buffer, force_terminal=True, width=150, color_system=None)
-        arguments: dict[str, Any] = dict(
-            config=str(self.folder / "config.jsonnet"),
-            search_space=str(self.folder / "space.json"),
-            n_trials=n_trials,
-            command=f"{sys.executable} {self.folder / 'trainer.py'} {{config}} {{serialization_dir}}",
-            ext_vars={"release": str(self.release)},
-            storage=f"sqlite:///{self.folder / 'tune.db'}",
-            serialization_dir=str(self.folder / "results"),
-            console=console,
-        )
+        arguments: dict[str, Any] = {
+            "config": str(self.folder / "config.jsonnet"),
+            "search_space": str(self.folder / "space.json"),
+            "n_trials": n_trials,
+            "command": f"{sys.executable} {self.folder / 'trainer.py'} {{config}} {{serialization_dir}}",
+            "ext_vars": {"release": str(self.release)},
+            "storage": f"sqlite:///{self.folder / 'tune.db'}",
+            "serialization_dir": str(self.folder / "results"),
+            "console": console,
+        }
         thread = threading.Thread(target=tuner.tune, kwargs=arguments, daemon=True)
         thread.start()
         return thread

@@ -17,12 +17,12 @@ from pathlib import Path
 import optuna
 import pytest
 from click.testing import CliRunner
+from optuna.trial import TrialState
 from rich.cells import cell_len
 from rich.console import Console
-from optuna.trial import TrialState
-from tests.analysis_studies import DISTRIBUTIONS, make_study
 
 import tuner.cli_analysis  # noqa: F401  (registers the analysis commands on tuner.cli.main)
+from tests.analysis_studies import DISTRIBUTIONS, make_study
 from tuner.cli import main
 from tuner.display import render_trials
 from tuner.results import trial_rows
@@ -59,7 +59,8 @@ def body(lines: list[str]) -> list[list[str]]:
 
 def footer_names(lines: list[str]) -> list[str]:
     text = " ".join(lines[lines.index(next(line for line in lines if line.startswith("└"))) + 1:])
-    match = re.fullmatch(r"\+ \d+ columns? not shown: (.*); use --format csv or a wider terminal", " ".join(text.split()))
+    pattern = r"\+ \d+ columns? not shown: (.*); use --format csv or a wider terminal"
+    match = re.fullmatch(pattern, " ".join(text.split()))
     assert match, text
     return match.group(1).split(", ")
 
