@@ -47,7 +47,7 @@ def test_unknown_word_without_a_close_command_lists_the_commands(tune_cli, tmp_p
     monkeypatch.chdir(tmp_path)
     result = tune_cli("frobnicate", "--n-trials", "3")
     assert result.exit_code == 2
-    assert "no such command 'frobnicate'; commands: compare, dump-best," in result.output
+    assert "no such command 'frobnicate'; no file of that name either; commands: compare, dump-best," in result.output
 
 
 def test_an_existing_file_without_a_dot_is_still_a_config(tune_cli, tmp_path, monkeypatch):

@@ -41,7 +41,7 @@ def _refuse_unknown_command(word: str, commands: list[str]) -> None:
     if word.startswith("-") or "." in word or "/" in word or Path(word).exists():
         return
     matches = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
-    hint = f"did you mean '{matches[0]}'?" if matches else f"commands: {', '.join(commands)}"
+    hint = f"did you mean '{matches[0]}'?" if matches else f"no file of that name either; commands: {', '.join(commands)}"
     raise click.UsageError(f"no such command '{word}'; {hint}")
 
 
