@@ -268,12 +268,20 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
         _Column("state", cells(lambda row: row["state"].lower()), always=True),
         _Column("value", cells(lambda row: format_value(row["value"])), "right", always=True),
         _Column("duration", cells(_duration_cell), "right", always=True),
-        *(_Column(name, cells(lambda row, name=name: _short(row["params"].get(name))), "right") for name in names),
+        *(_Column(name, cells(lambda row, name=name: _short(row["params"].get(name))), _justify(rows, name))
+          for name in names),
         _Column("epochs", cells(lambda row: str(row.get("epochs_reported") or "-")), "right"),
         _Column("pruned at", cells(lambda row: "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}")),
         _Column("slot", cells(lambda row: row.get("slot") or "-")),
         _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
     ]
+
+
+def _justify(rows: Sequence[Mapping[str, Any]], name: str) -> str:
+    """Numbers to the right, words (categorical choices) to the left."""
+    values = [row["params"].get(name) for row in rows if row["params"].get(name) is not None]
+    numeric = all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values)
+    return "right" if numeric else "left"
 
 
 def _left_out_line(names: Sequence[str]) -> str:
