@@ -256,7 +256,8 @@ def _run(runner: StudyRunner, console: Console, objective: Objective, budget: Bu
     # Stored every heartbeat too, so a run that is killed outright loses at most that much of --timeout.
     runner.on_checkpoint = lambda: _record_spent_time(study, budget)
     already = runner.counted_trials()
-    with TuneDisplay(console, n_trials=budget.n_trials, already_done=already, budget=budget) as display:
+    best = _best_trial(study)  # a resumed study shows its best from the start
+    with TuneDisplay(console, n_trials=budget.n_trials, already_done=already, budget=budget, best=best) as display:
         runner.observer = display
         try:
             summary = runner.run(budget)
@@ -264,6 +265,14 @@ def _run(runner: StudyRunner, console: Console, objective: Objective, budget: Bu
             if not runner.storage_lost:
                 _record_spent_time(study, budget)
     return _result(study, objective, summary, best_path)
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The study's best trial so far (a resumed study has one), or None."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
 
 
 def _recover_stale_trials(console: Console, study: optuna.Study) -> None:

@@ -10,12 +10,17 @@ import csv
 import io
 import json
 import math
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.cells import cell_len
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from tuner import contract
 from tuner.trials import run_duration
 
 if TYPE_CHECKING:
@@ -29,27 +34,43 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "csv", "json")
 _SPARKS = "▁▂▃▄▅▆▇█"
+_PIPE_WIDTH = 100_000
+_FOLDED_MIN_WIDTH = 16  # the reason column shows when this much room is left; longer reasons fold
 _FIXED_CSV_COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "reason", "slot", "epochs_reported")
 
 
 class TuneDisplay:
-    """Shows a running study: a progress line, and one line per finished trial."""
+    """Shows a running study: a progress line with the best value and the time to go, a row per
+    running trial (slot, epoch, latest value, elapsed), and one line per finished trial."""
 
-    def __init__(self, console: Console, *, n_trials: int | None, already_done: int, budget: Budget) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        n_trials: int | None,
+        already_done: int,
+        budget: Budget,
+        best: optuna.trial.FrozenTrial | None = None,
+    ) -> None:
         self.console = console
         self.budget = budget
-        self.best: str = "none yet"
-        self.progress = Progress(
+        self.n_trials = n_trials
+        self.best: str = "none yet" if best is None else _best_text(best.value, best.number)
+        self._running: dict[int, TrialRun] = {}
+        self._finished_here = 0
+        self._eta: tuple[float, float] | None = None  # (when estimated, seconds to go then)
+        self.progress = _StudyProgress(
             TextColumn("[bold]trials"),
             BarColumn(),
             MofNCompleteColumn() if n_trials is not None else TextColumn("{task.completed}"),
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[remaining]}"),
+            _LiveTextColumn(self.time_to_go),
             console=console,
             transient=True,
+            below=self.running_view,
         )
-        self.task = self.progress.add_task("trials", total=n_trials, completed=already_done, best=self.best, remaining="")
+        self.task = self.progress.add_task("trials", total=n_trials, completed=already_done, best=self.best)
 
     def __enter__(self) -> TuneDisplay:
         self.progress.start()
@@ -59,22 +80,91 @@ class TuneDisplay:
         self.progress.stop()
 
     def trial_started(self, run: TrialRun) -> None:
+        self._running[run.number] = run
         self._refresh()
 
     def trial_finished(self, trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> None:
+        self._running.pop(trial.number, None)
+        self._finished_here += 1
         if is_best:
-            self.best = f"{format_value(outcome.value)} (trial {trial.number})"
+            self.best = _best_text(outcome.value, trial.number)
         self.progress.advance(self.task)
+        self._estimate_time_to_go()
         self.console.print(trial_line(trial, outcome, is_best), highlight=False)
         self._refresh()
 
     def stopping(self, reason: str) -> None:
         self.console.print(f"[yellow]{reason}[/yellow]")
 
-    def _refresh(self) -> None:
+    def time_to_go(self) -> str:
+        """``ETA 0:04:10`` from this run's trial rate (with --n-trials, after a trial finished), and
+        ``0:09:00 left`` of --timeout."""
+        parts = []
+        if self._eta is not None:
+            estimated_at, seconds = self._eta
+            parts.append(f"ETA {_clock(max(0.0, seconds - (time.monotonic() - estimated_at)))}")
         left = self.budget.time_left()
-        remaining = "" if left is None else f"{_clock(left)} left"
-        self.progress.update(self.task, best=self.best, remaining=remaining)
+        if left is not None:
+            parts.append(f"{_clock(left)} left")
+        return ", ".join(parts)
+
+    def _estimate_time_to_go(self) -> None:
+        """At each finished trial: the trials still to run at this run's rate; counted down until the next."""
+        if self.n_trials is None:
+            return
+        now = time.monotonic()
+        to_run = max(0.0, self.n_trials - self.progress.tasks[0].completed)
+        self._eta = (now, to_run * (now - self.budget.started) / self._finished_here)
+
+    def running_view(self) -> Table | None:
+        """One row per running trial: number, slot, last reported epoch and value, time since launch."""
+        runs = sorted(self._running.values(), key=lambda run: run.number)  # a copy: the refresh thread reads
+        if not runs:
+            return None
+        table = Table(box=None, padding=(0, 1), header_style="dim", show_edge=False)
+        for column in ("running", "slot", "epoch", "latest", "elapsed"):
+            table.add_column(column, justify="left" if column in ("running", "slot") else "right")
+        for run in runs:
+            epochs = run.reader.epochs
+            line = epochs[-1] if epochs else None
+            epoch = "-" if line is None else str(line.get(contract.EPOCH_KEY, len(epochs) - 1))
+            value = None if line is None else run.objective.epoch_value(line)
+            slot = run.slot.label if run.slot else "-"
+            elapsed = _clock(time.monotonic() - run.started)
+            table.add_row(f"trial {run.number}", _escape(slot), epoch, format_value(value), elapsed)
+        return table
+
+    def _refresh(self) -> None:
+        self.progress.update(self.task, best=self.best)
+
+
+class _StudyProgress(Progress):
+    """Rich's progress, with the running trials shown below the bar."""
+
+    def __init__(self, *columns: Any, below: Callable[[], Table | None], **kwargs: Any) -> None:
+        self._below = below  # before Progress's __init__, which renders once
+        super().__init__(*columns, **kwargs)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield from super().get_renderables()
+        below = self._below()
+        if below is not None:
+            yield below
+
+
+class _LiveTextColumn(ProgressColumn):
+    """A progress column whose text is computed at each refresh (a countdown between trial events)."""
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, task: Task) -> Text:
+        return Text(self._text())
+
+
+def _best_text(value: float | None, number: int) -> str:
+    return f"{format_value(value)} (trial {number})"
 
 
 def trial_line(trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> str:
@@ -107,46 +197,110 @@ def render_trials(rows: Sequence[Mapping[str, Any]], output_format: str, console
     elif output_format == "csv":
         console.file.write(_csv(rows))
     else:
-        console.print(_table(rows))
+        table, left_out = _table(rows, console.width)
+        console.print(table)
+        if left_out:
+            console.print(_escape(_left_out_line(left_out)), style="dim", highlight=False)
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> Table:
-    names = _param_names(rows)
+def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[Table, list[str]]:
+    """The trial table within ``width`` cells, and the names of the columns left out for lack of room.
+
+    Number, state, value and duration always show; then, as room allows, the parameters, epochs,
+    pruned-at epoch, slot, and the reason in the room left (folded). A column no trial has a value for
+    is not shown at all.
+    """
+    columns = [column for column in _table_columns(rows) if column.always or not column.empty]
+    room = width - 1  # the table's left edge
+    shown: list[_Column] = []
+    left_out: list[str] = []
+    for column in columns:
+        needed = min(column.natural, _FOLDED_MIN_WIDTH) if column.folds else column.natural
+        if column.always or needed + 3 <= room:
+            shown.append(column)
+            room -= min(column.natural, max(needed, room - 3)) + 3
+        else:
+            left_out.append(column.header)
     table = Table(show_lines=False)
-    for column in ("#", "state", "value", "duration", "epochs", "pruned at", "slot", *names):
-        # Numbers and states stay whole: a cut value or state is worse than a wider table.
-        table.add_column(column, justify="right" if column in ("#", "value", "duration", "epochs") else "left", no_wrap=True)
-    table.add_column("reason", overflow="fold")
+    for column in shown:
+        # Numbers and states stay whole: the fit above leaves room for every shown cell but the reason's.
+        table.add_column(
+            _escape(column.header), justify=column.justify, no_wrap=not column.folds,
+            overflow="fold" if column.folds else "ellipsis", min_width=None if column.folds else column.natural,
+        )
     colours = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
-    for row in rows:
+    for index, row in enumerate(rows):
         colour = colours.get(row["state"], "white")
-        cells = [
-            str(row["number"]),
-            f"[{colour}]{row['state'].lower()}[/{colour}]",
-            format_value(row["value"]),
-            "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}s",
-            str(row.get("epochs_reported", "-")),
-            "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}",
-            _escape(row.get("slot") or "-"),
-            *(_short(row["params"].get(name)) for name in names),
-            _escape(row["reason"] or ""),
-        ]
-        table.add_row(*cells)
-    return table
+        styles = [colour if column.header == "state" else "" for column in shown]
+        table.add_row(*(Text(column.cells[index], style=style) for column, style in zip(shown, styles)))
+    return table, left_out
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    cells: list[str]
+    justify: str = "left"
+    always: bool = False
+    folds: bool = False
+
+    @property
+    def natural(self) -> int:
+        return max(cell_len(text) for text in (self.header, *self.cells))
+
+    @property
+    def empty(self) -> bool:
+        return all(cell in ("", "-") for cell in self.cells)
+
+
+def _duration_cell(row: Mapping[str, Any]) -> str:
+    return "-" if row["duration_s"] is None else f"{row['duration_s']:.1f}s"
+
+
+def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
+    """Every column of the trial table, plain text, in the order they are given room."""
+    def cells(make: Callable[[Mapping[str, Any]], str]) -> list[str]:
+        return [make(row) for row in rows]
+
+    names = _param_names(rows)
+    return [
+        _Column("#", cells(lambda row: str(row["number"])), "right", always=True),
+        _Column("state", cells(lambda row: row["state"].lower()), always=True),
+        _Column("value", cells(lambda row: format_value(row["value"])), "right", always=True),
+        _Column("duration", cells(_duration_cell), "right", always=True),
+        *(_Column(name, cells(lambda row, name=name: _short(row["params"].get(name))), _justify(rows, name))
+          for name in names),
+        _Column("epochs", cells(lambda row: str(row.get("epochs_reported") or "-")), "right"),
+        _Column("pruned at", cells(lambda row: "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}")),
+        _Column("slot", cells(lambda row: row.get("slot") or "-")),
+        _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
+    ]
+
+
+def _justify(rows: Sequence[Mapping[str, Any]], name: str) -> str:
+    """Numbers to the right, words (categorical choices) to the left."""
+    values = [row["params"].get(name) for row in rows if row["params"].get(name) is not None]
+    numeric = all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values)
+    return "right" if numeric else "left"
+
+
+def _left_out_line(names: Sequence[str]) -> str:
+    columns = "column" if len(names) == 1 else "columns"
+    return f"+ {len(names)} {columns} not shown: {', '.join(names)}; use --format csv or a wider terminal"
 
 
 def _short(value: Any) -> str:
     """A parameter value for a table cell: 4 significant digits (CSV and JSON keep full precision)."""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return _escape(format_value(value))
+    return format_value(value)
 
 
 def table_console() -> Console:
-    """A console for tables on stdout: as wide as the terminal, or wide enough when piped to a file."""
+    """A console for tables on stdout: as wide as the terminal; piped to a file, wide enough for every column."""
     import sys
 
-    return Console() if sys.stdout.isatty() else Console(width=220)
+    return Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH)
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> str:

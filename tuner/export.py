@@ -66,9 +66,12 @@ def export_study(
 
 
 def write_trials_table(study: optuna.Study, path: Path, *, separator: str = "\t") -> Path:
-    """Optuna's ``trials_dataframe`` as TSV/CSV; nested attributes (``launch``) as JSON text."""
+    """Optuna's ``trials_dataframe`` as TSV/CSV: ``duration`` in seconds, nested attributes (``launch``) as JSON."""
     frame = study.trials_dataframe(multi_index=False)
     frame = frame.drop(columns=[column for column in _LEFT_OUT_OF_TSV if column in frame.columns])
+    if "duration" in frame.columns:
+        # pandas writes a timedelta as "0 days 00:00:11.112210"; seconds read anywhere.
+        frame["duration"] = frame["duration"].dt.total_seconds()
     for column in frame.columns:
         if frame[column].map(lambda cell: isinstance(cell, (dict, list))).any():
             frame[column] = frame[column].map(lambda cell: json.dumps(cell) if isinstance(cell, (dict, list)) else cell)

@@ -88,13 +88,14 @@ def trial_rows(
     wanted = {state.upper() for state in states} if states else None
     trials = study.get_trials(deepcopy=False)
     keep = _matching_params(trials, params)
-    rows = [_row(trial, keep) for trial in trials if not wanted or trial.state.name in wanted]
+    first = _first_epoch(trials)
+    rows = [_row(trial, keep, first) for trial in trials if not wanted or trial.state.name in wanted]
     if top is not None:
         rows = sorted((row for row in rows if row["value"] is not None), key=_sort_key("value", study))[:top]
     return sorted(rows, key=_sort_key(sort, study), reverse=reverse)
 
 
-def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None) -> dict[str, Any]:
+def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: int = 0) -> dict[str, Any]:
     ran = run_duration(trial)
     duration = ran.total_seconds() if ran is not None else None
     return {
@@ -105,9 +106,28 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None) -> dict[str, An
         "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
         "reason": trial.user_attrs.get(ATTR_REASON),
         "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
-        "epochs_reported": len(trial.intermediate_values),
-        "params": {name: value for name, value in trial.params.items() if keep is None or name in keep},
+        "epochs_reported": _epochs_reported(trial, first_epoch),
+        "params": {name: value for name, value in _params(trial).items() if keep is None or name in keep},
     }
+
+
+def _epochs_reported(trial: optuna.trial.FrozenTrial, first_epoch: int) -> int:
+    """Epochs the trial ran, by its last report (not the number of reports: a trainer that
+    evaluates every second epoch reports half of them)."""
+    return max(trial.intermediate_values) + 1 - first_epoch if trial.intermediate_values else 0
+
+
+def _first_epoch(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """0 when the study's trainer counts epochs from 0 (some trial reported epoch 0), else 1 (PyKEEN)."""
+    reported = [trial for trial in trials if trial.intermediate_values]
+    return 0 if not reported or any(0 in trial.intermediate_values for trial in reported) else 1
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's parameters; for a queued (waiting) trial, the values it was queued with."""
+    if trial.params or trial.state.name != "WAITING":
+        return trial.params
+    return dict(trial.system_attrs.get("fixed_params") or {})
 
 
 def _matching_params(trials: list[optuna.trial.FrozenTrial], patterns: Iterable[str] | None) -> set[str] | None:
@@ -170,7 +190,7 @@ def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
     launch = dict(trial.user_attrs.get(ATTR_LAUNCH) or {})
     directory = Path(launch["directory"]) if launch.get("directory") else None
     return TrialDetail(
-        row=_row(trial, None),
+        row=_row(trial, None, _first_epoch(study.get_trials(deepcopy=False))),
         intermediate_values=dict(sorted(trial.intermediate_values.items())),
         epoch_metrics=_epoch_metrics(directory),
         final_metrics=_final_metrics(directory),

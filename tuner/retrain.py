@@ -165,10 +165,29 @@ def load_config(path: str | os.PathLike[str], ext_vars: Mapping[str, str]) -> di
         except json.JSONDecodeError as error:
             raise ConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
     else:
-        data = prepare_config(capture_config(path), SearchSpace(()), ext_vars).rendered_low
+        data = _render_jsonnet(path, ext_vars)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")
     return data
+
+
+def _render_jsonnet(path: Path, ext_vars: Mapping[str, str]) -> Any:
+    """Render a Jsonnet config as it is; an ext var without a value is named in retrain's terms (no search space)."""
+    snapshot = capture_config(path)
+    try:
+        return prepare_config(snapshot, SearchSpace(()), ext_vars).rendered_low
+    except ConfigError:
+        used = snapshot.ext_var_names()
+        missing = {name: where for name, where in used.items() if name not in ext_vars and name not in os.environ}
+        if not missing:
+            raise
+        names = ", ".join(f"'{name}' ({where})" for name, where in missing.items())
+        example = next(iter(missing))
+        raise ConfigError(
+            f"{path}: the config reads ext var{'s' if len(missing) > 1 else ''} {names} with no value; "
+            f"pass --ext-var {example}=VALUE or set it in the environment "
+            f"(to retrain a tuned trial, write its config with tune dump-best and retrain that)"
+        ) from None
 
 
 def with_seed(config: Mapping[str, Any], seed: int) -> dict[str, Any]:

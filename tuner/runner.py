@@ -58,6 +58,10 @@ PREPARE_AHEAD_BELOW_SECONDS = 10.0
 RECENT_TRIALS = 9
 
 
+def _study_full_reason(n_trials: int) -> str:
+    return f"the study has its {n_trials} trial{'' if n_trials == 1 else 's'}"
+
+
 class RunObserver(Protocol):
     """What the runner tells the display (or nobody) as a study progresses."""
 
@@ -234,7 +238,7 @@ class StudyRunner:
                 if run is None:
                     run = self._ask_run(budget)
                     if run is None:
-                        reason = f"the study has its {budget.n_trials} trials"
+                        reason = _study_full_reason(budget.n_trials)
                         break
                     self._prepare(run)
                 runs.append(run)
@@ -383,7 +387,7 @@ class StudyRunner:
         if not new_trial:
             return None
         if budget.n_trials is not None and self._study_full(budget.n_trials):
-            return f"the study has its {budget.n_trials} trials"
+            return _study_full_reason(budget.n_trials)
         is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
         if is_exhausted is not None and is_exhausted(self.study):
             return "every point of the grid was tried"

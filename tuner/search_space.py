@@ -276,6 +276,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSpace:
     """Validate an already-loaded search space in either format."""
+    _refuse_pykeen_hpo_config(data, source)
     if isinstance(data, list):
         entries = list(_entries_from_list(data, source))
     elif isinstance(data, Mapping):
@@ -313,6 +314,31 @@ def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSp
     return SearchSpace(order_and_check(parameters, source), source=source, notes=tuple(notes))
 
 
+def pykeen_hpo_translation(data: Any) -> str | None:
+    """For a PyKEEN ``hpo_pipeline`` config (``{"optuna": ..., "pipeline": ...}``): how to write it for tune."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("pipeline"), Mapping):
+        return None
+    ranges = [
+        f"{section}.{name}"
+        for section, strategies in data["pipeline"].items()
+        if str(section).endswith("_kwargs_ranges") and isinstance(strategies, Mapping)
+        for name in strategies
+    ]
+    searched = f" ({', '.join(ranges)})" if ranges else ""
+    return (
+        "this is a PyKEEN hpo_pipeline config, which tune reads in two files: put 'pipeline' (without the "
+        "*_kwargs_ranges) in a Jsonnet config for tuner.pykeen_trainer, each value to search read with "
+        "std.extVar('name'); put each *_kwargs_ranges entry" + searched + " in the search space under that name, "
+        "as PyKEEN wrote it; give 'optuna' (n_trials, sampler, pruner) as tune options; see docs/pykeen.md"
+    )
+
+
+def _refuse_pykeen_hpo_config(data: Any, source: str) -> None:
+    translation = pykeen_hpo_translation(data)
+    if translation:
+        raise SearchSpaceError(f"{source}: {translation}")
+
+
 def _entries_from_list(data: list[Any], source: str) -> Iterator[tuple[Any, dict[str, Any]]]:
     for index, entry in enumerate(data):
         where = f"{source}: entry {index}"
@@ -333,6 +359,10 @@ def _entries_from_list(data: list[Any], source: str) -> Iterator[tuple[Any, dict
 def _parse_strategy(name: str, strategy: Any, where: str) -> tuple[Parameter, str | None]:
     if not isinstance(strategy, Mapping):
         raise SearchSpaceError(f"{where}: the strategy must be an object with a 'type', got {strategy!r}")
+    if "type" not in strategy:
+        misspelt = difflib.get_close_matches("type", [str(key) for key in strategy], n=1, cutoff=0.6)
+        if misspelt:
+            raise SearchSpaceError(f"{where}: unknown key '{misspelt[0]}' (did you mean 'type'?)")
     kind = _parse_kind(strategy.get("type"), where)
     options = {key: value for key, value in strategy.items() if key not in ("type", *_COMMON_KEYS)}
     unknown = set(options) - _KEYS[kind]

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from tuner.config import evaluate_jsonnet_snippet, ext_var_string
 from tuner.errors import OptionError
+from tuner.search_space import pykeen_hpo_translation
 from tuner.sources import is_path
 
 _TEXT, _INT, _NUMBER, _BOOL, _OBJECT = (str,), (int,), (int, float), (bool,), (dict,)
@@ -78,6 +79,9 @@ def study_config_kwargs(data: Any, *, source: str = "<study config>", base_dir: 
     """
     if not isinstance(data, Mapping):
         raise OptionError(f"{source}: a study config is an object with sections 'tune' and 'optuna'")
+    translation = pykeen_hpo_translation(data)
+    if translation:
+        raise OptionError(f"{source}: {translation}")
     _check_keys(data, SECTIONS, source, "section")
     kwargs: dict[str, Any] = {}
     for section, schema in SECTIONS.items():
