@@ -6,22 +6,17 @@ The study remembers what ``tune`` needs to work without the original files
 
 from __future__ import annotations
 
-import atexit
 import difflib
-import os
 import re
-import shutil
-import sqlite3
-import tempfile
 import time
 import warnings
-from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner.config import ConfigSnapshot
 from tuner.errors import StudyError
 from tuner.search_space import Parameter, SearchSpace
+from tuner.sqlite_files import check_sqlite_file, read_only_uri, read_uri
 
 if TYPE_CHECKING:
     import optuna
@@ -93,10 +88,10 @@ def open_storage(
         if not must_exist and not sqlite_path.parent.is_dir():
             raise StudyError(f"--storage {url}: folder {sqlite_path.parent} does not exist")
         if sqlite_path.is_file():
-            read_uri = _read_uri(sqlite_path) if read_only else _read_only_uri(sqlite_path)
-            check_sqlite_file(sqlite_path, read_uri)
+            uri = read_uri(sqlite_path) if read_only else read_only_uri(sqlite_path)
+            check_sqlite_file(sqlite_path, uri)
             if read_only:
-                open_url = f"sqlite:///{read_uri}{'&' if '?' in read_uri else '?'}uri=true"
+                open_url = f"sqlite:///{uri}{'&' if '?' in uri else '?'}uri=true"
     for attempt in range(STORAGE_OPEN_ATTEMPTS):
         try:
             return _open_rdb(open_url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only)
@@ -129,52 +124,6 @@ def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None, read_on
     if sqlite and not read_only:
         _use_write_ahead_log(storage)
     return storage
-
-
-def check_sqlite_file(path: Path, uri: str) -> None:
-    """Refuse an SQLite file that is not a sound database, reading it (through SQLite's ``uri``) only.
-
-    Optuna would otherwise fail deep inside SQLAlchemy, and may write to the damaged file first.
-    A file that cannot be opened here is left for Optuna to report.
-    """
-    companions = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
-    existed = [companion.exists() for companion in companions]
-    try:
-        with closing(sqlite3.connect(uri, uri=True)) as connection:
-            problem = str(connection.execute("PRAGMA quick_check(1)").fetchone()[0])
-    except sqlite3.Error as error:
-        problem = str(error)
-    if problem == "ok" or "unable to open" in problem:
-        return
-    wal, _ = companions
-    if not any(existed) and wal.exists() and wal.stat().st_size == 0:
-        for companion in companions:  # made by the read-only check just now, and holding nothing
-            companion.unlink(missing_ok=True)
-    problem = " ".join(problem.replace("*** in database main ***", "").split())
-    raise StudyError(
-        f"{path} is not a sound SQLite database ({problem}); it was left untouched: restore it "
-        "from a copy, or pass another --storage"
-    )
-
-
-def _read_only_uri(path: Path) -> str:
-    return f"{path.resolve().as_uri()}?mode=ro"
-
-
-def _read_uri(path: Path) -> str:
-    """SQLite's URI for reading ``path`` without writing to it, even in a folder one cannot write to.
-
-    There SQLite may be unable to use the index (-shm) of a WAL database, depending on the
-    state its last writer left; so it reads a private copy of the database and its WAL instead.
-    """
-    if os.access(path.resolve().parent, os.W_OK):
-        return _read_only_uri(path)
-    copy = Path(tempfile.mkdtemp(prefix="tuner-read-")) / path.name
-    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
-    for suffix in ("", "-wal"):
-        if path.with_name(path.name + suffix).exists():
-            shutil.copyfile(path.with_name(path.name + suffix), copy.with_name(copy.name + suffix))
-    return copy.as_uri()
 
 
 def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
@@ -340,7 +289,7 @@ def create_or_resume_study(
     try:
         study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler, pruner=pruner)
     except optuna.exceptions.DuplicatedStudyError:  # another process created it a moment ago
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        study = _single_objective(optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner))
         _check_compatible(study, direction, metric)
         return study, True
     study.set_user_attr(ATTR_METRIC, metric)

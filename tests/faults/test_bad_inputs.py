@@ -283,3 +283,21 @@ def test_show_trials_reads_a_study_in_a_read_only_folder(project: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert [trial["state"] for trial in json.loads(completed.stdout)] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_damaged_database_is_left_exactly_as_it_was(project: Path) -> None:
+    damaged = project / "alone" / "tune.db"
+    damaged.parent.mkdir()
+    shutil.move(project / CORRUPT, damaged)
+    before = damaged.read_bytes()
+    (project / "alone" / "quad.jsonnet").write_text(CONFIG)
+    (project / "alone" / "space.json").write_text(json.dumps(SPACE))
+    os.chdir(damaged.parent)
+
+    result = CliRunner().invoke(main, ["quad.jsonnet", "space.json", "--command", COMMAND, *RUN[9:13]], catch_exceptions=False)
+
+    assert result.exit_code == 2, result.output
+    assert len(problem_lines(result.output)) == 1
+    assert problem_lines(result.output)[0].startswith("Error: tune.db is not a sound SQLite database (")
+    assert damaged.read_bytes() == before
+    assert sorted(path.name for path in damaged.parent.iterdir()) == ["quad.jsonnet", "space.json", "tune.db"]
