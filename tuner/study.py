@@ -7,6 +7,7 @@ The study remembers what ``tune`` needs to work without the original files
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import time
 import warnings
