@@ -160,8 +160,8 @@ def test_seventeen_digit_floats_reach_the_config_exactly_as_sampled() -> None:
 
 def test_a_render_that_never_ends_is_an_error_within_its_time_limit() -> None:
     snapshot = config_from_text("local f(n) = if n < 0 then 0 else f(n + 1) tailstrict; {a: f(0)}")
-    with pytest.raises(jsonnet_engine.RenderLimitError, match="took more than 1 s"):
-        jsonnet_engine.render(snapshot.entry, snapshot.files, {}, time_limit=1)
+    with pytest.raises(jsonnet_engine.RenderLimitError, match="took more than 0.3 s"):
+        jsonnet_engine.render(snapshot.entry, snapshot.files, {}, time_limit=0.3)
     assert config_from_text("{a: 1}").render({}) == {"a": 1}  # the engine is started again for the next render
 
 
@@ -239,5 +239,6 @@ def test_a_trial_whose_config_cannot_render_fails_with_the_reason_and_the_study_
     failed = [trial for trial in result.study.trials if trial.state.name == "FAIL"]
     assert "RUNNING" not in states.values()
     assert failed and all(4 < trial.params["x"] < 5.9 for trial in failed)
-    assert all("took more than 2 s" in str(trial.user_attrs) for trial in failed)
+    # The loop ends by the clock or, where it allocates faster than the clock runs out, by the memory limit.
+    assert all("may loop or grow without end" in str(trial.user_attrs) for trial in failed)
     assert any(state == "COMPLETE" for state in states.values())
