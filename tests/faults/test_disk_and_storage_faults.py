@@ -77,24 +77,26 @@ def test_full_disk_under_the_trial_folders_stops_with_one_line_and_the_next_run_
 ):
     disk = small_disk("200k")
     (disk / "results").mkdir()
+    arguments = [*faulty_study(), "-s", str(disk / "results")]
+    assert run_tune([*arguments, "--n-trials", "1"], tmp_path).returncode == 0  # the folder is the study's now
     filler = fill(disk)
-    arguments = [*faulty_study(), "--n-trials", "2", "-s", str(disk / "results")]
 
-    full = run_tune(arguments, tmp_path)
+    full = run_tune([*arguments, "--n-trials", "3"], tmp_path)
 
     assert full.returncode == 2, full.stdout
     line = one_error_line(full.stdout)
-    assert "cannot write trial 0's folder" in line and "No space left on device" in line
+    assert "cannot write trial 1's folder" in line and "No space left on device" in line
     assert [(t.state.name, t.user_attrs.get("reason")) for t in load_trials()] == [
+        ("COMPLETE", None),
         ("FAIL", "not run: its trial folder could not be written"),
         ("WAITING", None),  # its parameters, queued again
     ]
 
     filler.unlink()
-    resumed = run_tune(arguments, tmp_path)
+    resumed = run_tune([*arguments, "--n-trials", "3"], tmp_path)
 
     assert resumed.returncode == 0, resumed.stdout
-    not_run, first, second = load_trials()
+    _, not_run, first, second = load_trials()
     assert (first.state.name, second.state.name) == ("COMPLETE", "COMPLETE")
     assert first.params == not_run.params  # the trial that could not be written runs first
 
