@@ -32,6 +32,7 @@ from tuner.study import (
     spent_seconds,
 )
 from tuner.slots import build_slots
+from tuner.trainer_check import check_with_builtin_trainer
 
 if TYPE_CHECKING:
     import optuna
@@ -141,6 +142,8 @@ def tune(
     study_name = study_name or default_study_name
     results_dir = Path(serialization_dir) if serialization_dir else Path(DEFAULT_RESULTS_DIR) / study_name
     slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
+    for note in check_with_builtin_trainer(prepared, space, template, {**os.environ, **slots[0].env}):
+        console.print(f"note: {note}", highlight=False)
     storage_url = storage or default_storage_url()
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
