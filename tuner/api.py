@@ -38,6 +38,7 @@ from tuner.study import (
     watch_storage_file,
 )
 from tuner.slots import build_slots
+from tuner.trainer_check import check_with_builtin_trainer
 
 if TYPE_CHECKING:
     import optuna
@@ -195,6 +196,8 @@ def tune(
         else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
     )
     slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
+    for note in check_with_builtin_trainer(prepared, space, template, {**os.environ, **slots[0].env}):
+        console.print(f"note: {note}", highlight=False)
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
     failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)

@@ -122,7 +122,11 @@ def _storage_options(function: F) -> F:
 @click.option("--max-failure-rate", type=float, help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
 @click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
 def run_command(**options: Any) -> None:
-    """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config)."""
+    """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
+
+    Exit status: 0 when done; 1 when trials kept failing (the run gave up) or every trial this
+    run finished failed (none completed or was pruned); 2 for bad input; 130 when interrupted.
+    """
     from tuner.api import tune
 
     console = Console(stderr=True, soft_wrap=True)
@@ -146,6 +150,10 @@ def run_command(**options: Any) -> None:
         f"{finished['COMPLETE']} complete, {finished['PRUNED']} pruned, {finished['FAIL']} failed.",
         highlight=False,
     )
+    reasons = result.summary.failure_reasons.most_common(1)
+    if reasons and reasons[0][0] not in result.summary.stop_reason:
+        reason, count = reasons[0]
+        console.print(f"Most common failure ({count} of {finished['FAIL']}): {reason}", highlight=False)
     if result.best_trial is not None:
         console.print(
             f"Best trial {result.best_trial.number}: {result.objective.metric} = {result.best_value:.6g}; "
@@ -156,7 +164,7 @@ def run_command(**options: Any) -> None:
         console.print("No trial has completed yet, so there is no best config.")
     if result.summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
-    if result.summary.gave_up:
+    if result.summary.gave_up or result.summary.only_failures:
         sys.exit(1)
 
 

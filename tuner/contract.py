@@ -12,6 +12,11 @@ A trial process finds in its environment:
 * ``TUNER_TRIAL_TOKEN``: a marker unique to this launch; `tune` ends every process that carries
   it when the trial ends, so keep it in the environment of anything the trainer starts.
 
+Each epoch line is ``{"epoch": N, <metric>: <value>, ...}``. A trainer that knows how many
+epochs it will run may add ``"last_epoch"``: the ``epoch`` value its final epoch will have
+(``num_epochs - 1`` when counting from 0). ``tune`` never prunes at or after that epoch:
+pruning there saves nothing and loses a finished result.
+
 At the end it may write ``<serialization dir>/metrics.json`` with final metrics.
 """
 
@@ -35,17 +40,21 @@ FINAL_METRICS_FILE_NAME = "metrics.json"
 LOG_FILE_NAME = "out.log"
 
 EPOCH_KEY = "epoch"
+LAST_EPOCH_KEY = "last_epoch"
 
 
-def report(epoch: int, **metrics: float) -> bool:
+def report(epoch: int, *, last_epoch: int | None = None, **metrics: float) -> bool:
     """Append one epoch's metrics for `tune` to read (and prune on).
 
-    Returns False, writing nothing, when the process was not started by `tune`
+    ``last_epoch``: the ``epoch`` value of the run's final epoch, if known; `tune` does not
+    prune there. Returns False, writing nothing, when the process was not started by `tune`
     (``TUNER_METRICS_FILE`` unset), so a trainer can call it unconditionally.
     """
     path = os.environ.get(ENV_METRICS_FILE)
     if not path:
         return False
+    if last_epoch is not None:
+        metrics = {**metrics, LAST_EPOCH_KEY: last_epoch}
     append_epoch_metrics(Path(path), epoch, metrics)
     return True
 

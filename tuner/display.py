@@ -419,7 +419,8 @@ def _curve_table(detail: TrialDetail) -> Table:
     steps = list(detail.intermediate_values)
     values = list(detail.intermediate_values.values())
     by_epoch = {line.get("epoch"): line for line in detail.epoch_metrics}
-    extra = list(dict.fromkeys(key for line in detail.epoch_metrics for key in line if key != "epoch"))
+    keys = (key for line in detail.epoch_metrics for key in line if key not in ("epoch", "last_epoch"))
+    extra = list(dict.fromkeys(keys))
     table = Table(title=f"learning curve {sparkline(values)}", title_justify="left")
     for column in ("epoch", "reported", *extra):
         table.add_column(_escape(column), justify="right")

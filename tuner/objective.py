@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tuner.contract import EPOCH_KEY
+from tuner.contract import EPOCH_KEY, LAST_EPOCH_KEY
 from tuner.errors import OptionError
 
 DIRECTIONS = ("maximize", "minimize")
@@ -71,7 +71,8 @@ class Objective:
                 if any(math.isnan(value) for value in values):
                     return _finite(self.metric, math.nan)
                 return max(values) if self.direction == "maximize" else min(values)
-        seen = sorted({key for line in epochs for key in line if key != EPOCH_KEY} | set(final or {}))
+        reported = {key for line in epochs for key in line if key not in (EPOCH_KEY, LAST_EPOCH_KEY)}
+        seen = sorted(reported | set(final or {}))
         listing = ", ".join(seen) if seen else "none"
         raise TrialResultError(f"metric '{self.metric}' was not reported (metrics seen: {listing})")
 

@@ -14,7 +14,7 @@ import statistics
 import threading
 import warnings
 import time
-from collections import deque
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +80,14 @@ class RunSummary:
     interrupted: bool = False
     gave_up: bool = False  # stopped because trials kept failing
     stop_reason: str = ""
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def only_failures(self) -> bool:
+        """Trials of this run failed and none completed or was pruned (failures that say nothing
+        about the parameters, such as interrupted trials, aside)."""
+        failed = sum(count for reason, count in self.failure_reasons.items() if reason not in NOT_COUNTED_REASONS)
+        return failed > 0 and self.finished["COMPLETE"] + self.finished["PRUNED"] == 0
 
 
 class StudyRunner:
@@ -455,6 +463,8 @@ class StudyRunner:
                 raise
             return self._taken_over(run)
         summary.finished[outcome.state] += 1
+        if outcome.state == "FAIL":
+            summary.failure_reasons[outcome.reason or "unknown"] += 1
         if outcome.reason == REASON_INTERRUPTED:
             # Queue the same point again so that re-running the command finishes the planned study.
             self.study.enqueue_trial(run.params, skip_if_exists=False)

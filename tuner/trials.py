@@ -49,6 +49,7 @@ NOT_COUNTED_REASONS = frozenset(
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
 _MAX_STEP = 2**31 - 1  # Optuna stores steps in a 32-bit column
+ERROR_LINE_CHARS = 300  # of the trainer's last error line, carried in a crash reason
 _OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
 
 
@@ -111,6 +112,7 @@ class TrialRun:
         self._snapshot_key: str | None = None
         self._started_at = 0.0  # wall clock at launch
         self.token = new_trial_token()  # in the environment of all its processes (tuner.descendants)
+        self._last_epoch: int | None = None  # declared by the trainer: never prune there
 
     @property
     def number(self) -> int:
@@ -278,9 +280,18 @@ class TrialRun:
             if not math.isfinite(value):
                 raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
             self.trial.report(value, step)
-            if self.trial.should_prune():
+            if not self._at_last_epoch(line, step) and self.trial.should_prune():
                 return step, value
         return None
+
+    def _at_last_epoch(self, line: Mapping[str, Any], step: int) -> bool:
+        """Whether ``step`` is at or past the last epoch the trainer declared (``last_epoch``)."""
+        if contract.LAST_EPOCH_KEY in line:
+            last = line[contract.LAST_EPOCH_KEY]
+            if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+                raise MalformedMetricsError(f"{contract.LAST_EPOCH_KEY} must be a non-negative integer, got {last!r}")
+            self._last_epoch = last
+        return self._last_epoch is not None and step >= self._last_epoch
 
     def _judge_exit(self, exit_status: int) -> TrialOutcome:
         if exit_status != 0:
@@ -293,7 +304,8 @@ class TrialRun:
         return TrialOutcome("COMPLETE", value=value)
 
     def _crash_reason(self, exit_status: int) -> str:
-        if any(marker in self.log_tail().lower() for marker in _OOM_MARKERS):
+        tail = self.log_tail()
+        if any(marker in tail.lower() for marker in _OOM_MARKERS):
             return "out of memory"
         if exit_status < 0:
             try:
@@ -301,7 +313,20 @@ class TrialRun:
             except ValueError:
                 name = "signal"
             return f"killed ({name}, signal {-exit_status})"
-        return f"crashed (exit code {exit_status})"
+        error = last_error_line(tail)
+        return f"crashed (exit code {exit_status})" + (f": {error}" if error else "")
+
+
+def last_error_line(log: str) -> str | None:
+    """The line of a trial's output that says why it ended: the last ``error: ...`` line
+    (``error:`` dropped), else the last non-blank line (a traceback's exception line)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if not lines:
+        return None
+    marked = [line for line in lines if line.lower().startswith("error:") or ": error:" in line.lower()]
+    line = marked[-1] if marked else lines[-1]
+    line = line[line.lower().index("error:") + len("error:"):].strip() if marked else line
+    return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 3] + "..."
 
 
 def _move_aside(directory: Path) -> Path:

@@ -62,8 +62,8 @@ def test_random_faults_on_four_slots_interrupted_and_resumed_add_up(faulty_study
     # Interrupted trials are re-run, not counted; so is a trial prepared for the next free slot.
     not_run = sum(1 for reason in reasons if reason == REASON_NOT_LAUNCHED)
     assert len(trials) - interrupted - not_run == n_trials
-    allowed = {None, "interrupted", REASON_NOT_LAUNCHED, "crashed (exit code 3)", "timed out after 1 s",
-               "objective 'best_validation_accuracy' is nan"}
+    allowed = {None, "interrupted", REASON_NOT_LAUNCHED, "crashed (exit code 3): giving up with status 3",
+               "timed out after 1 s", "objective 'best_validation_accuracy' is nan"}
     assert set(reasons) <= allowed, set(reasons)
     assert live_pids(tmp_path / "results") == set()
     assert json.loads((tmp_path / "results" / "faulty" / "best_config.json").read_text())["x"] >= 0.35

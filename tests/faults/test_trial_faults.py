@@ -11,8 +11,8 @@ from tests.faults.conftest import live_pids, load_trials, recorded_pids, states
 
 # fault of trial 0 -> the reason recorded on it, and a line its log must keep ("" where it prints nothing).
 FAULTS = {
-    "exit": ("crashed (exit code 3)", "giving up with status 3"),
-    "raise": ("crashed (exit code 1)", "RuntimeError: the trainer raised"),
+    "exit": ("crashed (exit code 3): giving up with status 3", "giving up with status 3"),
+    "raise": ("crashed (exit code 1): RuntimeError: the trainer raised", "RuntimeError: the trainer raised"),
     "segv": ("killed (SIGSEGV, signal 11)", ""),
     "sigkill": ("killed (SIGKILL, signal 9)", ""),
     "cuda_oom": ("out of memory", "CUDA out of memory"),

@@ -11,7 +11,7 @@ from tests.train.conftest import read_lines, text_config
 from tuner.train.pipeline import train
 from tuner.train.readers.vocabulary import Vocabulary
 
-EPOCH_KEYS = {"epoch", "training_loss", "training_accuracy", "validation_loss", "validation_accuracy"}
+EPOCH_KEYS = {"epoch", "last_epoch", "training_loss", "training_accuracy", "validation_loss", "validation_accuracy"}
 
 
 def test_epoch_lines_and_final_metrics_follow_the_contract(tmp_path: Path, text_data: dict[str, str]) -> None:
@@ -20,6 +20,7 @@ def test_epoch_lines_and_final_metrics_follow_the_contract(tmp_path: Path, text_
     lines = read_lines(run / "metrics.jsonl")
     assert [line["epoch"] for line in lines] == [0, 1, 2]
     assert all(set(line) == EPOCH_KEYS for line in lines)
+    assert [line["last_epoch"] for line in lines] == [2, 2, 2]  # declared so that tune never prunes at epoch 2
     final = json.loads((run / "metrics.json").read_text())
     assert final == metrics
     for key in ("best_epoch", "best_validation_loss", "best_validation_accuracy", "training_duration", "epoch",

@@ -1,7 +1,8 @@
 """A tiny trainer for tests: its "accuracy" peaks at x = 3, per epoch, no torch.
 
 Config keys (rendered by tune): x (float), epochs (int), sleep (seconds per epoch),
-and optional behaviours: fail_at_epoch, nan_at_epoch, exit_code, no_final, hang,
+and optional behaviours: declare_last_epoch (report ``last_epoch``),
+fail_at_epoch, nan_at_epoch, exit_code, no_final, hang,
 dump_env (write the TUNER_* environment to env.json in the serialization dir, and the process's
 start and end times to times.json).
 Usage: python quadratic.py CONFIG SERIALIZATION_DIR
@@ -46,7 +47,8 @@ def train(config_path: str, directory: str) -> int:
         accuracy = 1.0 / (1.0 + (x - 3.0) ** 2) * (epoch + 1) / epochs
         if config.get("nan_at_epoch") == epoch:
             accuracy = float("nan")
-        report(epoch, validation_accuracy=accuracy, validation_loss=1 - accuracy)
+        last = {"last_epoch": epochs - 1} if config.get("declare_last_epoch") else {}
+        report(epoch, validation_accuracy=accuracy, validation_loss=1 - accuracy, **last)
         print(f"epoch {epoch} accuracy {accuracy}", flush=True)
         best = accuracy if best is None else max(best, accuracy)
     if not config.get("no_final"):

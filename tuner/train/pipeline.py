@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import torch
 
+from tuner.contract import LAST_EPOCH_KEY
 from tuner.train.errors import DataError, TrainConfigError
 from tuner.train.loader import BatchLoader, LoaderSettings
 from tuner.train.loop import Trainer
@@ -85,6 +86,8 @@ def train(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path
     """
     log = log or _stderr
     plan = RunPlan.from_config(config)
+    for note in plan.trainer.notes:
+        log(f"note: {note}")
     _seed(plan.seeds)
     if plan.trainer.num_threads:
         torch.set_num_threads(plan.trainer.num_threads)
@@ -97,18 +100,36 @@ def train(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path
     model = MODELS.build(plan.model, info=plan.reader.data_info(vocab, data["train"])).to(plan.trainer.device)
     run_dir.save_vocabulary(vocab)
     generator = torch.Generator().manual_seed(plan.seeds[2])
+    last_epoch = plan.trainer.num_epochs - 1  # the loop counts epochs from 0
     trainer = Trainer(
         model=model,
         settings=plan.trainer,
         train_loader=BatchLoader(data["train"], plan.loader, generator),
         validation_loader=BatchLoader(data["validation"], plan.validation_loader) if "validation" in data else None,
-        on_epoch=run_dir.append_epoch,
+        on_epoch=lambda epoch, metrics: run_dir.append_epoch(epoch, {**metrics, LAST_EPOCH_KEY: last_epoch}),
         on_best=lambda epoch: run_dir.save_weights(model),
         log=log,
     )
     metrics = trainer.train()
     run_dir.finish(metrics)
     return metrics
+
+
+def check(config: dict[str, Any]) -> tuple[str, ...]:
+    """Check ``config`` as :func:`train` would before reading data, and that its data can be read.
+
+    Data at a URL is downloaded into the cache, so that the runs after the check find it there.
+
+    Returns:
+        Notes for the user: settings that are accepted but have no effect.
+
+    Raises:
+        TrainConfigError: The config or its data paths are invalid (a :class:`DataError` for data).
+    """
+    plan = RunPlan.from_config(config)
+    for split, path in plan.paths.items():
+        plan.reader.check_path(path, SPLIT_KEYS[split])
+    return plan.trainer.notes
 
 
 def _vocabulary(plan: RunPlan, raw: dict[str, RawSplit]) -> Vocabulary:

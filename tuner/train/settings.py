@@ -8,7 +8,10 @@ import torch
 
 from tuner.train.errors import TrainConfigError
 from tuner.train.optim import ComponentSpec, optimizer_spec, scheduler_spec
-from tuner.train.section import Section
+from tuner.train.section import Section, unknown_name_message
+
+# AllenNLP's Optuna pruning callback: accepted so that the tutorial's configs run unchanged.
+ACCEPTED_CALLBACKS = ("optuna_pruner",)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class TrainerSettings:
     device: torch.device
     use_amp: bool
     num_threads: int | None
+    notes: tuple[str, ...] = ()  # one line each, for the user: config that is accepted but has no effect
 
     @classmethod
     def from_config(cls, cfg: Section) -> TrainerSettings:
@@ -70,9 +74,27 @@ class TrainerSettings:
             device=device,
             use_amp=cfg.pop("use_amp", bool, False) and device.type == "cuda",  # AMP only pays off on GPUs
             num_threads=cfg.pop("num_threads", int, None),
+            notes=_callback_notes(cfg),
         )
         cfg.assert_empty()
         return settings
+
+
+def _callback_notes(cfg: Section) -> tuple[str, ...]:
+    """Check ``trainer.callbacks``: only AllenNLP's ``optuna_pruner``, which tune makes unnecessary."""
+    callbacks = cfg.pop_list("callbacks", dict, None) or []
+    for index, callback in enumerate(callbacks):
+        where = f"{cfg.key_path('callbacks')}[{index}]"
+        name = callback.get("type")
+        if name not in ACCEPTED_CALLBACKS:
+            raise TrainConfigError(unknown_name_message(where, name, list(ACCEPTED_CALLBACKS))
+                                   + " (the built-in trainer runs no callbacks)")
+        leftover = sorted(set(callback) - {"type"})
+        if leftover:
+            raise TrainConfigError(f"{where}: unknown key {', '.join(map(repr, leftover))}; allowed here: type")
+    if not callbacks:
+        return ()
+    return (f"{cfg.key_path('callbacks')}: 'optuna_pruner' is not needed and is ignored: tune prunes trials by itself",)
 
 
 def _positive_or_none(cfg: Section, key: str) -> float | None:

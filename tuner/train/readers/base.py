@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tuner.train.readers import paths
+
 if TYPE_CHECKING:
     import torch
 
@@ -72,6 +74,14 @@ class DatasetReader:
     def read(self, path: str, where: str) -> RawSplit:
         """Read the split at ``path`` (``where`` is its config key, for messages)."""
         raise NotImplementedError
+
+    def check_path(self, path: str, where: str) -> None:
+        """Check, without reading it, that ``path`` can be read (a URL is downloaded into the cache).
+
+        Raises:
+            DataError: It cannot.
+        """
+        paths.check_readable(path, where)
 
     def count_tokens(self, split: RawSplit, counters: dict[str, Counter[str]]) -> None:
         """Add this split's tokens to the per-namespace counters (text readers only)."""

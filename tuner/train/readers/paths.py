@@ -35,6 +35,21 @@ def resolve(path: str, where: str) -> Path:
     return local
 
 
+def check_readable(path: str, where: str) -> Path:
+    """Like :func:`resolve`, and the file can be opened for reading.
+
+    Raises:
+        DataError: The file is missing or unreadable, or the download failed.
+    """
+    local = resolve(path, where)
+    try:
+        with open(local, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise DataError(f"{where}: cannot read {path}: {error.strerror}") from None
+    return local
+
+
 def _download(url: str, where: str) -> Path:
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / "datasets" / f"{digest}-{Path(url.split('?')[0]).name or 'data'}"

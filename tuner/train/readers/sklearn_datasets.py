@@ -59,9 +59,12 @@ class SklearnDatasetReader(FeatureReader):
             standardize=cfg.pop("standardize", bool, True),
         )
 
-    def read(self, path: str, where: str) -> RawSplit:
+    def check_path(self, path: str, where: str) -> None:
         if path not in SPLITS:
             raise DataError(f"{where}: the sklearn reader's paths name a split, one of {', '.join(SPLITS)}; got {path!r}")
+
+    def read(self, path: str, where: str) -> RawSplit:
+        self.check_path(path, where)
         inputs, labels = self._load()[path]
         return RawSplit(inputs, [str(label) for label in labels], where)
 
