@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tuner.config import ConfigSnapshot, without_comments
