@@ -7,7 +7,9 @@ Each repetition r runs, with TPE seeded r, each runner in a fresh Python process
   * hpo_pipeline: PyKEEN's default ranges, objective = validation MRR after the last epoch;
   * tune (no pruning, metric validation_mrr): the same objective, the same space as hpo_pipeline
     really samples it (PyKEEN's parameter names, in its order, lr linear: see docs/pykeen.md);
-  * tune (defaults: median pruner, best_validation_mrr over evaluations every 2 epochs), same space.
+  * tune (defaults: median pruner, best_validation_mrr over evaluations every 2 epochs), same space;
+  * tune doing hpo_pipeline's work only (`--runners hpo,tune-equal`): no pruning, validation only after
+    the last epoch, no evaluation on the test triples.
 Prints whether each tune run drew the same parameters as hpo_pipeline, and a Markdown table of the
 best objective value and wall time (median, min-max).
 """
@@ -40,7 +42,9 @@ RUNNERS = {
     "hpo": "pykeen hpo_pipeline (in-process trials)",
     "tune": "tune, no pruning, metric validation_mrr",
     "tune-defaults": "tune defaults (median pruner, best_validation_mrr)",
+    "tune-equal": "tune, no pruning, validation after the last epoch only, no test evaluation",
 }
+DEFAULT_RUNNERS = "hpo,tune,tune-defaults"
 
 
 def run_hpo_pipeline(trials: int, epochs: int, seed: int) -> dict:
@@ -56,7 +60,7 @@ def run_hpo_pipeline(trials: int, epochs: int, seed: int) -> dict:
     return {"best": result.study.best_value, "params": [trial.params for trial in result.study.trials]}
 
 
-def run_tune(trials: int, epochs: int, seed: int, work: Path, *, pruned: bool) -> dict:
+def run_tune(trials: int, epochs: int, seed: int, work: Path, *, pruned: bool, equal_work: bool = False) -> dict:
     import optuna
     import rich.console
 
@@ -66,7 +70,8 @@ def run_tune(trials: int, epochs: int, seed: int, work: Path, *, pruned: bool) -
     for name, matched in RENAMED.items():
         text = text.replace(f"std.extVar('{name}')", f"std.extVar('{matched}')")
     config = work / "nations.jsonnet"
-    config.write_text(f"({text}) + {{training_kwargs+: {{num_epochs: {epochs}}}}}")
+    extra = f", trainer+: {{eval_every: {epochs}}}, use_testing_data: false" if equal_work else ""
+    config.write_text(f"({text}) + {{training_kwargs+: {{num_epochs: {epochs}}}{extra}}}")
     space = work / "space.json"
     space.write_text(json.dumps(MATCHED_SPACE))
     options = {} if pruned else {"pruner": "none", "metric": "validation_mrr"}
@@ -85,7 +90,8 @@ def run_one(args: argparse.Namespace) -> None:
     if args.one == "hpo":
         result = run_hpo_pipeline(args.trials, args.epochs, args.seed)
     else:
-        result = run_tune(args.trials, args.epochs, args.seed, Path(args.work), pruned=args.one == "tune-defaults")
+        result = run_tune(args.trials, args.epochs, args.seed, Path(args.work), pruned=args.one == "tune-defaults",
+                          equal_work=args.one == "tune-equal")
     print(json.dumps(result))
 
 
@@ -94,6 +100,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--runners", default=DEFAULT_RUNNERS, help=f"comma-separated, of: {', '.join(RUNNERS)}")
     parser.add_argument("--one", choices=RUNNERS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -101,10 +108,11 @@ def main() -> None:
     if args.one:
         run_one(args)
         return
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in RUNNERS}
+    chosen = {name: RUNNERS[name] for name in args.runners.split(",")}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
     for seed in range(args.repetitions):
         drawn = {}
-        for name, title in RUNNERS.items():
+        for name, title in chosen.items():
             with tempfile.TemporaryDirectory() as work:
                 command = [sys.executable, __file__, "--one", name, "--seed", str(seed), "--work", work,
                            "--trials", str(args.trials), "--epochs", str(args.epochs)]
@@ -114,14 +122,14 @@ def main() -> None:
             result = json.loads(output.strip().splitlines()[-1])
             drawn[name] = result["params"]
             results[name].append((result["best"], seconds))
-            same = "" if name == "hpo" else f"; same parameters as hpo_pipeline: {_same(drawn['hpo'], result['params'])}"
+            same = "" if "hpo" not in drawn or name == "hpo" else f"; same parameters as hpo_pipeline: {_same(drawn['hpo'], result['params'])}"
             print(f"seed {seed}: {title}: best {result['best']:.4f} in {seconds:.1f} s{same}", flush=True)
     print(f"\n{args.trials} trials x {args.epochs} epochs, {args.repetitions} repetitions (seeds 0..{args.repetitions - 1})\n")
     print("| runner | best MRR, median (min-max) | wall time s, median (min-max) |")
     print("|---|---|---|")
     for name, pairs in results.items():
         values, seconds = [p[0] for p in pairs], [p[1] for p in pairs]
-        print(f"| {RUNNERS[name]} | {_spread(values, '.3f')} | {_spread(seconds, '.1f')} |")
+        print(f"| {chosen[name]} | {_spread(values, '.3f')} | {_spread(seconds, '.1f')} |")
 
 
 def _same(first: list[dict], second: list[dict]) -> str:
