@@ -3,15 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_TRIALS ?= 20
+# Where pip finds torch. Empty: the ordinary package index, whose Linux torch wheels are the CUDA build (several GB).
+# On a machine without a GPU: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu (PyTorch's CPU-only wheels).
+TORCH_INDEX ?=
 
 .PHONY: install demo test benchmark clean
 
 install: $(VENV)/.installed
 
-# torch is installed first and pinned, so that resolving the package never pulls a multi-GB CUDA build.
+# torch is installed first, pinned and from TORCH_INDEX when given, so that the package's own `torch` requirement
+# is already met and pip does not pick another build of it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -6,7 +6,8 @@
 //   tune configs/nations_transe.jsonnet search_spaces/nations_transe.json \
 //     --command "python -m tuner.pykeen_trainer {config} -s {serialization_dir}" --n-trials 20
 //
-// The searched values mirror PyKEEN's hpo_pipeline defaults for TransE (see docs/pykeen.md).
+// The searched ranges are PyKEEN's hpo_pipeline defaults for TransE; lr is log-uniform here, uniform
+// in hpo_pipeline (see docs/pykeen.md).
 {
   dataset: 'nations',
   model: 'TransE',

@@ -52,6 +52,39 @@ def test_strategy_is_guessed_from_name_and_cast(name, usage, expected):
     assert reason
 
 
+@pytest.mark.parametrize(
+    ("name", "usage", "current", "expected"),
+    [
+        ("hidden_dim", Usage("int", False), "64", {"type": "int", "low": 16, "high": 256, "log": True}),
+        ("lr", Usage("json", False), "0.05", {"type": "float", "low": 0.005, "high": 0.5, "log": True}),
+        ("batch_size", Usage("int", False), "32", {"type": "int", "scale": "power_two", "low": 3, "high": 7}),
+        ("num_layers", Usage("int", False), "3", {"type": "int", "low": 1, "high": 6}),
+        ("dropout", Usage("json", False), "0.2", {"type": "float", "low": 0.0, "high": 0.8}),
+        ("hidden_dim", Usage("int", False), "0", {"type": "int", "low": 32, "high": 512, "step": 32}),
+    ],
+)
+def test_a_known_current_value_centres_the_range(name, usage, current, expected):
+    strategy, reason = guess_strategy(name, usage, current)
+    assert strategy == expected
+    assert current in reason
+
+
+def test_digits_space_from_the_baseline_stays_near_its_cost():
+    """Sizes at most 4x the baseline's: 32..512 filters made a digits trial 60x slower."""
+    baseline = capture_config(CONFIGS / "digits_baseline.jsonnet")
+    guessed = guess_search_space(capture_config(CONFIGS / "digits_optuna.jsonnet"), environ={}, baseline=baseline)
+
+    assert (guessed["num_filters"]["low"], guessed["num_filters"]["high"]) == (4, 64)
+    assert (guessed["hidden_dim"]["low"], guessed["hidden_dim"]["high"]) == (16, 256)
+    assert (guessed["lr"]["low"], guessed["lr"]["high"], guessed["lr"]["log"]) == (0.005, 0.5, True)
+
+
+def test_the_environment_value_wins_over_the_baseline():
+    baseline = capture_config(CONFIGS / "digits_baseline.jsonnet")
+    guessed = guess_search_space(capture_config(CONFIGS / "digits_optuna.jsonnet"), environ={"hidden_dim": "32"}, baseline=baseline)
+    assert (guessed["hidden_dim"]["low"], guessed["hidden_dim"]["high"]) == (8, 128)
+
+
 def test_raw_string_of_unknown_name_uses_the_environment_value_or_a_placeholder():
     assert guess_strategy("dataset", Usage("raw", False), "mnist")[0] == {"type": "categorical", "choices": ["mnist"]}
     assert guess_strategy("dataset", Usage("raw", False))[0] == {"type": "categorical", "choices": ["CHANGE_ME"]}
@@ -90,6 +123,12 @@ def test_cli_writes_the_file_and_tune_reads_it(tune_cli, tmp_path, monkeypatch):
 
     again = tune_cli("init-space", str(CONFIGS / "digits_optuna.jsonnet"), "-o", str(output))
     assert again.exit_code == 2 and "exists; pass --force" in again.output
+
+
+def test_cli_baseline_option_sets_ranges_around_its_values(tune_cli):
+    result = tune_cli("init-space", str(CONFIGS / "digits_optuna.jsonnet"), "--baseline", str(CONFIGS / "digits_baseline.jsonnet"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["num_filters"]["high"] == 64
 
 
 def test_tune_starts_a_study_from_the_written_file(tune_cli, quadratic_command, tmp_path, monkeypatch):

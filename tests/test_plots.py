@@ -133,3 +133,49 @@ def test_the_timeline_starts_each_trial_at_its_launch():
     (bar,) = [data for data in figure.data if len(data.x)]
     assert datetime.datetime.fromisoformat(str(bar.base[0])) == launched
     assert bar.x[0] == pytest.approx(2000)  # milliseconds: the run, not the wait
+
+
+def _short_log_range_study() -> optuna.Study:
+    """Two log parameters spanning less than a decade: matplotlib labels their minor ticks, which collide."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    distributions = {"num_filters": IntDistribution(4, 30, log=True), "hidden_dim": IntDistribution(16, 128, log=True),
+                     "lr": FloatDistribution(5e-4, 0.1, log=True), "optimizer": CategoricalDistribution(["adam", "rmsprop", "sgd"])}
+    for _ in range(12):
+        trial = study.ask(distributions)
+        study.tell(trial, trial.params["num_filters"] / 30 + 10 * trial.params["lr"])
+    return study
+
+
+def _png_figure(study: optuna.Study, kind: str):
+    from tuner.plots import _Context
+
+    return _Context(study, "fanova", None, 3).figure(kind, "png")[0]
+
+
+@pytest.mark.parametrize("kind", ["slice", "parallel", "contour"])
+def test_png_tick_labels_are_plain_numbers_that_do_not_overlap(kind):
+    import numpy
+
+    from tuner.plots import tick_labels_overlap
+
+    figure = numpy.asarray(_png_figure(_short_log_range_study(), kind)).flat[0].figure
+    figure.canvas.draw()
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            assert not tick_labels_overlap(axis), (kind, axes.get_xlabel(), axes.get_ylabel())
+            assert not any("times" in label.get_text() for label in axis.get_ticklabels(which="both"))  # no 2x10^1
+
+
+def test_png_contour_is_one_panel_of_the_two_most_important_parameters(study):
+    import numpy
+
+    figure = numpy.asarray(_png_figure(study, "contour")).flat[0].figure
+    panels = [axes for axes in figure.axes if axes.get_label() != "<colorbar>"]
+
+    assert len(panels) == 1
+    assert "x" in (panels[0].get_xlabel(), panels[0].get_ylabel())  # x dominates the study's value
+    width, height = figure.get_size_inches()
+    assert width >= 8 and height >= 6

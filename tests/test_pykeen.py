@@ -111,3 +111,62 @@ def test_tune_study_on_nations_is_judged_by_best_validation_mrr(tmp_path):
         reported[trial.number] = max(json.loads(line)["validation_mrr"] for line in lines)
         assert trial.value == pytest.approx(reported[trial.number])
     assert result.best_value == pytest.approx(max(reported.values()))
+
+
+def _hpo_pipeline_distributions() -> dict:
+    """What PyKEEN's hpo_pipeline suggests for TransE + margin loss + Adam + basic sampler + sLCWA, in its order."""
+    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+    import optuna
+    from pykeen.hpo.hpo import suggest_kwargs
+    from pykeen.losses import MarginRankingLoss
+    from pykeen.models import TransE
+    from pykeen.optimizers import optimizers_hpo_defaults
+    from pykeen.sampling import BasicNegativeSampler
+    from pykeen.training import SLCWATrainingLoop
+    from torch.optim import Adam
+
+    trial = optuna.create_study().ask()
+    for prefix, ranges in [("model", TransE.hpo_default), ("loss", MarginRankingLoss.hpo_default),
+                           ("optimizer", optimizers_hpo_defaults[Adam]),
+                           ("negative_sampler", BasicNegativeSampler.hpo_default), ("training", SLCWATrainingLoop.hpo_default)]:
+        suggest_kwargs(trial, prefix, ranges, {"num_epochs": 8} if prefix == "training" else None)  # epochs are fixed
+    return trial.distributions
+
+
+def _tune_distributions(space: object) -> dict:
+    import optuna
+
+    from tuner.search_space import parse_search_space
+
+    trial = optuna.create_study().ask()
+    parse_search_space(space).suggest(trial)
+    return trial.distributions
+
+
+def test_hpo_pipeline_samples_the_adam_lr_uniformly():
+    from optuna.distributions import FloatDistribution
+
+    assert _hpo_pipeline_distributions()["optimizer.lr"] == FloatDistribution(0.001, 0.1, log=False)
+
+
+def test_the_shipped_space_has_hpo_pipelines_ranges_but_a_log_lr():
+    from optuna.distributions import FloatDistribution
+
+    pykeen = {name.split(".")[1]: distribution for name, distribution in _hpo_pipeline_distributions().items()}
+    ours = _tune_distributions(json.loads(SPACE.read_text()))
+
+    assert ours.pop("lr") == FloatDistribution(0.001, 0.1, log=True)
+    pykeen.pop("lr")
+    assert ours == pykeen
+
+
+def test_the_benchmarks_matched_space_is_the_one_hpo_pipeline_samples_in_its_order():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "benchmarks" / "pykeen_vs_hpo_pipeline.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    pykeen = _hpo_pipeline_distributions()
+    ours = _tune_distributions(benchmark.MATCHED_SPACE)
+
+    assert list(ours.items()) == list(pykeen.items())

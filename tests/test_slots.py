@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from tuner.errors import OptionError
-from tuner.slots import build_slots
+from tuner.slots import build_slots, cpu_thread_env, usable_cores
 
 STORAGE = "sqlite:///tune.db"
 
@@ -100,3 +100,57 @@ def test_bad_gpu_on_the_command_line_leaves_no_study(study_files, tune_cli, quad
     assert result.exit_code == 2
     assert "GPU 3, which does not exist" in result.output
     assert not Path(tmp_path / "tune.db").exists()
+
+
+# A trainer module that says how many threads it was given.
+THREADS_TRAINER = """
+import json, os, sys
+import torch
+
+json.dump({"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS"),
+           "torch": torch.get_num_threads()}, open(os.path.join(sys.argv[2], "threads.json"), "w"))
+from tuner import report
+report(0, validation_accuracy=json.load(open(sys.argv[1]))["x"])
+"""
+
+
+def _threads_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tune_cli, *options: str) -> list[dict]:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "threads_trainer.py").write_text(THREADS_TRAINER)
+    (tmp_path / "c.jsonnet").write_text("{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}")
+    (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
+    result = tune_cli("c.jsonnet", "space.json", "--module", "threads_trainer", "--n-trials", "2", *options)
+    assert result.exit_code == 0, result.output
+    return [json.loads(path.read_text()) for path in sorted((tmp_path / "results" / "c").glob("trial_*/threads.json"))]
+
+
+@pytest.mark.parametrize("launch", ["warm", "plain"])
+def test_n_jobs_gives_each_trial_its_share_of_the_cores(tmp_path, monkeypatch, tune_cli, launch):
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    share = max(1, usable_cores() // 2)
+
+    seen = _threads_seen(tmp_path, monkeypatch, tune_cli, "--n-jobs", "2", "--launch", launch)
+
+    assert seen == [{"OMP_NUM_THREADS": str(share), "MKL_NUM_THREADS": str(share), "torch": share}] * 2
+
+
+def test_a_thread_count_the_user_set_is_kept(tmp_path, monkeypatch, tune_cli):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+
+    seen = _threads_seen(tmp_path, monkeypatch, tune_cli, "--n-jobs", "2")
+
+    assert [(trial["OMP_NUM_THREADS"], trial["torch"]) for trial in seen] == [("3", 3)] * 2
+    assert {trial["MKL_NUM_THREADS"] for trial in seen} == {str(max(1, usable_cores() // 2))}
+
+
+@pytest.mark.parametrize(("slots", "cores", "share"), [(2, 16, "8"), (3, 8, "2"), (4, 2, "1")])
+def test_the_cores_are_shared_out_between_cpu_slots(slots, cores, share):
+    assert cpu_thread_env(slots, {}, cores=cores) == {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share}
+
+
+def test_one_cpu_slot_and_gpu_slots_leave_the_thread_count_alone(monkeypatch):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0")
+    assert build_slots(n_jobs=1, environ={})[0].env == {}
+    assert "OMP_NUM_THREADS" not in build_slots(gpus="0", trials_per_gpu=2, environ={})[0].env

@@ -189,7 +189,8 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the search space here (default: print it).")
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
-def init_space_command(config: str, output: str | None, force: bool) -> None:
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False), help="Config with the current values written in (e.g. configs/digits_baseline.jsonnet): ranges are set around them.")
+def init_space_command(config: str, output: str | None, force: bool, baseline: str | None) -> None:
     """Write a starting search space for CONFIG: one guessed entry per std.extVar, each marked for review."""
     import json
 
@@ -199,7 +200,7 @@ def init_space_command(config: str, output: str | None, force: bool) -> None:
 
     console = Console(stderr=True, soft_wrap=True)
     with _user_errors(console):
-        space = guess_search_space(capture_config(config))
+        space = guess_search_space(capture_config(config), baseline=capture_config(baseline) if baseline else None)
     if not space:
         raise UserError(f"{config} reads no std.extVar, so there is nothing to search")
     if output is None:

@@ -127,7 +127,7 @@ class _Context:
         spec = KINDS[kind]
         self._check_has_trials(spec)
         view = self._view(spec)
-        kwargs = self._arguments(kind)
+        kwargs = self._arguments(kind, fmt)
         function = getattr(_module(fmt), spec.function)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ExperimentalWarning of the matplotlib variants
@@ -136,6 +136,8 @@ class _Context:
             _add_baseline(figure, self.baseline, fmt)
         if kind == "intermediate":
             _mark_pruned(figure, view, fmt)
+        if fmt == "png":
+            readable_png(figure, kind)
         note = view.note
         if kind == "importance" and self.importances.sampled:
             note = f"{self.importances.evaluator} on {self.importances.basis}"
@@ -158,14 +160,15 @@ class _Context:
         with_intermediate = spec.function == "plot_intermediate_values"
         return sampled_view(self.study, states=spec.sampled_states, limit=MAX_SAMPLED_TRIALS, with_intermediate=with_intermediate)
 
-    def _arguments(self, kind: str) -> dict[str, Any]:
+    def _arguments(self, kind: str, fmt: str) -> dict[str, Any]:
         if kind in ("intermediate", "timeline"):
             return {}
         arguments: dict[str, Any] = {"target_name": self.target_name}
         if kind == "importance":
             arguments["evaluator"] = precomputed_evaluator(self.importances)
         if kind == "contour":
-            top = self.importances.top(self.top_params)
+            # A static grid of more than one pair is cramped and half empty (its diagonal): PNG shows the top pair.
+            top = self.importances.top(self.top_params if fmt == "html" else 2)
             if len(top) < 2:
                 raise StudyError(f"a contour plot needs two parameters; the study varies {len(top)}")
             arguments["params"] = top
@@ -221,6 +224,73 @@ def _legend(axes: Any, *, many: bool) -> None:
     if many:
         handles = [Line2D([], [], color="gray", label="complete"), Line2D([], [], color="gray", linestyle=":", label="pruned")]
     axes.legend(handles=handles, bbox_to_anchor=(1.05, 1.0), loc="upper left")
+
+
+def readable_png(figure: Any, kind: str) -> None:
+    """Make Optuna's matplotlib figure readable: room per axis, plain log ticks, no overlapping tick labels."""
+    import numpy
+
+    matplotlib_figure = numpy.asarray(figure).flat[0].figure
+    width, height = matplotlib_figure.get_size_inches()
+    if kind == "parallel":  # one vertical axis per parameter, each with its tick labels beside it
+        width = max(width, 1.6 * len(matplotlib_figure.axes))
+    elif kind == "contour":
+        width, height = max(width, 8.0), max(height, 6.0)
+    matplotlib_figure.set_size_inches(width, max(height, 4.5))
+    for axes in matplotlib_figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            if axis.get_scale() == "log":
+                _plain_log_ticks(axis)
+    matplotlib_figure.canvas.draw()
+    for axes in matplotlib_figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            _thin_overlapping_ticks(axis)
+
+
+def _plain_log_ticks(axis: Any) -> None:
+    """Ticks at 1, 2 and 5 of each decade, written as numbers (0.002, 50): matplotlib's default labels the
+    minor ticks of a short log axis as ``2x10^1 3x10^1 ...``, which run into each other."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def tick_labels_overlap(axis: Any) -> bool:
+    """Whether two of ``axis``'s drawn numeric tick labels overlap (the figure must have been drawn)."""
+    labels = axis.get_ticklabels(which="both")
+    boxes = [label.get_window_extent() for label in labels if label.get_visible() and _is_number(label.get_text())]
+    return any(first.overlaps(second) for index, first in enumerate(boxes) for second in boxes[index + 1:])
+
+
+def _is_number(text: str) -> bool:
+    """Whether a tick label is a number, as plain text or as matplotlib's mathtext (``$\\mathdefault{2\\times10^{1}}$``)."""
+    if text.startswith("$") and any(character.isdigit() for character in text):
+        return True
+    try:
+        float(text.replace("\u2212", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def _thin_overlapping_ticks(axis: Any) -> None:
+    """Keep every second (third, ...) numeric tick of ``axis`` until their labels no longer overlap.
+
+    Names (categories, parameter names) are never dropped: a missing one could not be told from the others.
+    """
+    low, high = sorted(axis.get_view_interval())
+    ticks = [(location, label.get_text()) for location, label in zip(axis.get_ticklocs(), axis.get_ticklabels())
+             if low <= location <= high]
+    if not ticks or not all(_is_number(text) for _, text in ticks):
+        return
+    step = 1
+    while tick_labels_overlap(axis) and step < len(ticks):
+        step += 1
+        axis.set_ticks([location for location, _ in ticks[::step]], labels=[text for _, text in ticks[::step]])
+        axis.set_view_interval(low, high, ignore=True)  # set_ticks widens the view to its ticks otherwise
+        axis.figure.canvas.draw()
 
 
 def _save(figure: Any, path: Path, note: str | None) -> None:
