@@ -117,23 +117,26 @@ def _render_all(engine_render, expression: str, variable: str, values: list[str]
     return json.loads(engine_render(f"[{items}]", ext_vars))
 
 
+def _both_engines(expression: str, variable: str, values: list[str]) -> list[tuple[str, object, object]]:
+    """(value, go-jsonnet's result, the C++ engine's result) for each value."""
+    ours = _render_all(_ours, expression, variable, values)
+    return list(zip(values, ours, _render_all(_reference, expression, variable, values)))
+
+
+def _random_floats(seed: str) -> list[str]:
+    rng = random.Random(seed)
+    return [ext_var_string(_random_float(rng)) for _ in range(300)]
+
+
 @pytest.mark.parametrize("expression", FLOAT_SNIPPETS)
 def test_value_sensitive_float_expressions_render_alike(expression: str) -> None:
-    rng = random.Random(expression)
-    values = [ext_var_string(_random_float(rng)) for _ in range(300)]
-    ours = _render_all(_ours, expression, "x", values)
-    reference = _render_all(_reference, expression, "x", values)
-    for value, mine, theirs in zip(values, ours, reference):
+    for value, mine, theirs in _both_engines(expression, "x", _random_floats(expression)):
         assert mine == theirs, f"{expression} with x={value}"
 
 
 @pytest.mark.parametrize("expression", LAST_PLACE_SNIPPETS)
 def test_transcendental_functions_agree_to_fourteen_digits(expression: str) -> None:
-    rng = random.Random(expression)
-    values = [ext_var_string(_random_float(rng)) for _ in range(300)]
-    ours = _render_all(_ours, expression, "x", values)
-    reference = _render_all(_reference, expression, "x", values)
-    for value, mine, theirs in zip(values, ours, reference):
+    for value, mine, theirs in _both_engines(expression, "x", _random_floats(expression)):
         assert math.isclose(mine, theirs, rel_tol=1e-14), f"{expression} with x={value}"
 
 
@@ -141,9 +144,7 @@ def test_transcendental_functions_agree_to_fourteen_digits(expression: str) -> N
 def test_value_sensitive_int_expressions_render_alike(expression: str) -> None:
     rng = random.Random(expression)
     values = [str(rng.choice([rng.randint(-1000, 1000), rng.randint(-(2**53), 2**53)])) for _ in range(300)]
-    ours = _render_all(_ours, expression, "n", values)
-    reference = _render_all(_reference, expression, "n", values)
-    for value, mine, theirs in zip(values, ours, reference):
+    for value, mine, theirs in _both_engines(expression, "n", values):
         assert mine == theirs, f"{expression} with n={value}"
 
 
