@@ -105,10 +105,10 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(study_files, tune_cli, 
     args = study_files({"x": {"type": "categorical", "choices": [1.0, 2.0]}}, extra={"fail_at_epoch": 1, "exit_code": 3})
     result = tune_cli(*args, "--n-trials", "2", "--sampler", "grid", "--command", quadratic_command)
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # every trial of the run failed
     trials = load_trials()
     assert [trial.state.name for trial in trials] == ["FAIL", "FAIL"]
-    assert trials[0].user_attrs["reason"] == "crashed (exit code 3)"
+    assert trials[0].user_attrs["reason"] == "crashed (exit code 3): something went wrong in epoch 1"
     assert "something went wrong in epoch 1" in trials[0].user_attrs["log_tail"]
     assert "failed: crashed (exit code 3)" in result.output
     assert "No trial has completed yet" in result.output
@@ -116,7 +116,7 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(study_files, tune_cli, 
 
 def test_nan_objective_fails_the_trial(study_files, tune_cli, quadratic_command):
     args = study_files({"x": {"type": "categorical", "choices": [3.0]}}, extra={"nan_at_epoch": 2, "no_final": True})
-    assert tune_cli(*args, "--n-trials", "1", "--pruner", "none", "--command", quadratic_command).exit_code == 0
+    assert tune_cli(*args, "--n-trials", "1", "--pruner", "none", "--command", quadratic_command).exit_code == 1
     (trial,) = load_trials()
     assert trial.state.name == "FAIL"
     assert "nan" in trial.user_attrs["reason"]
@@ -235,7 +235,7 @@ def test_grid_sampler_stops_when_the_grid_is_exhausted(study_files, tune_cli, qu
 
 def test_trial_timeout_ends_a_hanging_trial(study_files, tune_cli, quadratic_command):
     args = study_files({"x": {"type": "categorical", "choices": [3.0]}}, extra={"hang": True})
-    assert tune_cli(*args, "--n-trials", "1", "--trial-timeout", "1", "--command", quadratic_command).exit_code == 0
+    assert tune_cli(*args, "--n-trials", "1", "--trial-timeout", "1", "--command", quadratic_command).exit_code == 1
     (trial,) = load_trials()
     assert trial.state.name == "FAIL"
     assert trial.user_attrs["reason"] == "timed out after 1 s"

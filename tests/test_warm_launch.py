@@ -116,7 +116,7 @@ def test_plain_launch_starts_a_fresh_interpreter_per_trial(module_study, tune_cl
 
 
 def test_a_crashing_trial_does_not_break_the_next(module_study, tune_cli, tmp_path):
-    assert tune_cli(*module_study(segfault=True), "--n-trials", "1").exit_code == 0
+    assert tune_cli(*module_study(segfault=True), "--n-trials", "1").exit_code == 1  # its only trial failed
     result = tune_cli(*module_study(), "--n-trials", "2")
     assert result.exit_code == 0, result.output
     trials = optuna.load_study(study_name="c", storage=STORAGE).trials
