@@ -77,6 +77,7 @@ def test_adapter_writes_validation_metrics_per_epoch_and_final_metrics(tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2, 3]
+    assert {line["last_epoch"] for line in lines} == {3}  # PyKEEN counts from 1: tune never prunes at epoch 3
     for line in lines:
         assert 0 < line["validation_mrr"] <= 1 and 0 <= line["validation_hits_at_10"] <= 1
     final = json.loads((out / "metrics.json").read_text())

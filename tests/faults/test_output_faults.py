@@ -51,7 +51,7 @@ def test_bad_trainer_output_fails_only_its_trial_with_the_reason(output, faulty_
 
 def test_bad_output_is_not_queued_again_so_a_rerun_makes_progress(faulty_study, tune_cli):
     arguments = bad_output_study(faulty_study, faults={"0": "line_nested", "1": "line_nested"})
-    assert tune_cli(*arguments, "--n-trials", "1").exit_code == 0
+    assert tune_cli(*arguments, "--n-trials", "1").exit_code == 1  # its only trial failed
 
     result = tune_cli(*arguments, "--n-trials", "3")
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from tuner.contract import LAST_EPOCH_KEY
 from tuner.pykeen_trainer.errors import PykeenConfigError, PykeenMissingError
 from tuner.pykeen_trainer.settings import RESERVED_TRAINING_KEYS, TRAINING_KWARGS_KEY, RunSettings
 from tuner.train.outputs import RunDirectory
@@ -48,7 +49,8 @@ def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path |
     dataset = _load_dataset(kwargs)
 
     def on_report(epoch: int, line: dict[str, float]) -> None:
-        run_dir.append_epoch(epoch, line)
+        # PyKEEN counts epochs from 1, so the last is num_epochs: tune never prunes there.
+        run_dir.append_epoch(epoch, {**line, LAST_EPOCH_KEY: settings.num_epochs})
         log(f"epoch {epoch}: " + " ".join(f"{name}={value:.6g}" for name, value in line.items()))
 
     reporter = _reporter(kwargs, settings, dataset, on_report)
