@@ -57,3 +57,13 @@ def tune_cli() -> Callable[..., Result]:
         return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
     return invoke
+
+
+def working_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the project folder ``source``, made the working directory."""
+    import shutil
+
+    directory = tmp_path / "project"
+    shutil.copytree(source, directory)
+    monkeypatch.chdir(directory)
+    return directory

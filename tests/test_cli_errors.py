@@ -6,7 +6,6 @@ only trial failed) and checks afterwards that no trial, study or stored attribut
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import sys
 from contextlib import closing
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.conftest import working_copy
 from tuner.cli import main
 
 QUADRATIC = Path(__file__).parent / "trainers" / "quadratic.py"
@@ -91,10 +91,7 @@ def stored_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project(stored_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the stored project, as the working directory."""
-    directory = tmp_path / "project"
-    shutil.copytree(stored_project, directory)
-    monkeypatch.chdir(directory)
-    return directory
+    return working_copy(stored_project, tmp_path, monkeypatch)
 
 
 RUN_CASES = [

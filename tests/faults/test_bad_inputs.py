@@ -25,7 +25,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TRAINERS
+from tests.conftest import TRAINERS, working_copy
 from tests.faults.conftest import REPO
 from tuner.cli import main
 
@@ -197,10 +197,8 @@ def stored_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def project(stored_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "project"
-    shutil.copytree(stored_project, directory)
-    monkeypatch.chdir(directory)
-    return directory
+    """A private copy of the stored project, as the working directory."""
+    return working_copy(stored_project, tmp_path, monkeypatch)
 
 
 def snapshot(directory: Path) -> dict[str, object]:
