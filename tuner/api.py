@@ -196,7 +196,7 @@ def tune(
         else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
     )
     slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
-    for note in check_with_builtin_trainer(prepared, space, template, {**os.environ, **slots[0].env}):
+    for note in check_with_builtin_trainer(prepared, template, {**os.environ, **slots[0].env}):
         console.print(f"note: {note}", highlight=False)
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)

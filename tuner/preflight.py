@@ -33,6 +33,8 @@ class PreparedConfig:
     snapshot: ConfigSnapshot
     rendered_low: dict[str, Any]
     unused_parameters: tuple[str, ...]
+    # (params, rendered config) at each corner pre-flight rendered, the low end first.
+    corners: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = ()
 
 
 def prepare_config(
@@ -68,7 +70,7 @@ def prepare_config(
             f"nor given; add it to the space, pass --ext-var {name}=VALUE, or set it in the environment"
         ) from None
     unused = tuple(name for name in space.names if name not in used)
-    return PreparedConfig(prepared, variants[0][1], unused)
+    return PreparedConfig(prepared, variants[0][1], unused, tuple(variants))
 
 
 def _warn_unused(snapshot: ConfigSnapshot, space: SearchSpace, used: Mapping[str, str]) -> None:

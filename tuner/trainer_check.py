@@ -19,8 +19,7 @@ from typing import Any
 from tuner.config import ext_var_string
 from tuner.errors import ConfigError
 from tuner.launch import CommandTemplate
-from tuner.preflight import PreparedConfig, _render_corners
-from tuner.search_space import SearchSpace
+from tuner.preflight import PreparedConfig
 from tuner.warm import split_python_module
 
 BUILTIN_TRAINER_MODULE = "tuner.train"
@@ -37,9 +36,7 @@ def builtin_trainer_packages(template: CommandTemplate) -> list[str] | None:
     return [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--include-package"]
 
 
-def check_with_builtin_trainer(
-    prepared: PreparedConfig, space: SearchSpace, template: CommandTemplate, env: Mapping[str, str]
-) -> list[str]:
+def check_with_builtin_trainer(prepared: PreparedConfig, template: CommandTemplate, env: Mapping[str, str]) -> list[str]:
     """Run the built-in trainer's config check on the corner renders; return its notes.
 
     Does nothing (returns no notes) when the trials run another trainer.
@@ -50,8 +47,7 @@ def check_with_builtin_trainer(
     packages = builtin_trainer_packages(template)
     if packages is None:
         return []
-    # PreparedConfig keeps only the low-end render; rendering the corners again costs milliseconds.
-    corners = _distinct(_render_corners(prepared.snapshot, space))
+    corners = _distinct(list(prepared.corners))
     with tempfile.TemporaryDirectory(prefix="tune-check-") as folder:
         paths = []
         for index, (_, config) in enumerate(corners):
