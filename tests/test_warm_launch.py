@@ -34,7 +34,9 @@ seen = {
     "torch_random": torch.rand(1).item(),
     "trial": os.environ["TUNER_TRIAL_NUMBER"],
 }
-json.dump(seen, open(os.path.join(directory, "seen.json"), "w"))
+with open(os.path.join(directory, ".seen.json"), "w") as handle:
+    json.dump(seen, handle)
+os.replace(os.path.join(directory, ".seen.json"), os.path.join(directory, "seen.json"))  # whole when seen
 os.environ["POLLUTED"] = "yes"
 json.polluted = True
 if config.get("hang"):
@@ -176,7 +178,9 @@ SPARE_KILLER = '''
 import json, os, signal, sys, time
 config = json.load(open(sys.argv[1]))
 worker = os.getppid()
-json.dump({"ppid": worker}, open(os.path.join(sys.argv[2], "seen.json"), "w"))
+with open(os.path.join(sys.argv[2], ".seen.json"), "w") as handle:
+    json.dump({"ppid": worker}, handle)
+os.replace(os.path.join(sys.argv[2], ".seen.json"), os.path.join(sys.argv[2], "seen.json"))  # whole when seen
 if os.environ["TUNER_TRIAL_NUMBER"] == "0":
     time.sleep(0.5)  # the worker forks the next trial's process meanwhile
     for entry in os.listdir("/proc"):

@@ -42,11 +42,12 @@ class _RenderProcess:
         self._lock = threading.Lock()
 
     def render(self, entry: str, files: Mapping[str, str], ext_vars: Mapping[str, str], time_limit: float) -> str:
-        request = json.dumps({"entry": entry, "files": dict(files), "ext_vars": dict(ext_vars)}) + "\n"
+        request = {"entry": entry, "files": dict(files), "ext_vars": dict(ext_vars), "cwd": os.getcwd()}
+        message = json.dumps(request) + "\n"
         with self._lock:
             process = self._running()
             try:
-                process.stdin.write(request)
+                process.stdin.write(message)
                 process.stdin.flush()
                 line = _read_line(process, time_limit)
             except OSError:  # the process is gone: a broken pipe
@@ -77,6 +78,7 @@ class _RenderProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # a Go runtime crash dumps every goroutine there
+                cwd="/",  # it holds no user folder busy; requests carry the caller's directory
                 text=True,
                 encoding="utf-8",
                 start_new_session=True,  # a Ctrl-C meant for `tune` does not kill a render half-way

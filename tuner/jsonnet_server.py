@@ -1,7 +1,7 @@
 """The render process: evaluates Jsonnet requests read from stdin, one JSON line each, answering on stdout.
 
 Started by :mod:`tuner.jsonnet_engine`, which bounds every render in time and memory by
-running it here, in a process it can kill. Requests: ``{"entry", "files", "ext_vars"}``;
+running it here, in a process it can kill. Requests: ``{"entry", "files", "ext_vars", "cwd"}``;
 answers: ``{"json": text}`` or ``{"error": message}``, after one ``{"ready": true}`` once started.
 It exits at end of input, and with its parent (Linux), so it can never outlive `tune`.
 """
@@ -35,21 +35,23 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            answer = {"json": evaluate(_gojsonnet, request["entry"], request["files"], request["ext_vars"])}
+            text = evaluate(_gojsonnet, request["entry"], request["files"], request["ext_vars"], request["cwd"])
+            answer = {"json": text}
         except RuntimeError as error:
             answer = {"error": str(error)}
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
 
 
-def evaluate(engine: Any, entry: str, files: Mapping[str, str], ext_vars: Mapping[str, str]) -> str:
-    """Render ``files[entry]``; imports come from ``files`` first, then from disk."""
+def evaluate(engine: Any, entry: str, files: Mapping[str, str], ext_vars: Mapping[str, str], cwd: str) -> str:
+    """Render ``files[entry]``; imports come from ``files`` first, then from disk, relative to ``cwd``
+    (the caller's working directory: this process keeps none of its own, so it holds no folder busy)."""
 
     def import_file(directory: str, relative: str) -> tuple[str, bytes]:
         path = os.path.normpath(os.path.join(directory, relative))
         if path in files:
             return path, files[path].encode("utf-8")
-        return path, Path(path).read_bytes()
+        return path, Path(cwd, path).read_bytes()
 
     return engine.evaluate_snippet(entry, files[entry], ext_vars=dict(ext_vars), import_callback=import_file)
 
