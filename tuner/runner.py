@@ -219,8 +219,7 @@ class StudyRunner:
                 outcome = run.stop(REASON_INTERRUPTED)
             del self._running[run.number]
             self._recent_durations.append(time.monotonic() - run.started)
-            if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
-                self.failure_policy.record(outcome.state, outcome.reason)
+            self._tell_failure_policy(outcome)
             ended.append((run, outcome))
         return ended
 
@@ -436,9 +435,13 @@ class StudyRunner:
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Record an outcome that the failure policy has not heard of yet."""
         self._running.pop(run.number, None)
+        self._tell_failure_policy(outcome)
+        self._record(run, outcome, summary)
+
+    def _tell_failure_policy(self, outcome: TrialOutcome) -> None:
+        """Interrupted trials and trials another process took over say nothing of this run's health."""
         if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
             self.failure_policy.record(outcome.state, outcome.reason)
-        self._record(run, outcome, summary)
 
     def _record(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Tell Optuna the outcome, keep best_config.json current and tell the observer."""

@@ -77,16 +77,25 @@ def test_sigkilled_tune_recovered_after_the_heartbeat_grace_requeues_its_trial_a
     assert live_pids(tmp_path / "results") == set()
 
 
-def test_second_tune_leaves_alone_the_trial_of_a_stopped_tune_on_this_host(faulty_study, tmp_path):
-    args = [*faulty_study(faults={"0": "hang"}), "--n-trials", "2"]
+def second_tune_while_the_first_is_stopped(args, tmp_path, *, first_launched_elsewhere=False):
+    """Start `tune`, stop it (SIGSTOP) once its trial runs, age its heartbeats and run a second
+    `tune` to the end; the first is continued and returned still running, with the second's result."""
     first = tune_process(args, tmp_path)
     wait_for_pid_files(tmp_path / "results", 1)
     first.send_signal(signal.SIGSTOP)
     try:
+        if first_launched_elsewhere:
+            set_launch_host(0, "another-host")
         age_heartbeats()
         second = run_tune(args, tmp_path)
     finally:
         first.send_signal(signal.SIGCONT)
+    return first, second
+
+
+def test_second_tune_leaves_alone_the_trial_of_a_stopped_tune_on_this_host(faulty_study, tmp_path):
+    args = [*faulty_study(faults={"0": "hang"}), "--n-trials", "2"]
+    first, second = second_tune_while_the_first_is_stopped(args, tmp_path)
     assert second.returncode == 0, second.stdout
     assert "Traceback" not in second.stdout and "left running" not in second.stdout
     assert states(load_trials()) == ["RUNNING", "COMPLETE"]  # the stopped run's trial counts: one more was run
@@ -101,15 +110,7 @@ def test_second_tune_leaves_alone_the_trial_of_a_stopped_tune_on_this_host(fault
 
 def test_stopped_tune_whose_trial_was_recovered_elsewhere_ends_it_without_recording_it_again(faulty_study, tmp_path):
     args = [*faulty_study(faults={"0": "hang"}), "--n-trials", "2"]
-    first = tune_process(args, tmp_path)
-    wait_for_pid_files(tmp_path / "results", 1)
-    first.send_signal(signal.SIGSTOP)
-    try:
-        set_launch_host(0, "another-host")
-        age_heartbeats()
-        second = run_tune(args, tmp_path)
-    finally:
-        first.send_signal(signal.SIGCONT)
+    first, second = second_tune_while_the_first_is_stopped(args, tmp_path, first_launched_elsewhere=True)
     assert second.returncode == 0, second.stdout
     assert "Traceback" not in second.stdout
     trials = load_trials()
