@@ -196,12 +196,13 @@ def tune(
         else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
     )
     slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
-    for note in check_with_builtin_trainer(prepared, template, {**os.environ, **slots[0].env}):
-        console.print(f"note: {note}", highlight=False)
     sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
     pruner_object = build_pruner(pruner, pruner_kwargs)
     failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)
     _check_results_dir(results_dir)
+    # Last of the checks before anything is stored: it starts a process that imports torch.
+    for note in check_with_builtin_trainer(prepared, template, {**os.environ, **slots[0].env}):
+        console.print(f"note: {note}", highlight=False)
 
     storage_object = open_storage(storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
     check_owner(results_dir, storage_url=storage_url, study_name=study_name)
