@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
-from tuner import jsonnet_engine  # noqa: E402
-from tuner.config import capture_config, ext_var_string  # noqa: E402
-from tuner.preflight import prepare_config  # noqa: E402
-from tuner.search_space import load_search_space  # noqa: E402
+from tuner.config import jsonnet_engine
+from tuner.config.snapshot import capture_config, ext_var_string
+from tuner.config.preflight import prepare_config
+from tuner.config.sources import load_search_space
 
 BUNDLED = [
     ("configs/digits_optuna.jsonnet", "search_spaces/digits.json"),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tuner.trials import NOT_COUNTED_REASONS  # noqa: E402  - the reasons that do not count towards --n-trials
+from tuner.study.records import NOT_COUNTED_REASONS
 CONFIG = "{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}} + std.parseJson(std.extVar('behaviour'))"
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 

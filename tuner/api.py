@@ -13,38 +13,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
+from tuner.config.preflight import prepare_config
+from tuner.config.sources import load_config, load_space
 from tuner.contract import write_json_atomically
 from tuner.errors import OptionError, OutputError, StudyError
-from tuner.folders import check_owner, claim, default_results_dir
-from tuner.launch import CommandTemplate
-from tuner.objective import Objective, objective_from_options
-from tuner.preflight import prepare_config
-from tuner.results import trial_config
-from tuner.budget import Budget, FailurePolicy
-from tuner.recovery import recover_stale_trials
-from tuner.runner import RunSummary, StudyRunner
-from tuner.sources import load_config, load_space
-from tuner.samplers import build_pruner, build_sampler
-from tuner.study import (
+from tuner.study.folders import check_owner, claim, default_results_dir
+from tuner.study.objective import Objective, objective_from_options
+from tuner.study.records import add_spent_seconds, remember_setup, spent_seconds, trial_config
+from tuner.study.samplers import build_pruner, build_sampler
+from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
-    add_spent_seconds,
     check_space_compatible,
     create_or_resume_study,
     default_storage_url,
     describe_storage,
     open_storage,
-    remember_setup,
-    spent_seconds,
     watch_storage_file,
 )
-from tuner.slots import build_slots
-from tuner.trainer_check import check_with_builtin_trainer
+from tuner.trials.budget import Budget, FailurePolicy
+from tuner.trials.launch import CommandTemplate
+from tuner.trials.recovery import recover_stale_trials
+from tuner.trials.runner import RunSummary, StudyRunner
+from tuner.trials.slots import build_slots
+from tuner.trials.trainer_check import check_with_builtin_trainer
 
 if TYPE_CHECKING:
     import optuna
-
-    from tuner.export import ExportResult
     from rich.console import Console
+
+    from tuner.analysis.export import ExportResult
 
 BEST_CONFIG_FILE_NAME = "best_config.json"
 DEFAULT_RESULTS_DIR = "results"
@@ -80,7 +77,7 @@ class TuneResult:
         self, directory: str | os.PathLike[str], *, plots: bool = True, plot_format: str = "png", separator: str = "\t"
     ) -> ExportResult:
         """Write the files ``tune export`` writes: trials.tsv, study.json, best_config.json, plots/."""
-        from tuner.export import export_study
+        from tuner.analysis.export import export_study
 
         return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)
 
@@ -299,18 +296,18 @@ def _record_spent_time(study: optuna.Study, budget: Budget) -> None:
 def tune_from_config(study_config: Mapping[str, Any], **overrides: Any) -> TuneResult:
     """Run :func:`tune` with the arguments of a study config (``{"tune": {...}, "optuna": {...}}``).
 
-    The keys are :func:`tune`'s argument names (see :mod:`tuner.study_config`); ``overrides``
+    The keys are :func:`tune`'s argument names (see :mod:`tuner.config.study_file`); ``overrides``
     (any :func:`tune` argument, ``console`` included) take precedence over the config's values.
     Relative paths are relative to the working directory.
     """
-    from tuner.study_config import study_config_kwargs
+    from tuner.config.study_file import study_config_kwargs
 
     return tune(**{**study_config_kwargs(study_config), **overrides})
 
 
 def tune_from_path(path: str | os.PathLike[str], **overrides: Any) -> TuneResult:
     """Like :func:`tune_from_config` for a ``.json`` or ``.jsonnet`` file; its relative paths are relative to its folder."""
-    from tuner.study_config import load_study_config
+    from tuner.config.study_file import load_study_config
 
     return tune(**{**load_study_config(path), **overrides})
 

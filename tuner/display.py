@@ -21,16 +21,17 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner import contract
-from tuner.trials import run_duration
+from tuner.study.records import run_duration
 
 if TYPE_CHECKING:
     import optuna
 
-    from tuner.budget import Budget
-    from tuner.importance import Importances
-    from tuner.results import TrialDetail
-    from tuner.retrain import RetrainResult, SeedRun
-    from tuner.trials import TrialOutcome, TrialRun
+    from tuner.analysis.importance import Importances
+    from tuner.analysis.results import TrialDetail
+    from tuner.analysis.retrain import RetrainResult, SeedRun
+    from tuner.study.records import TrialOutcome
+    from tuner.trials.budget import Budget
+    from tuner.trials.trial import TrialRun
 
 FORMATS = ("table", "csv", "json")
 _SPARKS = "▁▂▃▄▅▆▇█"

@@ -1,6 +1,11 @@
-"""Errors a user can cause. The CLI prints their message as one line and exits 2."""
+"""Errors a user can cause (the CLI prints their message as one line and exits 2), the optional-dependency
+check, and the one "did you mean" helper."""
 
 from __future__ import annotations
+
+import difflib
+import importlib.util
+from collections.abc import Iterable
 
 
 class TunerError(Exception):
@@ -29,3 +34,25 @@ class OutputError(TunerError):
 
 class TrialSetupError(TunerError):
     """A trial could not be sampled or prepared (the sampler failed on the stored study, say)."""
+
+
+class MissingDependencyError(TunerError):
+    """A command needs a package that is not installed."""
+
+
+PLOTS_EXTRA = "plots"
+
+
+def require(*modules: str, purpose: str, extra: str = PLOTS_EXTRA) -> None:
+    """Raise :class:`MissingDependencyError` naming the install command if a module is missing."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"{purpose} needs {', '.join(missing)}; install it with: pip install 'tuner[{extra}]'"
+        )
+
+
+def did_you_mean(word: object, options: Iterable[object], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the option closest to ``word``, or ``""`` when none is close."""
+    matches = difflib.get_close_matches(str(word), [str(option) for option in options], n=1, cutoff=cutoff)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

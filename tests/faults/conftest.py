@@ -139,4 +139,4 @@ def _is_ours(pid: int) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return b"faulty" in command or b"sleep" in command or b"tuner.worker" in command
+    return b"faulty" in command or b"sleep" in command or b"tuner.trials.worker" in command

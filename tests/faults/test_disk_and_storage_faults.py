@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import TRAINERS
 from tests.faults.conftest import live_pids, load_trials, run_tune, tune_process, wait_for_pid_files
 from tuner.errors import StudyError
-from tuner.study import watch_storage_file
+from tuner.study.storage import watch_storage_file
 
 BAD_OUTPUT_COMMAND = f"{sys.executable} {TRAINERS / 'bad_output.py'} {{config}} {{serialization_dir}}"
 

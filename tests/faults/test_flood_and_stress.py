@@ -10,7 +10,7 @@ import sys
 import time
 
 from tests.faults.conftest import REPO, live_pids, load_trials, run_tune, states, tune_process
-from tuner.trials import REASON_NOT_LAUNCHED
+from tuner.study.records import REASON_NOT_LAUNCHED
 
 MEASURE_PEAK_RSS = """
 import resource, subprocess, sys

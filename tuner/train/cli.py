@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from tuner.train.loop import TrainingError
 
     try:
-        ext_vars = _parse_ext_vars(args.ext_var)
+        ext_vars = parse_ext_vars(args.ext_var)
         _include(args.include_package)
         from tuner.train.pipeline import train
         from tuner.train.render import load_config
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _parse_ext_vars(pairs: list[str]) -> dict[str, str]:
+def parse_ext_vars(pairs: list[str]) -> dict[str, str]:
     from tuner.train.errors import TrainConfigError
 
     ext_vars = {}

@@ -22,8 +22,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from tuner.train.section import Section, unknown_name_message
 from tuner.train.errors import TrainConfigError
+from tuner.train.section import Section, unknown_name_message
 
 Builder = Callable[..., Any]
 

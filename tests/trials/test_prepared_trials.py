@@ -1,0 +1,97 @@
+"""With several slots and short trials, the next trial is asked and rendered while every slot is busy.
+
+A freed slot then waits only for the launch. Optuna stamps a trial's start when it is asked,
+so tune times trials from their launch; a prepared trial that never got a slot is handed back
+and does not count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+from tuner.study.records import REASON_NOT_LAUNCHED, launched_at, run_duration
+
+STORAGE = "sqlite:///tune.db"
+
+# Trial 0 is quick (so trials look short and the next one gets prepared); trials 1-3 sleep long.
+NUMBERED_SLEEPER = """
+import json, os, sys, time
+number = int(os.environ["TUNER_TRIAL_NUMBER"])
+time.sleep(30 if 1 <= number <= 3 else 0.1)
+from tuner import report
+report(0, validation_accuracy=json.load(open(sys.argv[1]))["x"])
+"""
+
+
+def process_seconds(trial: optuna.trial.FrozenTrial) -> float:
+    times = json.loads((Path(trial.user_attrs["launch"]["directory"]) / "times.json").read_text())
+    return times["end"] - times["start"]
+
+
+def test_short_trials_are_prepared_ahead_and_timed_from_their_launch(study_files, tune_cli, quadratic_command):
+    args = study_files(epochs=1, sleep=1.0, extra={"dump_env": True})
+    result = tune_cli(*args, "--n-trials", "6", "--n-jobs", "2", "--pruner", "none", "--command", quadratic_command)
+    assert result.exit_code == 0, result.output
+
+    trials = optuna.load_study(study_name="quad", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE"] * 6  # nothing handed back, nothing extra
+    waits = [(launched_at(trial) - trial.datetime_start).total_seconds() for trial in trials]
+    assert max(waits) > 0.5, waits  # asked while both slots were busy, launched when one freed
+
+    shown = json.loads(tune_cli("show-trials", "--format", "json").output)
+    for trial, row in zip(trials, shown):
+        # show-trials times from the launch to the end, a span that holds the process's whole life,
+        # not Optuna's ask-to-tell span (which includes the wait for a slot).
+        assert row["duration_s"] == round(run_duration(trial).total_seconds(), 3)
+        assert process_seconds(trial) <= row["duration_s"] + 0.001, (row, process_seconds(trial))
+    prepared = max(range(len(trials)), key=lambda index: waits[index])
+    assert trials[prepared].duration.total_seconds() - shown[prepared]["duration_s"] > 0.5  # its wait, left out
+
+
+def test_one_slot_asks_each_trial_when_it_starts(study_files, tune_cli, quadratic_command):
+    result = tune_cli(*study_files(epochs=1, sleep=0.2), "--n-trials", "4", "--pruner", "none", "--command", quadratic_command)
+    assert result.exit_code == 0, result.output
+
+    trials = optuna.load_study(study_name="quad", storage=STORAGE).trials
+    assert all((launched_at(trial) - trial.datetime_start).total_seconds() < 0.15 for trial in trials)
+
+
+def test_ctrl_c_hands_a_prepared_trial_back_and_a_rerun_completes_the_study(tmp_path):
+    (tmp_path / "numbered_sleeper.py").write_text(NUMBERED_SLEEPER)
+    (tmp_path / "c.jsonnet").write_text("{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}")
+    (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
+    tune = [sys.executable, "-m", "tuner", "c.jsonnet", "space.json", "--pruner", "none", "--n-trials", "5",
+            "--n-jobs", "2", "--command", f"{sys.executable} numbered_sleeper.py {{config}} {{serialization_dir}}"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(tune, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Trial 0 ended, 1 and 2 sleep in the two slots, 3 is rendered and waits for a slot.
+    prepared = tmp_path / "results" / "c" / "trial_3"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (prepared / "config.json").exists():
+        time.sleep(0.05)
+    assert (prepared / "config.json").exists() and not (prepared / "out.log").exists()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    trials = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path / 'tune.db'}").trials
+    ran = [trial for trial in trials if trial.state.name != "WAITING"]  # interrupted points are queued again
+    assert [trial.state.name for trial in ran] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
+    assert [trial.user_attrs.get("reason") for trial in ran] == [None, "interrupted", "interrupted", REASON_NOT_LAUNCHED]
+    assert len(trials) - len(ran) == 2
+    assert not prepared.exists()  # no folder that looks like a trial that ran
+
+    rerun = subprocess.run(tune, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    trials = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path / 'tune.db'}").trials
+    counted = [trial for trial in trials if trial.state.name == "COMPLETE"]
+    assert len(counted) == 5  # trial 0, the two interrupted points again, and two new ones
+    assert not [trial for trial in trials if trial.state.name in ("RUNNING", "WAITING")]

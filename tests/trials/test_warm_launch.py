@@ -1,0 +1,208 @@
+"""Warm launch: trials of `python -m` trainers forked from a worker, still isolated from each other."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tuner.trials.warm import split_python_module
+
+STORAGE = "sqlite:///tune.db"
+
+# A trainer module that pollutes everything it can, and behaves as its config says.
+POLLUTER = '''
+import json, os, random, sys, time
+import torch
+
+config = json.load(open(sys.argv[1]))
+directory = sys.argv[2]
+seen = {
+    "pid": os.getpid(),
+    "ppid": os.getppid(),
+    "pgid": os.getpgid(0),
+    "polluted_env": os.environ.get("POLLUTED"),
+    "polluted_module": getattr(json, "polluted", None),
+    "random": random.random(),
+    "torch_random": torch.rand(1).item(),
+    "trial": os.environ["TUNER_TRIAL_NUMBER"],
+}
+with open(os.path.join(directory, ".seen.json"), "w") as handle:
+    json.dump(seen, handle)
+os.replace(os.path.join(directory, ".seen.json"), os.path.join(directory, "seen.json"))  # whole when seen
+os.environ["POLLUTED"] = "yes"
+json.polluted = True
+if config.get("hang"):
+    time.sleep(3600)
+if config.get("segfault"):
+    os.kill(os.getpid(), 11)
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+'''
+
+CONFIG = "{x: std.parseJson(std.extVar('x')), hang: std.parseJson(std.extVar('hang')), segfault: std.parseJson(std.extVar('segfault')), trainer: {validation_metric: '+accuracy'}}"
+
+
+@pytest.fixture
+def module_study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "polluter_trainer.py").write_text(POLLUTER)
+    (tmp_path / "c.jsonnet").write_text(CONFIG)
+    (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
+
+    def args(*, hang: bool = False, segfault: bool = False) -> list[str]:
+        return ["c.jsonnet", "space.json", "--module", "polluter_trainer", "--pruner", "none",
+                "--ext-var", f"hang={json.dumps(hang)}", "--ext-var", f"segfault={json.dumps(segfault)}"]
+
+    return args
+
+
+def seen(tmp_path: Path, number: int) -> dict:
+    return json.loads((tmp_path / "results" / "c" / f"trial_{number}" / "seen.json").read_text())
+
+
+def processes_working_in(folder: Path) -> list[int]:
+    """Live processes (not this one, not zombies) whose working directory is ``folder``:
+    workers and the trial processes they fork ahead start there."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder and (entry / "stat").read_text().split()[2] != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_none_work_in(folder: Path, timeout: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_working_in(folder)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def test_python_module_commands_are_recognised():
+    assert split_python_module([sys.executable, "-m", "tuner.train", "c.json"]) == ("tuner.train", ["c.json"])
+    assert split_python_module([sys.executable, "train.py", "c.json"]) is None
+    assert split_python_module(["/bin/echo", "-m", "x"]) is None
+
+
+def test_warm_trials_are_forked_from_one_worker_and_isolated(module_study, tune_cli, tmp_path):
+    result = tune_cli(*module_study(), "--n-trials", "3")
+    assert result.exit_code == 0, result.output
+
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE"] * 3
+    first, second, third = (seen(tmp_path, number) for number in range(3))
+    assert first["ppid"] == second["ppid"] == third["ppid"] != os.getpid()  # the same warm worker
+    assert all(view["pgid"] == view["pid"] for view in (first, second, third))  # own process groups
+    assert second["polluted_env"] is None and second["polluted_module"] is None
+    assert len({first["random"], second["random"], third["random"]}) == 3
+    assert len({first["torch_random"], second["torch_random"], third["torch_random"]}) == 3
+    assert trials[1].value == pytest.approx(trials[1].params["x"])
+    assert wait_until_none_work_in(tmp_path) == []  # the worker and the child it forked ahead are gone
+
+
+def test_plain_launch_starts_a_fresh_interpreter_per_trial(module_study, tune_cli, tmp_path):
+    assert tune_cli(*module_study(), "--n-trials", "2", "--launch", "plain").exit_code == 0
+    assert seen(tmp_path, 0)["ppid"] == os.getpid()  # tune's own child
+
+
+def test_a_crashing_trial_does_not_break_the_next(module_study, tune_cli, tmp_path):
+    assert tune_cli(*module_study(segfault=True), "--n-trials", "1").exit_code == 1  # its only trial failed
+    result = tune_cli(*module_study(), "--n-trials", "2")
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert trials[0].state.name == "FAIL" and trials[0].user_attrs["reason"] == "killed (SIGSEGV, signal 11)"
+    assert trials[1].state.name == "COMPLETE"
+
+
+def test_ctrl_c_with_four_busy_slots_leaves_no_process(module_study, tmp_path):
+    tune = [sys.executable, "-m", "tuner", *module_study(hang=True), "--n-trials", "8", "--n-jobs", "4"]
+    process = subprocess.Popen(tune, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(list(tmp_path.glob("results/c/trial_*/seen.json"))) < 4:
+        time.sleep(0.1)
+    assert len(list(tmp_path.glob("results/c/trial_*/seen.json"))) == 4
+    views = [json.loads(path.read_text()) for path in tmp_path.glob("results/c/trial_*/seen.json")]
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    for pid in {view["pid"] for view in views} | {view["ppid"] for view in views}:
+        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    interrupted = [trial for trial in trials if trial.state.name == "FAIL"]
+    assert len(interrupted) == 4 and all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
+    assert not [trial for trial in trials if trial.state.name == "RUNNING"]
+    assert wait_until_none_work_in(tmp_path) == []
+
+
+FORKING_TRAINER = '''
+import json, os, sys, time
+config = json.load(open(sys.argv[1]))
+helper = os.fork()
+if helper == 0:
+    os._exit(0)  # a forked helper (as a fork-started data-loader worker) ends at once
+os.waitpid(helper, 0)
+time.sleep(0.5)  # the trial goes on after its helper ended
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+from tuner.contract import write_json_atomically
+write_json_atomically(os.path.join(sys.argv[2], "metrics.json"), {"best_validation_accuracy": float(config["x"])})
+'''
+
+
+def test_a_forked_helper_ending_does_not_end_the_trial(module_study, tune_cli, tmp_path):
+    (tmp_path / "forking_trainer.py").write_text(FORKING_TRAINER)
+    args = [arg if arg != "polluter_trainer" else "forking_trainer" for arg in module_study()]
+    result = tune_cli(*args, "--n-trials", "2")
+
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
+    assert all(trial.value == pytest.approx(trial.params["x"]) for trial in trials)
+    assert all(trial.duration.total_seconds() >= 0.5 for trial in trials)
+
+
+SPARE_KILLER = '''
+import json, os, signal, sys, time
+config = json.load(open(sys.argv[1]))
+worker = os.getppid()
+with open(os.path.join(sys.argv[2], ".seen.json"), "w") as handle:
+    json.dump({"ppid": worker}, handle)
+os.replace(os.path.join(sys.argv[2], ".seen.json"), os.path.join(sys.argv[2], "seen.json"))  # whole when seen
+if os.environ["TUNER_TRIAL_NUMBER"] == "0":
+    time.sleep(0.5)  # the worker forks the next trial's process meanwhile
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == worker:
+                os.kill(int(entry), signal.SIGKILL)  # the process forked ahead for trial 1
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+'''
+
+
+def test_a_killed_process_forked_ahead_is_replaced_and_launch_stays_warm(module_study, tune_cli, tmp_path):
+    (tmp_path / "spare_killer.py").write_text(SPARE_KILLER)
+    args = [arg if arg != "polluter_trainer" else "spare_killer" for arg in module_study()]
+    result = tune_cli(*args, "--n-trials", "2")
+
+    assert result.exit_code == 0, result.output
+    assert "warm launcher unavailable" not in result.output
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
+    assert seen(tmp_path, 0)["ppid"] == seen(tmp_path, 1)["ppid"] != os.getpid()  # same worker, still warm

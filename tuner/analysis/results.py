@@ -1,0 +1,208 @@
+"""What a stored study found: the best trial, its rendered config, and per-trial rows."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner import contract
+from tuner.contract import EpochMetricsReader, MalformedMetricsError, read_final_metrics
+from tuner.errors import OptionError, StudyError
+from tuner.study.records import (
+    ATTR_LAUNCH,
+    ATTR_LOG_TAIL,
+    ATTR_PRUNED_EPOCH,
+    ATTR_REASON,
+    launched_at,
+    run_duration,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+
+STATES = ("complete", "pruned", "fail", "running", "waiting")
+SORT_KEYS = ("number", "value", "duration", "state")
+
+
+def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` (which must have completed), or the best trial."""
+    import optuna
+
+    if number is None:
+        try:
+            return study.best_trial
+        except ValueError:
+            raise StudyError(f"study '{study.study_name}' has no completed trial yet") from None
+    trials = [trial for trial in study.get_trials(deepcopy=False) if trial.number == number]
+    if not trials:
+        raise StudyError(f"study '{study.study_name}' has no trial {number} (it has {len(study.trials)} trials)")
+    if trials[0].state != optuna.trial.TrialState.COMPLETE:
+        raise StudyError(f"trial {number} of study '{study.study_name}' did not complete ({trials[0].state.name})")
+    return trials[0]
+
+
+def trial_rows(
+    study: optuna.Study,
+    *,
+    states: Iterable[str] | None = None,
+    sort: str = "number",
+    reverse: bool = False,
+    top: int | None = None,
+    params: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One plain dict per trial: number, state, value, duration, pruned epoch, reason, slot, epochs, params.
+
+    ``top`` keeps the ``top`` best completed trials; ``params`` keeps only the parameters
+    whose name matches one of these shell-style patterns (``lr``, ``*_dim``).
+    """
+    wanted = {state.upper() for state in states} if states else None
+    trials = study.get_trials(deepcopy=False)
+    keep = _matching_params(trials, params)
+    first = _first_epoch(trials)
+    rows = [_row(trial, keep, first) for trial in trials if not wanted or trial.state.name in wanted]
+    if top is not None:
+        rows = sorted((row for row in rows if row["value"] is not None), key=_sort_key("value", study))[:top]
+    return sorted(rows, key=_sort_key(sort, study), reverse=reverse)
+
+
+def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: int = 0) -> dict[str, Any]:
+    ran = run_duration(trial)
+    duration = ran.total_seconds() if ran is not None else None
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": trial.value,
+        "duration_s": None if duration is None else round(duration, 3),
+        "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
+        "reason": trial.user_attrs.get(ATTR_REASON),
+        "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
+        "epochs_reported": _epochs_reported(trial, first_epoch),
+        "params": {name: value for name, value in _params(trial).items() if keep is None or name in keep},
+    }
+
+
+def _epochs_reported(trial: optuna.trial.FrozenTrial, first_epoch: int) -> int:
+    """Epochs the trial ran, by its last report (not the number of reports: a trainer that
+    evaluates every second epoch reports half of them)."""
+    return max(trial.intermediate_values) + 1 - first_epoch if trial.intermediate_values else 0
+
+
+def _first_epoch(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """0 when the study's trainer counts epochs from 0 (some trial reported epoch 0), else 1 (PyKEEN)."""
+    reported = [trial for trial in trials if trial.intermediate_values]
+    return 0 if not reported or any(0 in trial.intermediate_values for trial in reported) else 1
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's parameters; for a queued (waiting) trial, the values it was queued with."""
+    if trial.params or trial.state.name != "WAITING":
+        return trial.params
+    return dict(trial.system_attrs.get("fixed_params") or {})
+
+
+def _matching_params(trials: list[optuna.trial.FrozenTrial], patterns: Iterable[str] | None) -> set[str] | None:
+    if not patterns:
+        return None
+    names = list(dict.fromkeys(name for trial in trials for name in trial.params))
+    keep: set[str] = set()
+    for pattern in patterns:
+        matched = fnmatch.filter(names, pattern)
+        if not matched and names:
+            raise OptionError(f"--param {pattern}: no parameter matches; the study's parameters: {', '.join(names)}")
+        keep.update(matched)
+    return keep
+
+
+@dataclass(frozen=True)
+class TrialDetail:
+    """Everything known about one trial: the stored record and what its folder still holds."""
+
+    row: dict[str, Any]
+    intermediate_values: dict[int, float]
+    epoch_metrics: list[dict[str, Any]]
+    final_metrics: dict[str, Any] | None
+    directory: Path | None
+    log_tail: str | None
+    launch: dict[str, Any] = field(default_factory=dict)
+    started: str | None = None
+    completed: str | None = None
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.directory / contract.LOG_FILE_NAME if self.directory else None
+
+    @property
+    def config_path(self) -> Path | None:
+        return self.directory / contract.CONFIG_FILE_NAME if self.directory else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (``show-trials --trial N --format json``)."""
+        return {
+            **self.row,
+            "started": self.started,
+            "completed": self.completed,
+            "launch": self.launch,
+            "intermediate_values": {str(step): value for step, value in self.intermediate_values.items()},
+            "epoch_metrics": self.epoch_metrics,
+            "final_metrics": self.final_metrics,
+            "log_path": str(self.log_path) if self.log_path else None,
+            "config_path": str(self.config_path) if self.config_path else None,
+            "log_tail": self.log_tail,
+        }
+
+
+def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
+    """The trial ``number`` of ``study`` in full; its folder's metrics files when they still exist."""
+    trials = [trial for trial in study.get_trials(deepcopy=False) if trial.number == number]
+    if not trials:
+        raise StudyError(f"study '{study.study_name}' has no trial {number} (it has {len(study.trials)} trials)")
+    trial = trials[0]
+    launch = dict(trial.user_attrs.get(ATTR_LAUNCH) or {})
+    directory = Path(launch["directory"]) if launch.get("directory") else None
+    return TrialDetail(
+        row=_row(trial, None, _first_epoch(study.get_trials(deepcopy=False))),
+        intermediate_values=dict(sorted(trial.intermediate_values.items())),
+        epoch_metrics=_epoch_metrics(directory),
+        final_metrics=_final_metrics(directory),
+        directory=directory,
+        log_tail=trial.user_attrs.get(ATTR_LOG_TAIL),
+        launch=launch,
+        started=started.isoformat(timespec="seconds") if (started := launched_at(trial)) else None,
+        completed=trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
+    )
+
+
+def _epoch_metrics(directory: Path | None) -> list[dict[str, Any]]:
+    if directory is None:
+        return []
+    # A malformed line already failed the trial: show the others, parsed as the trial's were.
+    reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME, skip_malformed=True)
+    try:
+        reader.read_new()
+    except MalformedMetricsError:
+        pass  # an unreadable file or an endless line: the lines before it
+    return reader.epochs
+
+
+def _final_metrics(directory: Path | None) -> dict[str, Any] | None:
+    if directory is None:
+        return None
+    try:
+        return read_final_metrics(directory / contract.FINAL_METRICS_FILE_NAME)
+    except MalformedMetricsError:
+        return None
+
+
+def _sort_key(sort: str, study: optuna.Study) -> Any:
+    if sort == "value":
+        sign = -1 if study.direction.name == "MAXIMIZE" else 1
+        return lambda row: (row["value"] is None, sign * row["value"] if row["value"] is not None else 0)
+    if sort == "duration":
+        return lambda row: (row["duration_s"] is None, row["duration_s"] or 0)
+    if sort == "state":
+        return lambda row: (row["state"], row["number"])
+    return lambda row: row["number"]

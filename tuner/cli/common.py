@@ -1,0 +1,92 @@
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, TypeVar
+
+import click
+from rich.console import Console
+
+from tuner.errors import TunerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INTERRUPTED = 130
+
+
+class UserError(click.ClickException):
+    """A :class:`TunerError` as click shows it: ``Error: message``, exit status 2."""
+
+    exit_code = 2
+
+
+class Seconds(click.ParamType):
+    """A finite, positive number of seconds (``nan``, ``inf``, 0 and below are refused)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"must be a finite number of seconds above 0, got {value!r}", param, ctx)
+        return seconds
+
+
+class GpuList(click.ParamType):
+    """``--gpus``: GPU indices separated by commas, or ``all``; a list naming no GPU is refused."""
+
+    name = "gpus"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not any(item.strip() for item in str(value).split(",")):
+            self.fail(f"{value!r} names no GPU; give indices such as 0,1, or 'all'", param, ctx)
+        return str(value)
+
+
+def storage_options(function: F) -> F:
+    function = click.option("--study-name", help="Study to read (default: the only one in the storage).")(function)
+    return click.option("--storage", help="Optuna storage URL (default: sqlite:///tune.db here).")(function)
+
+
+def load_study(storage: str | None, study_name: str | None) -> Any:
+    from tuner.study.storage import default_storage_url, load_existing_study, open_storage
+
+    url = storage or default_storage_url()
+    return load_existing_study(open_storage(url, must_exist=True, read_only=True), study_name, url)
+
+
+def parse_ext_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    ext_vars = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got '{pair}'", param_hint="--ext-var")
+        ext_vars[name] = value
+    return ext_vars
+
+
+@contextmanager
+def user_errors(console: Console) -> Iterator[None]:
+    """Show warnings as one line each, and turn user errors into ``Error: ...`` with exit 2."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("always", module="tuner")
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        except TunerError as error:
+            from tuner.study.storage import mask_passwords
+
+            raise UserError(mask_passwords(str(error))) from None  # whatever URL a message quotes

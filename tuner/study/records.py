@@ -1,0 +1,175 @@
+"""Everything `tune` writes into a study and reads back: attribute names, failure reasons, and their readers.
+
+Study user attributes remember the setup (metric, search space, config snapshots, command, sampler,
+pruner); trial user attributes say how each trial was launched and why it ended. They are the contract
+with show-trials, dump-best, recovery by another `tune` process, and Optuna's own tools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.config.snapshot import ConfigSnapshot
+from tuner.contract import write_json_atomically
+from tuner.errors import StudyError
+from tuner.space.parameters import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+
+# Study user attributes.
+ATTR_METRIC = "metric"
+ATTR_SEARCH_SPACE = "search_space"
+ATTR_CONFIG_PATH = "config_path"
+ATTR_COMMAND = "command"
+ATTR_SNAPSHOT_PREFIX = "config_snapshot:"
+ATTR_SPENT_SECONDS = "spent_seconds"
+ATTR_SAMPLER = "sampler"  # {"name", "kwargs", "seed"}
+ATTR_PRUNER = "pruner"  # {"name", "kwargs"}
+
+
+def spent_seconds(study: optuna.Study) -> float:
+    """Wall time that earlier `tune` runs spent on this study (for --timeout)."""
+    return float(study.user_attrs.get(ATTR_SPENT_SECONDS, 0.0))
+
+
+def add_spent_seconds(study: optuna.Study, seconds: float) -> None:
+    study.set_user_attr(ATTR_SPENT_SECONDS, round(spent_seconds(study) + seconds, 3))
+
+
+def remember_setup(
+    study: optuna.Study,
+    *,
+    space: SearchSpace,
+    snapshot: ConfigSnapshot,
+    command: list[str] | None,
+    sampler: Mapping[str, Any] | None = None,
+    pruner: Mapping[str, Any] | None = None,
+) -> None:
+    """Store what later commands need: search space, config snapshot, command, sampler and pruner."""
+    attrs = study.user_attrs
+    updates: dict[str, Any] = {
+        ATTR_SEARCH_SPACE: space.to_dict(),
+        ATTR_CONFIG_PATH: snapshot.entry,
+        ATTR_COMMAND: command,
+        ATTR_SAMPLER: dict(sampler or {}),
+        ATTR_PRUNER: dict(pruner or {}),
+    }
+    key = ATTR_SNAPSHOT_PREFIX + snapshot.key
+    if key not in attrs:
+        updates[key] = snapshot.to_dict()
+    for name, value in updates.items():
+        if attrs.get(name) != value:
+            study.set_user_attr(name, value)
+
+
+def stored_snapshot(study: optuna.Study, key: str | None) -> ConfigSnapshot:
+    """The config snapshot stored under ``key`` (the latest one when None)."""
+    snapshots = {name[len(ATTR_SNAPSHOT_PREFIX):]: value for name, value in study.user_attrs.items() if name.startswith(ATTR_SNAPSHOT_PREFIX)}
+    if not snapshots:
+        raise StudyError(f"study '{study.study_name}' was not created by tune: it stores no config")
+    if key is None or key not in snapshots:
+        path = study.user_attrs.get(ATTR_CONFIG_PATH)
+        matching = [value for value in snapshots.values() if value["entry"] == path]
+        return ConfigSnapshot.from_dict((matching or list(snapshots.values()))[-1])
+    return ConfigSnapshot.from_dict(snapshots[key])
+
+
+def stored_metric(study: optuna.Study) -> str | None:
+    return study.user_attrs.get(ATTR_METRIC)
+
+
+def direction_name(study: optuna.Study) -> str:
+    return study.direction.name.lower()
+
+
+# Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
+# Where and how a trial was launched is one attribute, so that launching costs one storage write.
+ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid, token, started; host, tuner_pid, tuner_started
+ATTR_REASON = "reason"
+ATTR_PRUNED_EPOCH = "pruned_epoch"
+ATTR_LOG_TAIL = "log_tail"
+REASON_INTERRUPTED = "interrupted"
+REASON_TUNE_DIED = "tune process died"
+REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
+REASON_SURPLUS = "not run: other tune processes had started the study's last trials"
+REASON_NOT_LAUNCHED = "not run: prepared while every slot was busy; tune stopped before a slot freed"
+REASON_NOT_WRITTEN = "not run: its trial folder could not be written"
+REASON_NEVER_LAUNCHED = "not run: its tune process died before launching it"
+REASON_SETUP_FAILED = "not run: tune failed while preparing it (see log_tail)"
+REASON_TAKEN_OVER = "ended: another tune process recovered it as stale"
+# Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
+NOT_COUNTED_REASONS = frozenset(
+    {
+        REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED,
+        REASON_NEVER_LAUNCHED, REASON_SETUP_FAILED, REASON_NOT_WRITTEN,
+    }
+)
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial ended: Optuna state name, value, and why (for failures and prunes)."""
+
+    state: str  # "COMPLETE", "PRUNED" or "FAIL"
+    value: float | None = None
+    reason: str | None = None
+    pruned_epoch: int | None = None
+
+
+def launched_at(trial: optuna.trial.FrozenTrial) -> datetime | None:
+    """When the trial's process started.
+
+    Optuna stamps a trial's start when it is asked; a trial prepared while every slot was
+    busy is asked before its launch, so the launch record's time is the one to show.
+    """
+    started = (trial.user_attrs.get(ATTR_LAUNCH) or {}).get("started")
+    if isinstance(started, (int, float)) and not isinstance(started, bool):
+        return datetime.fromtimestamp(started)
+    return trial.datetime_start
+
+
+def run_duration(trial: optuna.trial.FrozenTrial) -> timedelta | None:
+    """How long the trial ran, from its launch to its end; None while it runs."""
+    start = launched_at(trial)
+    if start is None or trial.datetime_complete is None:
+        return None
+    return max(timedelta(0), trial.datetime_complete - start)
+
+
+ATTR_RETRY_OF = "retry_of"
+
+
+def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The config ``trial`` ran with, rendered from the snapshot stored in the study."""
+    snapshot = stored_snapshot(study, trial.user_attrs.get(ATTR_LAUNCH, {}).get("config_snapshot"))
+    return snapshot.render(_with_inactive_defaults(study, trial.params))
+
+
+def _with_inactive_defaults(study: optuna.Study, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` plus the default of each conditional parameter the trial left inactive."""
+    import warnings
+
+    from tuner.space.parse import parse_search_space
+
+    stored = study.user_attrs.get(ATTR_SEARCH_SPACE)
+    if not stored:
+        return dict(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes about the space were shown when the study ran
+        return parse_search_space(stored, source=f"study '{study.study_name}'").complete(params)
+
+
+def write_trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial, path: Path) -> Path:
+    """Write the config of ``trial`` atomically to ``path``; returns the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise StudyError(f"{path} is a folder; give a file name such as {path / 'best_config.json'}")
+    if not path.parent.is_dir():
+        raise StudyError(f"cannot write {path}: folder {path.parent} does not exist")
+    write_json_atomically(path, trial_config(study, trial))
+    return path

@@ -1,0 +1,287 @@
+"""One trial from sampled values to outcome: render, launch, stream metrics, prune, judge."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from tuner import contract
+from tuner.config.snapshot import ConfigSnapshot
+from tuner.contract import EpochMetricsReader, MalformedMetricsError, TrialResultError, read_final_metrics
+from tuner.errors import ConfigError, OutputError
+from tuner.study.objective import Objective
+from tuner.study.records import ATTR_LAUNCH, REASON_TAKEN_OVER, TrialOutcome
+from tuner.trials.descendants import new_trial_token
+from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
+from tuner.trials.slots import Slot
+from tuner.trials.warm import Launcher
+
+if TYPE_CHECKING:
+    import optuna
+
+
+LOG_TAIL_LINES = 20
+LOG_TAIL_BYTES = 4096
+_MAX_STEP = 2**31 - 1  # Optuna stores steps in a 32-bit column
+ERROR_LINE_CHARS = 300  # of the trainer's last error line, carried in a crash reason
+_OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
+
+
+class TrialRun:
+    """A trial: its Optuna trial, its config, and once launched its process and the metrics read so far.
+
+    ``prepare`` renders the config; ``launch`` starts the process in a slot. The runner may
+    prepare a trial while every slot is busy, so that a freed slot only waits for the launch.
+    """
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        params: Mapping[str, Any],
+        directory: Path,
+        objective: Objective,
+        identity: Mapping[str, Any],
+    ) -> None:
+        self.trial = trial
+        self.params = dict(params)
+        self.directory = directory
+        self.objective = objective
+        self.identity = identity  # this tune process, for stale-trial recovery
+        self.slot: Slot | None = None  # set by launch
+        self.process: Any = None  # a TrialProcess or WarmTrialProcess
+        self._ending: tuple[TrialOutcome, float] | None = None  # outcome and SIGKILL deadline
+        self.outcome: TrialOutcome | None = None
+        self.started = time.monotonic()  # reset by launch
+        self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
+        self._snapshot_key: str | None = None
+        self._started_at = 0.0  # wall clock at launch
+        self.token = new_trial_token()  # in the environment of all its processes (tuner.trials.descendants)
+        self._last_epoch: int | None = None  # declared by the trainer: never prune there
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / contract.LOG_FILE_NAME
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / contract.CONFIG_FILE_NAME
+
+    def prepare(self, snapshot: ConfigSnapshot) -> bool:
+        """Render the config into the trial folder; False (and a FAIL outcome) if it does not render.
+
+        Raises :class:`OutputError` when the folder cannot be written (a full disk, say).
+        """
+        self._snapshot_key = snapshot.key
+        try:
+            if self.directory.exists():  # left by a deleted study of this name: kept, never deleted
+                _move_aside(self.directory)
+            self.directory.mkdir(parents=True)
+            try:
+                config = snapshot.render(self.params)
+            except ConfigError as error:
+                self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
+                return False
+            contract.write_json_atomically(self.config_path, config, durable=False)  # dump-best can re-render it
+        except OSError as error:
+            raise OutputError(
+                f"cannot write trial {self.number}'s folder {self.directory}: {error.strerror}; "
+                "free space there and run the same command again to resume"
+            ) from None
+        return True
+
+    def launch(self, slot: Slot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher) -> None:
+        """Start the prepared trial's command in ``slot``; a command that cannot start becomes the outcome.
+
+        The launch record is the caller's to write (:meth:`record_launch`), so that it can
+        come after other slots' launches.
+        """
+        self.slot = slot
+        self.started = time.monotonic()
+        self._started_at = time.time()
+        argv = template.render(config=self.config_path, serialization_dir=self.directory, trial_number=self.number)
+        env = {
+            **base_env,
+            **slot.env,
+            contract.ENV_CONFIG: str(self.config_path),
+            contract.ENV_SERIALIZATION_DIR: str(self.directory),
+            contract.ENV_METRICS_FILE: str(self.reader.path),
+            contract.ENV_TRIAL_NUMBER: str(self.number),
+            contract.ENV_TRIAL_TOKEN: self.token,
+        }
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            self.process = launcher.launch(argv, env=env, log_path=self.log_path)
+        except OSError as error:
+            self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
+
+    def record_launch(self) -> None:
+        """Store where, when and by whom the trial runs (or, before launch, who prepared it)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        launched = self.slot is not None and self.outcome is None
+        try:
+            self._set_launch_record(launched)
+        except UpdateFinishedTrialError:  # this process was stopped, and another one recovered the trial
+            self.stop(REASON_TAKEN_OVER)
+
+    def _set_launch_record(self, launched: bool) -> None:
+        self.trial.set_user_attr(
+            ATTR_LAUNCH,
+            {
+                "config_snapshot": self._snapshot_key,
+                "directory": str(self.directory),
+                "slot": self.slot.label if self.slot else None,
+                "gpu": self.slot.gpu if self.slot else None,
+                "pid": self.process.pid if self.process else None,
+                "token": self.token,
+                "started": round(self._started_at, 3) if launched else None,
+                **self.identity,
+            },
+        )
+
+    def check(self, *, trial_timeout: float | None = None) -> TrialOutcome | None:
+        """Read new metrics, prune if Optuna says so, and return the outcome once the trial ended.
+
+        Never blocks: a trial being ended gets SIGTERM now and its outcome once its processes
+        are gone (SIGKILL after the grace period), so other slots are not held up meanwhile.
+        """
+        if self.outcome is not None:
+            return self.outcome
+        if self._ending is not None:
+            return self._finish_ending()
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        assert self.process is not None
+        exit_status = self.process.poll()
+        try:
+            pruned_at = self._report_new_epochs()
+        except (MalformedMetricsError, TrialResultError) as error:
+            return self._begin_ending(TrialOutcome("FAIL", reason=str(error)))
+        except UpdateFinishedTrialError:  # this process was stopped, and another one recovered the trial
+            return self._begin_ending(TrialOutcome("FAIL", reason=REASON_TAKEN_OVER))
+        if pruned_at is not None:
+            step, value = pruned_at
+            return self._begin_ending(TrialOutcome("PRUNED", value=value, pruned_epoch=step))
+        if exit_status is not None:
+            self.outcome = self._judge_exit(exit_status)
+        elif trial_timeout is not None and time.monotonic() - self.started > trial_timeout:
+            return self._begin_ending(TrialOutcome("FAIL", reason=f"timed out after {trial_timeout:g} s"))
+        return self.outcome
+
+    def _begin_ending(self, outcome: TrialOutcome) -> TrialOutcome | None:
+        """SIGTERM the trial's process group; ``outcome`` stands once it has ended."""
+        if self.process.poll() is None:
+            self.process.send(signal.SIGTERM)
+        self._ending = (outcome, time.monotonic() + TERMINATE_GRACE_SECONDS)
+        return self._finish_ending()
+
+    def _finish_ending(self) -> TrialOutcome | None:
+        assert self._ending is not None
+        outcome, deadline = self._ending
+        if self.process.poll() is None:
+            if time.monotonic() < deadline:
+                return None
+            self.process.kill()
+        self.outcome = outcome
+        return outcome
+
+    def stop(self, reason: str) -> TrialOutcome:
+        """Record the trial as failed for ``reason``, killing its process group if it still runs.
+
+        The runner ends running trials together first (SIGTERM, grace, SIGKILL), so this only
+        has to make sure.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        self.outcome = TrialOutcome("FAIL", reason=reason)
+        return self.outcome
+
+    def log_tail(self) -> str:
+        """The last lines of the trial's output, for the failure record."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - LOG_TAIL_BYTES))
+                data = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(data.splitlines()[-LOG_TAIL_LINES:])
+
+    def _report_new_epochs(self) -> tuple[int, float] | None:
+        """Report each new epoch's monitored value to Optuna; the epoch and value to prune at, if any."""
+        for line in self.reader.read_new():
+            value = self.objective.epoch_value(line)
+            if value is None:
+                continue
+            step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
+            if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
+                raise MalformedMetricsError(f"epoch must be an integer from 0 to {_MAX_STEP}, got {step!r:.40}")
+            if not math.isfinite(value):
+                raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
+            self.trial.report(value, step)
+            if not self._at_last_epoch(line, step) and self.trial.should_prune():
+                return step, value
+        return None
+
+    def _at_last_epoch(self, line: Mapping[str, Any], step: int) -> bool:
+        """Whether ``step`` is at or past the last epoch the trainer declared (``last_epoch``)."""
+        if contract.LAST_EPOCH_KEY in line:
+            last = line[contract.LAST_EPOCH_KEY]
+            if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+                raise MalformedMetricsError(f"{contract.LAST_EPOCH_KEY} must be a non-negative integer, got {last!r}")
+            self._last_epoch = last
+        return self._last_epoch is not None and step >= self._last_epoch
+
+    def _judge_exit(self, exit_status: int) -> TrialOutcome:
+        if exit_status != 0:
+            return TrialOutcome("FAIL", reason=self._crash_reason(exit_status))
+        try:
+            final = read_final_metrics(self.directory / contract.FINAL_METRICS_FILE_NAME)
+            value = self.objective.final_value(self.reader.epochs, final)
+        except TrialResultError as error:
+            return TrialOutcome("FAIL", reason=str(error))
+        return TrialOutcome("COMPLETE", value=value)
+
+    def _crash_reason(self, exit_status: int) -> str:
+        tail = self.log_tail()
+        if any(marker in tail.lower() for marker in _OOM_MARKERS):
+            return "out of memory"
+        if exit_status < 0:
+            try:
+                name = signal.Signals(-exit_status).name
+            except ValueError:
+                name = "signal"
+            return f"killed ({name}, signal {-exit_status})"
+        error = last_error_line(tail)
+        return f"crashed (exit code {exit_status})" + (f": {error}" if error else "")
+
+
+def last_error_line(log: str) -> str | None:
+    """The line of a trial's output that says why it ended: the last ``error: ...`` line
+    (``error:`` dropped), else the last non-blank line (a traceback's exception line)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if not lines:
+        return None
+    marked = [line for line in lines if line.lower().startswith("error:") or ": error:" in line.lower()]
+    line = marked[-1] if marked else lines[-1]
+    line = line[line.lower().index("error:") + len("error:"):].strip() if marked else line
+    return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 3] + "..."
+
+
+def _move_aside(directory: Path) -> Path:
+    """Rename ``directory`` to the first free ``<name>.old-<k>`` next to it."""
+    index = 1
+    while directory.with_name(f"{directory.name}.old-{index}").exists():
+        index += 1
+    target = directory.with_name(f"{directory.name}.old-{index}")
+    directory.rename(target)
+    return target

@@ -1,0 +1,253 @@
+"""A warm launch worker: imports torch once, then forks one child per trial.
+
+Each child is forked ahead, while the previous trial runs, and waits for its request,
+so that a freed slot does not wait for the fork (~7 ms for a process that imported torch).
+
+Started by `tune` (one per slot) as ``python -m tuner.trials.worker --preload MODULE``.
+Talks JSON lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on
+stdin, answers ``{"started": pid}`` and, when that child ends, ``{"exited": pid,
+"status": code}`` (negative: killed by that signal). A child is a fresh trial
+process in all that matters: its own session and process group, its own
+environment, output to its log file, new random seeds; it ends with ``os._exit``.
+
+Never imports Optuna, never initialises CUDA and never runs a torch operation
+before forking (a forked child could deadlock in OpenMP otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import runpy
+import signal
+import sys
+import traceback
+from typing import Any
+
+# Modules whose import dominates a trial's start: ~2 s for torch here, ~0.85 s for torch._dynamo,
+# which the first torch.optim construction imports.
+BASE_PRELOAD = ("torch", "torch._dynamo", "torch.optim", "torch.nn")
+BUILTIN_TRAINER_PRELOAD = ("tuner.train.cli", "tuner.train.pipeline")
+# What each bundled trainer module imports before its first step (PyKEEN: ~1.5 s more).
+TRAINER_PRELOADS = {
+    "tuner.train": BUILTIN_TRAINER_PRELOAD,
+    "tuner.pykeen_trainer": ("tuner.pykeen_trainer.cli", "pykeen.pipeline", "pykeen.datasets", "pykeen.models"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tuner.trials.worker")
+    parser.add_argument("--preload", action="append", default=[], help="module to import before forking")
+    options = parser.parse_args()
+    _die_with_parent()
+    for module in (*BASE_PRELOAD, *options.preload):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # the trial itself will report the missing module
+    requests, replies = sys.stdin.buffer, sys.stdout
+    _reply(replies, {"ready": os.getpid()})
+    spare = _Spare.fork()
+    unreaped: list[int] = []  # children that said their status and are still being torn down
+    for line in requests:
+        child, spare = spare, None
+        if not child.hand(line):
+            child = _Spare.fork()  # the spare died (killed from outside): fork one now
+            child.hand(line)
+        _reply(replies, {"started": child.pid})
+        # Only now are the last trial's remains reaped and the next trial's process forked: a
+        # process that had torch mapped takes ~10 ms to tear down and a fork of one ~7 ms, and
+        # a freed slot would otherwise wait for both.
+        for pid in unreaped:
+            os.waitpid(pid, 0)
+        unreaped.clear()
+        spare = _Spare.fork()
+        # The child says its exit status just before exiting; a child that dies without saying
+        # (a crash, a signal) is reported from waitpid.
+        said = child.read_status()
+        if said is not None:
+            _reply(replies, {"exited": child.pid, "status": said})
+            unreaped.append(child.pid)
+        else:
+            _, wait_status = os.waitpid(child.pid, 0)
+            _reply(replies, {"exited": child.pid, "status": os.waitstatus_to_exitcode(wait_status)})
+    for pid in unreaped:
+        os.waitpid(pid, 0)
+    if spare is not None:
+        spare.dismiss()
+
+
+class _Spare:
+    """A child forked ahead of its trial, waiting for its request on a pipe."""
+
+    def __init__(self, pid: int, request: int, done: int) -> None:
+        self.pid = pid
+        self._request = request  # write end: the request goes here
+        self._done = done  # read end: the exit status comes from here
+
+    @classmethod
+    def fork(cls) -> _Spare:
+        request_read, request_write = os.pipe()
+        done_read, done_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(request_write)
+            os.close(done_read)
+            _wait_for_request(request_read, done_write)  # never returns
+        os.close(request_read)
+        os.close(done_write)
+        return cls(pid, request_write, done_read)
+
+    def hand(self, line: bytes) -> bool:
+        """Pass the trial's request on; False if the spare is gone."""
+        try:
+            os.write(self._request, line if line.endswith(b"\n") else line + b"\n")
+        except BrokenPipeError:
+            self.dismiss()
+            return False
+        os.close(self._request)
+        return True
+
+    def read_status(self) -> int | None:
+        said = os.read(self._done, 32)
+        os.close(self._done)
+        return int(said) if said else None
+
+    def dismiss(self) -> None:
+        """Close the spare's pipes and reap it: a live spare reads end-of-file and exits."""
+        os.close(self._request)
+        os.close(self._done)
+        os.waitpid(self.pid, 0)
+
+
+def _wait_for_request(request: int, done: int) -> None:
+    """In a spare child: become a trial's process ahead of time, then wait for the trial."""
+    try:
+        os.setsid()
+        _die_with_parent()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)  # not the worker's pipes: only the worker talks to tune
+        os.dup2(null, 1)
+        _close_inherited_descriptors(keep=(request, done))
+        _reseed()
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(request, 1 << 16)
+            if not chunk:
+                os._exit(0)  # dismissed
+            line += chunk
+        os.close(request)
+        _run_child(json.loads(line), done)
+    except BaseException:  # noqa: BLE001 - never return into the worker's loop
+        traceback.print_exc()
+        os._exit(1)
+
+
+def _run_child(request: dict[str, Any], done: int) -> None:
+    code = 1
+    exit_now = os._exit
+    leader = os.getpid()
+
+    def exit_saying_so(status: int) -> None:
+        # Trainers end with os._exit (tuner.train does); say the status on the way out. Only the
+        # trial's own process speaks: forked helpers (data-loader workers) inherit this function.
+        if os.getpid() == leader:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            try:
+                os.write(done, str(int(status)).encode())
+            except OSError:
+                pass
+        exit_now(status)
+
+    os._exit = exit_saying_so
+    try:
+        _redirect_output(request["log"])
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _use_thread_count()
+        sys.argv = [request["module"], *request["args"]]
+        try:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exit_request:
+            code = _exit_code(exit_request.code)
+    except BaseException:  # noqa: BLE001 - the child reports everything to its log and exits
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _redirect_output(log_path: str) -> None:
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
+def _reseed() -> None:
+    """Give the child its own random state: forked children would otherwise share the worker's."""
+    seed = int.from_bytes(os.urandom(8), "little")
+    random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed % (2**63))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % (2**32))
+
+
+def _use_thread_count() -> None:
+    """Torch's intra-op threads as the trial's OMP_NUM_THREADS says (the worker's own count otherwise)."""
+    torch = sys.modules.get("torch")
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if torch is not None and threads and threads.isdigit():
+        torch.set_num_threads(int(threads))
+
+
+def _exit_code(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _reply(stream: Any, message: dict[str, Any]) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _close_inherited_descriptors(*, keep: tuple[int, ...]) -> None:
+    """Close everything but 0-2 and ``keep``: files and sockets the worker held must not leak into trials."""
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except FileNotFoundError:
+        descriptors = list(range(3, 256))
+    for descriptor in descriptors:
+        if descriptor > 2 and descriptor not in keep:
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    main()
