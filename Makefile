@@ -7,7 +7,7 @@ DEMO_TRIALS ?= 20
 # On a machine without a GPU: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu (PyTorch's CPU-only wheels).
 TORCH_INDEX ?=
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo test check benchmark clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Lint (ruff, zero findings) and the package's layout properties (tools/check_layout.py prints each one).
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/python tools/check_layout.py
 
 clean:
 	rm -rf $(VENV) results tune.db tune.db-wal tune.db-shm best_config.json

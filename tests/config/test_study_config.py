@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import importlib
 from pathlib import Path
 
 import optuna
@@ -92,5 +93,5 @@ def test_cli_reports_a_bad_study_config_in_one_line(tune_cli, tmp_path, monkeypa
     result = tune_cli("--study-config", "study.json")
     assert result.exit_code == 2
     assert result.output.strip() == "Error: study.json: unknown key in 'tune' 'trials' (did you mean 'n_trials'?); known: " + ", ".join(
-        __import__("tuner.config.study_file").study_config.TUNE_KEYS
+        importlib.import_module("tuner.config.study_file").TUNE_KEYS
     )
