@@ -115,7 +115,9 @@ def check_layers(modules: dict[str, Module]) -> Check:
             if standalone:
                 allowed = STANDALONE[standalone]
                 if not any(target == a or target.startswith(a + ".") for a in allowed):
-                    problems.append(f"{module.name} -> {target}: a stand-alone trainer imports only {', '.join(allowed)}")
+                    problems.append(
+                        f"{module.name} -> {target}: a stand-alone trainer imports only {', '.join(allowed)}"
+                    )
             elif target == "tuner" and module.name != "tuner":
                 problems.append(f"{module.name} -> tuner: import the module that defines the name")
             elif layer_of(target) > layer_of(module.name):
@@ -160,7 +162,9 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def check_sizes(modules: dict[str, Module]) -> list[Check]:
-    long_modules = [f"{m.path.relative_to(ROOT)}: {m.lines} lines" for m in modules.values() if m.lines > MAX_MODULE_LINES]
+    long_modules = [
+        f"{m.path.relative_to(ROOT)}: {m.lines} lines" for m in modules.values() if m.lines > MAX_MODULE_LINES
+    ]
     long_functions = [
         f"{module.path.relative_to(ROOT)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
         for module in modules.values()
@@ -240,8 +244,15 @@ def check_single_homes(modules: dict[str, Module]) -> list[Check]:
             {m.name for m in modules.values() if m not in proper and "get_close_matches" in ast.unparse(m.tree)},
             {"tuner.train.errors"},
         ),
-        _only_in("rich Consoles made in one place and passed down", _where(proper, _calls("Console")), {"tuner.cli.common"}),
-        _only_in("one trial table (no pandas dataframe of trials)", _where(proper, _calls("trials_dataframe")), set(), at_least_one=False),
+        _only_in(
+            "rich Consoles made in one place and passed down", _where(proper, _calls("Console")), {"tuner.cli.common"}
+        ),
+        _only_in(
+            "one trial table (no pandas dataframe of trials)",
+            _where(proper, _calls("trials_dataframe")),
+            set(),
+            at_least_one=False,
+        ),
     ]
 
 
@@ -253,8 +264,9 @@ def check_cli_types(modules: dict[str, Module]) -> Check:
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Call) and ast.unparse(node.func) == "click.option":
                 for keyword in node.keywords:
-                    if keyword.arg == "type" and ast.unparse(keyword.value) in ("int", "float"):
-                        problems.append(f"{module.name}:{node.lineno} {ast.unparse(node.args[0])}: type={ast.unparse(keyword.value)}")
+                    kind = ast.unparse(keyword.value)
+                    if keyword.arg == "type" and kind in ("int", "float"):
+                        problems.append(f"{module.name}:{node.lineno} {ast.unparse(node.args[0])}: type={kind}")
     return Check("numeric CLI options checked by click types (IntRange/FloatRange)", problems)
 
 
@@ -264,11 +276,13 @@ def check_public_optuna(modules: dict[str, Module]) -> Check:
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Attribute) and node.attr in ("_storage", "_get_stale_trial_ids", "_study_id"):
                 problems.append(f"{module.name}:{node.lineno} .{node.attr}")
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("optuna"):
-                if any(part.startswith("_") for part in node.module.split(".")):
-                    problems.append(f"{module.name}:{node.lineno} from {node.module} import ...")
-            if isinstance(node, ast.Attribute) and ast.unparse(node).startswith("optuna.") and any(
-                part.startswith("_") and not part.startswith("__") for part in ast.unparse(node).split(".")
+            private_module = node.module and any(part.startswith("_") for part in node.module.split("."))
+            if isinstance(node, ast.ImportFrom) and private_module and node.module.startswith("optuna"):
+                problems.append(f"{module.name}:{node.lineno} from {node.module} import ...")
+            if (
+                isinstance(node, ast.Attribute)
+                and ast.unparse(node).startswith("optuna.")
+                and any(part.startswith("_") and not part.startswith("__") for part in ast.unparse(node).split("."))
             ):
                 problems.append(f"{module.name}:{node.lineno} {ast.unparse(node)}")
     return Check("Optuna used through its public API", sorted(set(problems)))
@@ -293,7 +307,9 @@ def main() -> int:
         check_runner_says_why(modules),
     ]
     arrows = sum(len(m.imports) for m in modules.values())
-    print(f"layout of {PACKAGE.relative_to(ROOT)}/: {len(modules)} modules, {arrows} import arrows, {len(LAYERS)} layers")
+    print(
+        f"layout of {PACKAGE.relative_to(ROOT)}/: {len(modules)} modules, {arrows} import arrows, {len(LAYERS)} layers"
+    )
     for check in checks:
         print(f"{'ok  ' if not check.problems else 'FAIL'}  {check.title}")
         for problem in check.problems:
