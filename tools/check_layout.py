@@ -276,8 +276,9 @@ def check_public_optuna(modules: dict[str, Module]) -> Check:
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Attribute) and node.attr in ("_storage", "_get_stale_trial_ids", "_study_id"):
                 problems.append(f"{module.name}:{node.lineno} .{node.attr}")
-            private_module = node.module and any(part.startswith("_") for part in node.module.split("."))
-            if isinstance(node, ast.ImportFrom) and private_module and node.module.startswith("optuna"):
+            module_name = getattr(node, "module", None) or ""
+            private_module = any(part.startswith("_") for part in module_name.split("."))
+            if isinstance(node, ast.ImportFrom) and private_module and module_name.startswith("optuna"):
                 problems.append(f"{module.name}:{node.lineno} from {node.module} import ...")
             if (
                 isinstance(node, ast.Attribute)
