@@ -32,7 +32,7 @@ def is_path(value: Any) -> bool:
     return not any(mark in value for mark in "\n{}[]") and value.strip().endswith(_FILE_SUFFIXES)
 
 
-def load_config(config: Any) -> tuple[ConfigSnapshot, str]:
+def snapshot_and_study_name(config: Any) -> tuple[ConfigSnapshot, str]:
     """The config's snapshot and the default study name.
 
     A file's study name is its stem (``configs/imdb.jsonnet`` -> ``imdb``); text or a dict
@@ -48,6 +48,9 @@ def load_config(config: Any) -> tuple[ConfigSnapshot, str]:
     else:
         raise ConfigError(f"config must be a path, Jsonnet text or a dict, got {type(config).__name__}")
     return config_from_text(text), "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+load_config = snapshot_and_study_name  # the old name, until every caller says snapshot_and_study_name
 
 
 def load_space(search_space: Any) -> SearchSpace:

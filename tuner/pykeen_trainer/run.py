@@ -11,6 +11,7 @@ from typing import Any, Callable
 from tuner.contract import LAST_EPOCH_KEY
 from tuner.pykeen_trainer.errors import PykeenConfigError, PykeenMissingError
 from tuner.pykeen_trainer.settings import RESERVED_TRAINING_KEYS, TRAINING_KWARGS_KEY, RunSettings
+from tuner.train.errors import did_you_mean
 from tuner.train.outputs import RunDirectory
 
 # Keys that describe the data; the adapter loads the dataset itself (it needs the validation
@@ -115,14 +116,11 @@ def _check_components(kwargs: dict[str, Any], settings: RunSettings) -> None:
 
 
 def _lookup(resolver: Any, key: str, name: str | None) -> Any:
-    import difflib
-
     try:
         return resolver.lookup(name)
     except (KeyError, ValueError):
         options = sorted(resolver.options)
-        close = difflib.get_close_matches(resolver.normalize(name), options, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(resolver.normalize(name), options, sentence=True)
         raise PykeenConfigError(f"{key}: unknown PyKEEN {key} {name!r}.{hint} Available: {', '.join(options)}") from None
 
 

@@ -1,5 +1,4 @@
 
-import difflib
 import json
 import math
 import warnings
@@ -7,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from tuner.errors import SearchSpaceError
+from tuner.errors import SearchSpaceError, closest, did_you_mean
 from tuner.space.conditions import order_and_check, parse_condition
 from tuner.space.parameters import KINDS, MAX_INT_MAGNITUDE, Parameter, SearchSpace, Value, tidy_number
 
@@ -115,9 +114,9 @@ def _parse_strategy(name: str, strategy: Any, where: str) -> tuple[Parameter, st
     if not isinstance(strategy, Mapping):
         raise SearchSpaceError(f"{where}: the strategy must be an object with a 'type', got {strategy!r}")
     if "type" not in strategy:
-        misspelt = difflib.get_close_matches("type", [str(key) for key in strategy], n=1, cutoff=0.6)
-        if misspelt:
-            raise SearchSpaceError(f"{where}: unknown key '{misspelt[0]}' (did you mean 'type'?)")
+        misspelt = closest("type", strategy)
+        if misspelt is not None:
+            raise SearchSpaceError(f"{where}: unknown key '{misspelt}' (did you mean 'type'?)")
     kind = _parse_kind(strategy.get("type"), where)
     options = {key: value for key, value in strategy.items() if key not in ("type", *_COMMON_KEYS)}
     unknown = set(options) - _KEYS[kind]
@@ -155,7 +154,7 @@ def _parse_kind(kind: Any, where: str) -> str:
         raise SearchSpaceError(f"{where}: missing or invalid 'type' {kind!r}; use one of {', '.join(KINDS)}")
     normalised = _KIND_ALIASES.get(kind.lower(), kind.lower())
     if normalised not in KINDS:
-        raise SearchSpaceError(f"{where}: unknown type '{kind}'{_did_you_mean(kind, KINDS)}; use one of {', '.join(KINDS)}")
+        raise SearchSpaceError(f"{where}: unknown type '{kind}'{did_you_mean(kind.lower(), KINDS)}; use one of {', '.join(KINDS)}")
     return normalised
 
 
@@ -193,7 +192,7 @@ def _parse_number(name: str, kind: str, options: Mapping[str, Any], where: str) 
         raise SearchSpaceError(f"{where}: 'log' must be true or false, got {log!r}")
     scale = options.get("scale", "linear")
     if scale not in _SCALES:
-        raise SearchSpaceError(f"{where}: unknown scale {scale!r}{_did_you_mean(str(scale), _SCALES)}; use one of {', '.join(_SCALES)}")
+        raise SearchSpaceError(f"{where}: unknown scale {scale!r}{did_you_mean(str(scale).lower(), _SCALES)}; use one of {', '.join(_SCALES)}")
     if scale != "linear":
         return _parse_power(name, kind, options, scale, where), None
     if "base" in options:
@@ -295,8 +294,3 @@ def _short_json(value: Any, limit: int = 80) -> str:
 
 def _names(keys: set[str]) -> str:
     return ", ".join(f"'{key}'" for key in sorted(keys))
-
-
-def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    matches = difflib.get_close_matches(word.lower(), options, n=1)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
