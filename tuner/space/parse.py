@@ -68,6 +68,20 @@ def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSp
     return SearchSpace(order_and_check(parameters, source), source=source, notes=tuple(notes))
 
 
+def parse_stored_space(data: Any, *, source: str = "<stored search space>") -> SearchSpace:
+    """A search space stored with a study (:meth:`SearchSpace.to_dict`), read back quickly and silently.
+
+    The stored form was validated when the study ran (and its notes shown then), so it is only read;
+    any other shape (a space stored by hand, say) is validated as usual, without repeating notes.
+    """
+    try:
+        return SearchSpace.from_stored(data, source=source)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SearchSpaceWarning)
+            return parse_search_space(data, source=source)
+
+
 def pykeen_hpo_translation(data: Any) -> str | None:
     """For a PyKEEN ``hpo_pipeline`` config (``{"optuna": ..., "pipeline": ...}``): how to write it for tune."""
     if not isinstance(data, Mapping) or not isinstance(data.get("pipeline"), Mapping):
