@@ -8,8 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tuner.errors import OptionError
 from tuner.config.study_file import TUNE_KEYS, load_study_config, study_config_kwargs
+from tuner.errors import OptionError
 
 
 def test_sections_become_tune_arguments():

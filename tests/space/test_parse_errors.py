@@ -49,7 +49,7 @@ BAD_SPACES: list[tuple[str, Any, str]] = [
      "parameter 'x': choice \"a\" is listed more than once"),
     ("object-choice", {"x": {"type": "categorical", "choices": [{"a": 1}]}},
      "parameter 'x': choice {\"a\": 1} is not a string, number, boolean or null; "
-     "write it as a string and decode it in the config with std.parseJson"),
+     + "write it as a string and decode it in the config with std.parseJson"),
     ("infinite-choice", {"x": {"type": "categorical", "choices": [1.0, float("inf")]}},
      "parameter 'x': choice inf is not a finite number; give numbers or strings"),
     ("key-of-another-type", {"x": {"type": "bool", "low": 0}},

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tuner.config.snapshot import ConfigSnapshot, capture_config, config_from_text
 from tuner.errors import ConfigError, SearchSpaceError

@@ -16,8 +16,9 @@ are :func:`tuner.tune`'s argument names. Relative paths (``config``, ``search_sp
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tuner.config.snapshot import evaluate_jsonnet_snippet, ext_var_string
 from tuner.config.sources import is_path

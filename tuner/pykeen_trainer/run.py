@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tuner.contract import LAST_EPOCH_KEY
 from tuner.pykeen_trainer.errors import PykeenConfigError, PykeenMissingError
@@ -39,10 +40,7 @@ def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path |
     """
     log = log or _stderr
     pipeline, train_method = _import_pykeen()
-    training_keys = set(inspect.signature(train_method).parameters) - {"self", "triples_factory", *RESERVED_TRAINING_KEYS}
-    settings = RunSettings.from_config(
-        config, pipeline_keys=inspect.signature(pipeline).parameters, training_keys=training_keys
-    )
+    settings = _settings(config, pipeline, train_method)
     kwargs = _with_quiet_defaults(settings.pipeline_kwargs)
     _check_components(kwargs, settings)
     run_dir = RunDirectory(serialization_dir, metrics_file)
@@ -61,6 +59,12 @@ def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path |
     metrics = _final_metrics(reporter, settings, result, kwargs, time.monotonic() - started)
     run_dir.finish(metrics)
     return metrics
+
+
+def _settings(config: dict[str, Any], pipeline: Callable[..., Any], train_method: Callable[..., Any]) -> RunSettings:
+    """The config checked against the keys the installed PyKEEN's ``pipeline()`` and ``train()`` take."""
+    training_keys = set(inspect.signature(train_method).parameters) - {"self", "triples_factory", *RESERVED_TRAINING_KEYS}
+    return RunSettings.from_config(config, pipeline_keys=inspect.signature(pipeline).parameters, training_keys=training_keys)
 
 
 def _import_pykeen() -> tuple[Callable[..., Any], Callable[..., Any]]:

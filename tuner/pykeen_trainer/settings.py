@@ -7,8 +7,9 @@ the installed PyKEEN version instead of a copied list.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from tuner.pykeen_trainer.errors import PykeenConfigError
 from tuner.train.errors import did_you_mean

@@ -9,7 +9,8 @@ default its low end or first choice), so the config still renders.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import SearchSpaceError, did_you_mean
 from tuner.space.parameters import Condition, same_value

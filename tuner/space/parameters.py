@@ -13,8 +13,9 @@ Both become a :class:`SearchSpace` of validated :class:`Parameter` objects.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import SearchSpaceError
 

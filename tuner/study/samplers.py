@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import OptionError, did_you_mean
 from tuner.space.parameters import SearchSpace
