@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_ext_vars(pairs: list[str]) -> dict[str, str]:
+    """``--ext-var NAME=VALUE`` pairs as a dict.
+
+    ``tune``'s own reader (:mod:`tuner.cli.common`) is not used: the trainer stands alone and
+    imports nothing of ``tune`` but the trial contract.
+    """
     from tuner.train.errors import TrainConfigError
 
     ext_vars = {}
