@@ -52,7 +52,13 @@ def require(*modules: str, purpose: str, extra: str = PLOTS_EXTRA) -> None:
         )
 
 
+def closest(word: object, options: Iterable[object], *, cutoff: float = 0.6) -> str | None:
+    """The option closest to ``word`` (as text), or None when none is close enough."""
+    matches = difflib.get_close_matches(str(word), [str(option) for option in options], n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
 def did_you_mean(word: object, options: Iterable[object], *, cutoff: float = 0.6) -> str:
     """`` (did you mean 'x'?)`` for the option closest to ``word``, or ``""`` when none is close."""
-    matches = difflib.get_close_matches(str(word), [str(option) for option in options], n=1, cutoff=cutoff)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    match = closest(word, options, cutoff=cutoff)
+    return f" (did you mean '{match}'?)" if match is not None else ""

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tuner.config.snapshot import capture_config, config_from_text
 from tuner.config.init_space import Usage, guess_search_space, guess_strategy, usage_of
 from tuner.config.preflight import prepare_config
-from tuner.space.parse import SearchSpaceWarning, parse_search_space
+from tuner.config.snapshot import capture_config, config_from_text
 from tuner.config.sources import load_search_space
+from tuner.space.parse import SearchSpaceWarning, parse_search_space
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

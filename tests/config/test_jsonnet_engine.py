@@ -12,10 +12,10 @@ import optuna
 import pytest
 
 from tuner.config import jsonnet_engine
-from tuner.config.snapshot import capture_config, config_from_text, ext_var_string
-from tuner.errors import ConfigError
 from tuner.config.preflight import prepare_config
+from tuner.config.snapshot import capture_config, config_from_text, ext_var_string
 from tuner.config.sources import load_search_space
+from tuner.errors import ConfigError
 
 _jsonnet = pytest.importorskip("_jsonnet", reason="the C++ engine (jsonnet, in the dev extra) is the reference")
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from tuner.config.preflight import MIDDLE_CHOICES_RENDERED, PreparedConfig, UnusedParameterWarning, prepare_config
 from tuner.config.snapshot import ConfigSnapshot, capture_config
 from tuner.errors import ConfigError
-from tuner.config.preflight import MIDDLE_CHOICES_RENDERED, PreparedConfig, UnusedParameterWarning, prepare_config
 from tuner.space.parse import parse_search_space
 
 LR_SPACE = {"lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}

@@ -10,12 +10,12 @@ import optuna
 import pytest
 
 import tuner
+from tests.conftest import TRAINERS
+from tuner.config.preflight import prepare_config
 from tuner.config.snapshot import config_from_text
 from tuner.errors import ConfigError, SearchSpaceError
-from tuner.config.preflight import prepare_config
-from tuner.study.records import trial_config
 from tuner.space.parse import parse_search_space
-from tests.conftest import TRAINERS
+from tuner.study.records import trial_config
 
 SPACE = {
     "encoder": {"type": "categorical", "choices": ["lstm", "cnn"]},

@@ -12,10 +12,10 @@ from typing import Any
 import optuna
 import pytest
 
+from tuner.config.sources import load_search_space
 from tuner.errors import SearchSpaceError
 from tuner.space.parameters import SearchSpace
 from tuner.space.parse import SearchSpaceWarning, parse_search_space
-from tuner.config.sources import load_search_space
 
 # The search space of the AllenNLP + Optuna tutorial (seed document), byte for byte.
 SEED_HPARAMS_JSON = """[

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tuner.contract import (
+    MAX_METRICS_BYTES,
+    EpochMetricsReader,
+    MalformedMetricsError,
+    TrialResultError,
+    read_final_metrics,
+)
 from tuner.errors import OptionError
-from tuner.contract import MAX_METRICS_BYTES, EpochMetricsReader, MalformedMetricsError, TrialResultError, read_final_metrics
 from tuner.study.objective import Objective, objective_from_options
 
 EPOCHS = [

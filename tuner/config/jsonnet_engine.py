@@ -17,7 +17,8 @@ import selectors
 import subprocess
 import sys
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # A real config renders in milliseconds; this bounds a runaway one.
 RENDER_TIME_LIMIT_S = 30.0

@@ -14,8 +14,9 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 # Renders that need more than this are runaway configs (``std.range(1, 1e10)``), not real ones.
 MEMORY_LIMIT_BYTES = 4 << 30

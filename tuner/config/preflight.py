@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tuner.config.snapshot import ConfigSnapshot, ext_var_string
 from tuner.errors import ConfigError

@@ -13,9 +13,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tuner.config import jsonnet_engine
 from tuner.errors import ConfigError, TunerError

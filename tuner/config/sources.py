@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tuner.config.snapshot import ConfigSnapshot, capture_config, config_from_text
 from tuner.errors import ConfigError, SearchSpaceError
@@ -32,7 +33,7 @@ def is_path(value: Any) -> bool:
     return not any(mark in value for mark in "\n{}[]") and value.strip().endswith(_FILE_SUFFIXES)
 
 
-def load_config(config: Any) -> tuple[ConfigSnapshot, str]:
+def snapshot_and_study_name(config: Any) -> tuple[ConfigSnapshot, str]:
     """The config's snapshot and the default study name.
 
     A file's study name is its stem (``configs/imdb.jsonnet`` -> ``imdb``); text or a dict
@@ -48,6 +49,9 @@ def load_config(config: Any) -> tuple[ConfigSnapshot, str]:
     else:
         raise ConfigError(f"config must be a path, Jsonnet text or a dict, got {type(config).__name__}")
     return config_from_text(text), "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+load_config = snapshot_and_study_name  # the old name, until every caller says snapshot_and_study_name
 
 
 def load_space(search_space: Any) -> SearchSpace:

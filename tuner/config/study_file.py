@@ -15,14 +15,14 @@ are :func:`tuner.tune`'s argument names. Relative paths (``config``, ``search_sp
 
 from __future__ import annotations
 
-import difflib
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tuner.config.snapshot import evaluate_jsonnet_snippet, ext_var_string
 from tuner.config.sources import is_path
-from tuner.errors import OptionError
+from tuner.errors import OptionError, did_you_mean
 from tuner.space.parse import pykeen_hpo_translation
 
 _TEXT, _INT, _NUMBER, _BOOL, _OBJECT = (str,), (int,), (int, float), (bool,), (dict,)
@@ -103,9 +103,7 @@ def study_config_kwargs(data: Any, *, source: str = "<study config>", base_dir: 
 def _check_keys(values: Mapping[str, Any], known: Mapping[str, Any], source: str, what: str) -> None:
     for key in values:
         if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise OptionError(f"{source}: unknown {what} '{key}'{hint}; known: {', '.join(known)}")
+            raise OptionError(f"{source}: unknown {what} '{key}'{did_you_mean(key, known)}; known: {', '.join(known)}")
 
 
 def _checked(value: Any, types: tuple[type, ...], where: str) -> Any:

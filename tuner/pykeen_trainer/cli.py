@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tuner.contract import ENV_METRICS_FILE
-from tuner.errors import ConfigError
+from tuner.train.errors import TrainerError
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -34,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from tuner.pykeen_trainer.run import run
-        from tuner.train.render import load_config
+        from tuner.train.render import render_config_file
 
-        config = load_config(args.config)
+        config = render_config_file(args.config)
         metrics_file = os.environ.get(ENV_METRICS_FILE)
         run(config, args.serialization_dir, metrics_file=Path(metrics_file) if metrics_file else None)
-    except ConfigError as error:
+    except TrainerError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from tuner.errors import ConfigError
+from tuner.train.errors import TrainConfigError, TrainerError
 
 INSTALL_HINT = "pip install 'tuner[pykeen]'"
 
 
-class PykeenConfigError(ConfigError):
+class PykeenConfigError(TrainConfigError):
     """A config key is unknown, ill-typed, or names a PyKEEN component that does not exist."""
 
 
-class PykeenMissingError(ConfigError):
+class PykeenMissingError(TrainerError):
     """PyKEEN is not installed in the trainer's environment."""
 
     def __init__(self) -> None:

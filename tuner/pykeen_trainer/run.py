@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tuner.contract import LAST_EPOCH_KEY
 from tuner.pykeen_trainer.errors import PykeenConfigError, PykeenMissingError
 from tuner.pykeen_trainer.settings import RESERVED_TRAINING_KEYS, TRAINING_KWARGS_KEY, RunSettings
+from tuner.train.errors import did_you_mean
 from tuner.train.outputs import RunDirectory
 
 # Keys that describe the data; the adapter loads the dataset itself (it needs the validation
@@ -38,10 +40,7 @@ def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path |
     """
     log = log or _stderr
     pipeline, train_method = _import_pykeen()
-    training_keys = set(inspect.signature(train_method).parameters) - {"self", "triples_factory", *RESERVED_TRAINING_KEYS}
-    settings = RunSettings.from_config(
-        config, pipeline_keys=inspect.signature(pipeline).parameters, training_keys=training_keys
-    )
+    settings = _settings(config, pipeline, train_method)
     kwargs = _with_quiet_defaults(settings.pipeline_kwargs)
     _check_components(kwargs, settings)
     run_dir = RunDirectory(serialization_dir, metrics_file)
@@ -60,6 +59,12 @@ def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path |
     metrics = _final_metrics(reporter, settings, result, kwargs, time.monotonic() - started)
     run_dir.finish(metrics)
     return metrics
+
+
+def _settings(config: dict[str, Any], pipeline: Callable[..., Any], train_method: Callable[..., Any]) -> RunSettings:
+    """The config checked against the keys the installed PyKEEN's ``pipeline()`` and ``train()`` take."""
+    training_keys = set(inspect.signature(train_method).parameters) - {"self", "triples_factory", *RESERVED_TRAINING_KEYS}
+    return RunSettings.from_config(config, pipeline_keys=inspect.signature(pipeline).parameters, training_keys=training_keys)
 
 
 def _import_pykeen() -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -115,14 +120,11 @@ def _check_components(kwargs: dict[str, Any], settings: RunSettings) -> None:
 
 
 def _lookup(resolver: Any, key: str, name: str | None) -> Any:
-    import difflib
-
     try:
         return resolver.lookup(name)
     except (KeyError, ValueError):
         options = sorted(resolver.options)
-        close = difflib.get_close_matches(resolver.normalize(name), options, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(resolver.normalize(name), options, sentence=True)
         raise PykeenConfigError(f"{key}: unknown PyKEEN {key} {name!r}.{hint} Available: {', '.join(options)}") from None
 
 

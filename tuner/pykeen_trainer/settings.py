@@ -7,11 +7,13 @@ the installed PyKEEN version instead of a copied list.
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from tuner.pykeen_trainer.errors import PykeenConfigError
+from tuner.train.errors import did_you_mean
+from tuner.train.metric import signed_metric
 
 TRAINER_KEY = "trainer"
 TRAINING_KWARGS_KEY = "training_kwargs"
@@ -82,23 +84,23 @@ def _report_settings(section: Any) -> ReportSettings:
     _check_known(section, _TRAINER_DEFAULTS, where=f"{TRAINER_KEY}.")
     values = {**_TRAINER_DEFAULTS, **section}
     signed, every = values["validation_metric"], values["eval_every"]
-    if not isinstance(signed, str) or len(signed) < 2 or signed[0] not in "+-":
+    metric = signed_metric(signed)
+    if metric is None:
         raise PykeenConfigError(
             f"{TRAINER_KEY}.validation_metric: expected '+name' (maximise) or '-name' (minimise), e.g. '+mrr'; "
             f"got {signed!r}"
         )
     if not _is_int(every) or every < 1:
         raise PykeenConfigError(f"{TRAINER_KEY}.eval_every: expected a positive integer, got {every!r}")
-    name = signed[1:]
+    name, maximize = metric
     metrics = tuple(dict.fromkeys((name, *DEFAULT_REPORTED_METRICS)))
-    return ReportSettings(validation_metric=name, maximize=signed[0] == "+", eval_every=every, metrics=metrics)
+    return ReportSettings(validation_metric=name, maximize=maximize, eval_every=every, metrics=metrics)
 
 
 def _check_known(section: Mapping[str, Any], known: Collection[str], *, where: str) -> None:
     for key in section:
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(key, known, sentence=True)
             raise PykeenConfigError(
                 f"unknown key '{where}{key}'.{hint} Available: {', '.join(sorted(known))}"
             )

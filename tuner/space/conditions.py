@@ -8,11 +8,11 @@ default its low end or first choice), so the config still renders.
 
 from __future__ import annotations
 
-import difflib
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from tuner.errors import SearchSpaceError
+from tuner.errors import SearchSpaceError, did_you_mean
 from tuner.space.parameters import Condition, same_value
 
 if TYPE_CHECKING:
@@ -46,8 +46,7 @@ def order_and_check(parameters: Iterable[Parameter], source: str) -> tuple[Param
         for parent, values in parameter.condition:
             where = f"{source}: parameter '{parameter.name}'"
             if parent not in by_name:
-                close = difflib.get_close_matches(parent, list(by_name), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(parent, by_name)
                 raise SearchSpaceError(f"{where}: condition names unknown parameter '{parent}'{hint}")
             if parent == parameter.name:
                 raise SearchSpaceError(f"{where}: a parameter cannot be conditional on itself")

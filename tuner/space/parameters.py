@@ -13,8 +13,9 @@ Both become a :class:`SearchSpace` of validated :class:`Parameter` objects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import SearchSpaceError
 
@@ -96,6 +97,27 @@ class Parameter:
         if self.condition:
             entry.update(condition=condition_to_dict(self.condition), default=self.default)
         return entry
+
+    @classmethod
+    def from_dict(cls, name: str, entry: Mapping[str, Any]) -> Parameter:
+        """The parameter :meth:`to_dict` wrote, read back without checks; ValueError for any other shape."""
+        kind = entry["type"]
+        if kind == "bool":
+            parameter = cls(name, "bool", choices=(True, False))
+        elif kind == "categorical":
+            parameter = cls(name, "categorical", choices=tuple(entry["choices"]))
+        elif kind in ("int", "float"):
+            low, high, step = entry["low"], entry["high"], entry.get("step")
+            parameter = cls(name, kind, low=low, high=high, step=step, log=entry.get("log", False))
+        else:
+            raise ValueError(f"type {kind!r} is not a stored type")
+        if "condition" not in entry:
+            return parameter
+        condition = tuple(
+            (str(parent), tuple(values) if isinstance(values, list) else (values,))
+            for parent, values in entry["condition"].items()
+        )
+        return replace(parameter, condition=condition, default=entry.get("default"))
 
     def _strategy_dict(self) -> dict[str, Any]:
         if self.kind == "bool":
@@ -181,6 +203,23 @@ class SearchSpace:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The whole space in mapping format; :func:`parse_search_space` reads it back."""
         return {parameter.name: parameter.to_dict() for parameter in self.parameters}
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Mapping[str, Any]], source: str = "<search space>") -> SearchSpace:
+        """The space :meth:`to_dict` wrote (validated, normalised, parents first), read back without checks.
+
+        Raises ``ValueError`` (or ``KeyError``/``TypeError``/``AttributeError``) for data of any other
+        shape; :func:`tuner.space.parse.parse_stored_space` then validates it instead.
+        """
+        parameters: list[Parameter] = []
+        for name, entry in data.items():
+            parameter = Parameter.from_dict(name, entry)
+            if any(parent not in {p.name for p in parameters} for parent, _ in parameter.condition):
+                raise ValueError(f"parameter '{name}' comes before its parent")  # not the stored order
+            parameters.append(parameter)
+        if not parameters:
+            raise ValueError("no parameters")
+        return cls(tuple(parameters), source=source)
 
 
 def tidy_number(value: float) -> float:

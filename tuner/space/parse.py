@@ -1,5 +1,4 @@
 
-import difflib
 import json
 import math
 import warnings
@@ -7,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from tuner.errors import SearchSpaceError
+from tuner.errors import SearchSpaceError, closest, did_you_mean
 from tuner.space.conditions import order_and_check, parse_condition
 from tuner.space.parameters import KINDS, MAX_INT_MAGNITUDE, Parameter, SearchSpace, Value, tidy_number
 
@@ -69,6 +68,20 @@ def parse_search_space(data: Any, *, source: str = "<search space>") -> SearchSp
     return SearchSpace(order_and_check(parameters, source), source=source, notes=tuple(notes))
 
 
+def parse_stored_space(data: Any, *, source: str = "<stored search space>") -> SearchSpace:
+    """A search space stored with a study (:meth:`SearchSpace.to_dict`), read back quickly and silently.
+
+    The stored form was validated when the study ran (and its notes shown then), so it is only read;
+    any other shape (a space stored by hand, say) is validated as usual, without repeating notes.
+    """
+    try:
+        return SearchSpace.from_stored(data, source=source)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SearchSpaceWarning)
+            return parse_search_space(data, source=source)
+
+
 def pykeen_hpo_translation(data: Any) -> str | None:
     """For a PyKEEN ``hpo_pipeline`` config (``{"optuna": ..., "pipeline": ...}``): how to write it for tune."""
     if not isinstance(data, Mapping) or not isinstance(data.get("pipeline"), Mapping):
@@ -115,9 +128,9 @@ def _parse_strategy(name: str, strategy: Any, where: str) -> tuple[Parameter, st
     if not isinstance(strategy, Mapping):
         raise SearchSpaceError(f"{where}: the strategy must be an object with a 'type', got {strategy!r}")
     if "type" not in strategy:
-        misspelt = difflib.get_close_matches("type", [str(key) for key in strategy], n=1, cutoff=0.6)
-        if misspelt:
-            raise SearchSpaceError(f"{where}: unknown key '{misspelt[0]}' (did you mean 'type'?)")
+        misspelt = closest("type", strategy)
+        if misspelt is not None:
+            raise SearchSpaceError(f"{where}: unknown key '{misspelt}' (did you mean 'type'?)")
     kind = _parse_kind(strategy.get("type"), where)
     options = {key: value for key, value in strategy.items() if key not in ("type", *_COMMON_KEYS)}
     unknown = set(options) - _KEYS[kind]
@@ -155,7 +168,7 @@ def _parse_kind(kind: Any, where: str) -> str:
         raise SearchSpaceError(f"{where}: missing or invalid 'type' {kind!r}; use one of {', '.join(KINDS)}")
     normalised = _KIND_ALIASES.get(kind.lower(), kind.lower())
     if normalised not in KINDS:
-        raise SearchSpaceError(f"{where}: unknown type '{kind}'{_did_you_mean(kind, KINDS)}; use one of {', '.join(KINDS)}")
+        raise SearchSpaceError(f"{where}: unknown type '{kind}'{did_you_mean(kind.lower(), KINDS)}; use one of {', '.join(KINDS)}")
     return normalised
 
 
@@ -193,7 +206,7 @@ def _parse_number(name: str, kind: str, options: Mapping[str, Any], where: str) 
         raise SearchSpaceError(f"{where}: 'log' must be true or false, got {log!r}")
     scale = options.get("scale", "linear")
     if scale not in _SCALES:
-        raise SearchSpaceError(f"{where}: unknown scale {scale!r}{_did_you_mean(str(scale), _SCALES)}; use one of {', '.join(_SCALES)}")
+        raise SearchSpaceError(f"{where}: unknown scale {scale!r}{did_you_mean(str(scale).lower(), _SCALES)}; use one of {', '.join(_SCALES)}")
     if scale != "linear":
         return _parse_power(name, kind, options, scale, where), None
     if "base" in options:
@@ -295,8 +308,3 @@ def _short_json(value: Any, limit: int = 80) -> str:
 
 def _names(keys: set[str]) -> str:
     return ", ".join(f"'{key}'" for key in sorted(keys))
-
-
-def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    matches = difflib.get_close_matches(word.lower(), options, n=1)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -68,9 +68,9 @@ def objective_from_options(
     """
     if direction is not None and direction not in DIRECTIONS:
         raise OptionError(f"--direction must be maximize or minimize, got '{direction}'")
-    hint = _parse_validation_metric(validation_metric)
+    hint = parse_signed_metric(validation_metric)
     if hint is not None:
-        hinted_metric, hinted_direction = hint
+        hinted_metric, hinted_direction = f"{_BEST_PREFIX}validation_{hint[0]}", hint[1]
         # The hint only speaks for its own metric: --metric best_validation_loss --direction
         # minimize with '+accuracy' in the config is a deliberate choice, not a contradiction.
         if metric is None or metric in (hinted_metric, hinted_metric[len(_BEST_PREFIX):]):
@@ -90,11 +90,24 @@ def objective_from_options(
     return Objective(metric, direction)
 
 
-def _parse_validation_metric(value: Any) -> tuple[str, str] | None:
+def objective_from_config(
+    metric: str | None, direction: str | None, config: Mapping[str, Any], *, config_name: str
+) -> Objective:
+    """:func:`objective_from_options` with the hint read from a rendered config's ``trainer.validation_metric``."""
+    trainer = config.get("trainer")
+    validation_metric = trainer.get("validation_metric") if isinstance(trainer, Mapping) else None
+    return objective_from_options(metric, direction, validation_metric, config_name=config_name)
+
+
+def parse_signed_metric(value: Any) -> tuple[str, str] | None:
+    """``"+accuracy"`` -> ``("accuracy", "maximize")``, ``"-loss"`` -> ``("loss", "minimize")``; else None.
+
+    The one reading of the sign convention in ``tune``; the stand-alone trainers keep their own
+    (:mod:`tuner.train.metric`), since they import nothing of ``tune``.
+    """
     if not isinstance(value, str) or len(value) < 2 or value[0] not in "+-":
         return None
-    direction = "maximize" if value[0] == "+" else "minimize"
-    return f"{_BEST_PREFIX}validation_{value[1:]}", direction
+    return value[1:], "maximize" if value[0] == "+" else "minimize"
 
 
 def _is_number(value: Any) -> bool:

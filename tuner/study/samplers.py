@@ -3,12 +3,12 @@ class or instance, with keyword arguments from the command line."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from tuner.errors import OptionError
+from tuner.errors import OptionError, did_you_mean
 from tuner.space.parameters import SearchSpace
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def _resolve(name_or_class: Any, module: Any, base: type, suffix: str, what: str
     key = key.replace("-", "").replace("_", "")
     if key not in choices:
         listing = ", ".join(sorted(choices))
-        raise OptionError(f"unknown {what} '{name_or_class}'{_close(key, list(choices))}; available: {listing}")
+        raise OptionError(f"unknown {what} '{name_or_class}'{did_you_mean(key, choices)}; available: {listing}")
     return choices[key]
 
 
@@ -159,8 +159,3 @@ def _ask_tell_grid_sampler() -> type:
             return None
 
     return AskTellGridSampler
-
-
-def _close(word: str, options: list[str]) -> str:
-    matches = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""

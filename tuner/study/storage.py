@@ -6,7 +6,6 @@ The study remembers what ``tune`` needs to work without the original files
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import time
@@ -14,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuner.errors import StudyError
+from tuner.errors import StudyError, did_you_mean
 from tuner.space.parameters import Parameter, SearchSpace
 from tuner.study.records import ATTR_METRIC, direction_name, stored_metric
 from tuner.study.sqlite_files import check_sqlite_file, read_only_uri, read_uri
@@ -239,7 +238,7 @@ def load_existing_study(storage: optuna.storages.BaseStorage, name: str | None, 
             raise StudyError(f"storage {describe_storage(url)} holds several studies ({', '.join(names)}); pass --study-name")
         name = names[0]
     if name not in names:
-        raise StudyError(f"no study '{name}' in {describe_storage(url)}{_close(name, names)}; studies there: {', '.join(names)}")
+        raise StudyError(f"no study '{name}' in {describe_storage(url)}{did_you_mean(name, names)}; studies there: {', '.join(names)}")
     return _single_objective(optuna.load_study(study_name=name, storage=storage))
 
 
@@ -357,8 +356,3 @@ def _sqlite_path(url: str) -> Path | None:
         return None
     path = url[len(prefix):].split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None
-
-
-def _close(word: str, options: list[str]) -> str:
-    matches = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -8,17 +8,18 @@ add your own with ``--include-package`` (see :mod:`tuner.train.registry`).
 
 from __future__ import annotations
 
-from tuner.train.errors import DataError, TrainConfigError
+from tuner.train.errors import DataError, TrainConfigError, TrainerError
 from tuner.train.registry import MODELS, READERS, SEQ2VEC_ENCODERS, TOKENIZERS, Registry
 from tuner.train.section import Section
 
 __all__ = [
-    "DataError",
     "MODELS",
     "READERS",
-    "Registry",
     "SEQ2VEC_ENCODERS",
-    "Section",
     "TOKENIZERS",
+    "DataError",
+    "Registry",
+    "Section",
     "TrainConfigError",
+    "TrainerError",
 ]

@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         ext_vars = parse_ext_vars(args.ext_var)
         _include(args.include_package)
         from tuner.train.pipeline import train
-        from tuner.train.render import load_config
+        from tuner.train.render import render_config_file
 
-        config = load_config(args.config, ext_vars)
+        config = render_config_file(args.config, ext_vars)
         metrics_file = os.environ.get(ENV_METRICS_FILE)
         train(config, args.serialization_dir, metrics_file=Path(metrics_file) if metrics_file else None)
     except TrainConfigError as error:
@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_ext_vars(pairs: list[str]) -> dict[str, str]:
+    """``--ext-var NAME=VALUE`` pairs as a dict.
+
+    ``tune``'s own reader (:mod:`tuner.cli.common`) is not used: the trainer stands alone and
+    imports nothing of ``tune`` but the trial contract.
+    """
     from tuner.train.errors import TrainConfigError
 
     ext_vars = {}

@@ -6,7 +6,8 @@ import contextlib
 import datetime
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.nn import functional as F

@@ -7,8 +7,9 @@ Names are matched case-insensitively and without underscores (``sgd``, ``adamw``
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -86,17 +87,10 @@ def train(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path
     """
     log = log or _stderr
     plan = RunPlan.from_config(config)
-    for note in plan.trainer.notes:
-        log(f"note: {note}")
-    _seed(plan.seeds)
-    if plan.trainer.num_threads:
-        torch.set_num_threads(plan.trainer.num_threads)
+    _start(plan, log)
     run_dir = RunDirectory(serialization_dir, metrics_file)
     run_dir.prepare(config)
-    raw = {split: plan.reader.read(path, SPLIT_KEYS[split]) for split, path in plan.paths.items()}
-    vocab = _vocabulary(plan, raw)
-    plan.reader.fit(raw["train"])
-    data = {split: _tensorize(plan.reader, split_data, vocab).to(plan.trainer.device) for split, split_data in raw.items()}
+    vocab, data = _read_data(plan)
     model = MODELS.build(plan.model, info=plan.reader.data_info(vocab, data["train"])).to(plan.trainer.device)
     run_dir.save_vocabulary(vocab)
     generator = torch.Generator().manual_seed(plan.seeds[2])
@@ -113,6 +107,24 @@ def train(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path
     metrics = trainer.train()
     run_dir.finish(metrics)
     return metrics
+
+
+def _start(plan: RunPlan, log: Callable[[str], None]) -> None:
+    """Show the config's notes, seed every generator and set the thread count, before anything is read."""
+    for note in plan.trainer.notes:
+        log(f"note: {note}")
+    _seed(plan.seeds)
+    if plan.trainer.num_threads:
+        torch.set_num_threads(plan.trainer.num_threads)
+
+
+def _read_data(plan: RunPlan) -> tuple[Vocabulary, dict[str, TensorData]]:
+    """The vocabulary and each split's tensors, on the trainer's device."""
+    raw = {split: plan.reader.read(path, SPLIT_KEYS[split]) for split, path in plan.paths.items()}
+    vocab = _vocabulary(plan, raw)
+    plan.reader.fit(raw["train"])
+    data = {split: _tensorize(plan.reader, split_data, vocab).to(plan.trainer.device) for split, split_data in raw.items()}
+    return vocab, data
 
 
 def check(config: dict[str, Any]) -> tuple[str, ...]:

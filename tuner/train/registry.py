@@ -20,7 +20,8 @@ through its ``from_config`` classmethod.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tuner.train.errors import TrainConfigError
 from tuner.train.section import Section, unknown_name_message

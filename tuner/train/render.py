@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tuner.train.errors import TrainConfigError
 
 _UNDEFINED = re.compile(r"undefined external variable: (\S+)", re.IGNORECASE)
 
 
-def load_config(path: Path, ext_vars: Mapping[str, str] | None = None,
-                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def render_config_file(path: Path, ext_vars: Mapping[str, str] | None = None,
+                       environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the config at ``path`` as data.
 
     ``.json`` files are read as they are (``tune`` hands trials a rendered config);
@@ -38,6 +39,9 @@ def load_config(path: Path, ext_vars: Mapping[str, str] | None = None,
     if not isinstance(data, dict):
         raise TrainConfigError(f"{path}: the config must be an object, got {type(data).__name__}")
     return data
+
+
+load_config = render_config_file  # the old name, until every caller says render_config_file
 
 
 def _evaluate_jsonnet(path: Path, ext_vars: dict[str, str], environ: Mapping[str, str]) -> Any:

@@ -7,10 +7,9 @@ Components build themselves from a :class:`Section` by popping the keys they kno
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, TypeVar
 
-from tuner.train.errors import TrainConfigError
+from tuner.train.errors import TrainConfigError, did_you_mean
 
 T = TypeVar("T")
 _REQUIRED: Any = object()
@@ -89,17 +88,14 @@ class Section:
             return
         parts = []
         for key in sorted(self._data):
-            close = difflib.get_close_matches(key, sorted(self._known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            parts.append(f"'{self.key_path(key)}'{hint}")
+            parts.append(f"'{self.key_path(key)}'{did_you_mean(key, sorted(self._known))}")
         allowed = ", ".join(sorted(self._known)) or "none"
         raise TrainConfigError(f"unknown key {', '.join(parts)}; allowed here: {allowed}")
 
 
 def unknown_name_message(where: str, name: str, available: list[str]) -> str:
     """Build the "Unknown X. Did you mean Y? Available: ..." message."""
-    close = difflib.get_close_matches(str(name), available, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(name, available, sentence=True)
     return f"{where}: unknown type '{name}'.{hint} Available: {', '.join(sorted(available))}"
 
 

@@ -7,31 +7,12 @@ from dataclasses import dataclass
 import torch
 
 from tuner.train.errors import TrainConfigError
+from tuner.train.metric import ValidationMetric
 from tuner.train.optim import ComponentSpec, optimizer_spec, scheduler_spec
 from tuner.train.section import Section, unknown_name_message
 
 # AllenNLP's Optuna pruning callback: accepted so that the tutorial's configs run unchanged.
 ACCEPTED_CALLBACKS = ("optuna_pruner",)
-
-
-@dataclass(frozen=True)
-class ValidationMetric:
-    """``"+accuracy"``: the metric ``accuracy``, higher is better."""
-
-    name: str
-    higher_is_better: bool
-
-    @classmethod
-    def parse(cls, text: str, where: str) -> ValidationMetric:
-        if len(text) < 2 or text[0] not in "+-":
-            raise TrainConfigError(f"{where}: expected '+name' or '-name' (e.g. '+accuracy', '-loss'), got {text!r}")
-        return cls(text[1:], text[0] == "+")
-
-    def better(self, value: float, best: float | None) -> bool:
-        """Whether ``value`` improves on ``best`` (None: nothing yet)."""
-        if best is None:
-            return True
-        return value > best if self.higher_is_better else value < best
 
 
 @dataclass(frozen=True)

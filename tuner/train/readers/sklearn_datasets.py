@@ -90,7 +90,7 @@ def load_arrays(dataset: str, *, images: bool) -> tuple[Any, Any]:
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("dataset_reader: type 'sklearn' needs scikit-learn: pip install scikit-learn")
-    data_dir = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    data_dir = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
     file = data_dir / _FILES[dataset]
     if not file.is_file():
         return _load_with_sklearn(dataset, images=images)
@@ -110,7 +110,7 @@ def stratified_validation_mask(targets: Any, fraction: float, seed: int) -> Any:
     mask = numpy.zeros(len(targets), dtype=bool)
     for label in numpy.unique(targets):
         members = rng.permutation(numpy.flatnonzero(targets == label))
-        mask[members[: int(round(fraction * len(members)))]] = True
+        mask[members[: round(fraction * len(members))]] = True
     return mask
 
 
