@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import optuna  # noqa: E402
+import optuna
 
 from tuner.config import jsonnet_engine
-from tuner.config.snapshot import capture_config, ext_var_string
 from tuner.config.preflight import prepare_config
+from tuner.config.snapshot import capture_config, ext_var_string
 from tuner.config.sources import load_search_space
 
 BUNDLED = [

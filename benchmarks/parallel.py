@@ -33,7 +33,9 @@ import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEPER = ROOT / "tests" / "trainers" / "sleeper.py"
-UTILISATION_CONFIG = "{x: 0.5, duration: std.parseJson(std.extVar('duration')), trainer: {validation_metric: '+accuracy'}}"
+UTILISATION_CONFIG = (
+    "{x: 0.5, duration: std.parseJson(std.extVar('duration')), trainer: {validation_metric: '+accuracy'}}"
+)
 UTILISATION_SPACE = {"duration": {"type": "float", "low": 0.5, "high": 2.0}}
 SCALING_CONFIG = "{x: std.parseJson(std.extVar('x')), duration: 0, trainer: {validation_metric: '+accuracy'}}"
 SCALING_SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
@@ -46,10 +48,23 @@ def tune_command(work: Path, config: str, space: dict, extra: list[str]) -> list
 
 
 def utilisation(work: Path, trials: int, launch: str) -> tuple[float, float]:
-    command = tune_command(work, UTILISATION_CONFIG, UTILISATION_SPACE, [
-        "--n-trials", str(trials), "--n-jobs", "4", "--storage", f"sqlite:///{work / 't.db'}",
-        "--launch", launch, "--command", "{python} -m tests.trainers.sleeper {config} {serialization_dir}",
-    ])
+    command = tune_command(
+        work,
+        UTILISATION_CONFIG,
+        UTILISATION_SPACE,
+        [
+            "--n-trials",
+            str(trials),
+            "--n-jobs",
+            "4",
+            "--storage",
+            f"sqlite:///{work / 't.db'}",
+            "--launch",
+            launch,
+            "--command",
+            "{python} -m tests.trainers.sleeper {config} {serialization_dir}",
+        ],
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
     works = [json.loads(path.read_text()) for path in work.glob("results/c/trial_*/work.json")]
@@ -63,13 +78,26 @@ def utilisation(work: Path, trials: int, launch: str) -> tuple[float, float]:
 
 def scaling(work: Path, storage: str, processes: int, trials: int) -> tuple[float, int]:
     name = f"scale-{uuid.uuid4().hex[:8]}"
-    command = tune_command(work, SCALING_CONFIG, SCALING_SPACE, [
-        "--n-trials", str(trials), "--storage", storage, "--study-name", name,
-        "--command", f"{sys.executable} {SLEEPER} {{config}} {{serialization_dir}}",
-    ])
+    command = tune_command(
+        work,
+        SCALING_CONFIG,
+        SCALING_SPACE,
+        [
+            "--n-trials",
+            str(trials),
+            "--storage",
+            storage,
+            "--study-name",
+            name,
+            "--command",
+            f"{sys.executable} {SLEEPER} {{config}} {{serialization_dir}}",
+        ],
+    )
     started = time.perf_counter()
     running = [
-        subprocess.Popen([*command, "-s", f"results/p{index}"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [*command, "-s", f"results/p{index}"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for index in range(processes)
     ]
     outputs = [(process.communicate()[0], process.returncode) for process in running]
@@ -84,7 +112,7 @@ def _loadable(storage: str) -> object:
     if storage.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(storage[len("journal:"):]))
+        return optuna.storages.JournalStorage(JournalFileBackend(storage[len("journal:") :]))
     if storage.startswith("postgresql://"):
         return storage.replace("postgresql://", "postgresql+psycopg://", 1)
     return storage

@@ -51,11 +51,17 @@ def run_hpo_pipeline(trials: int, epochs: int, seed: int) -> dict:
     from pykeen.hpo import hpo_pipeline
 
     result = hpo_pipeline(
-        n_trials=trials, dataset="nations", model="TransE", loss="marginranking", optimizer="adam",
-        training_loop="slcwa", negative_sampler="basic",
+        n_trials=trials,
+        dataset="nations",
+        model="TransE",
+        loss="marginranking",
+        optimizer="adam",
+        training_loop="slcwa",
+        negative_sampler="basic",
         training_kwargs={"num_epochs": epochs, "use_tqdm": False},
         evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
-        sampler="tpe", sampler_kwargs={"seed": seed},
+        sampler="tpe",
+        sampler_kwargs={"seed": seed},
     )
     return {"best": result.study.best_value, "params": [trial.params for trial in result.study.trials]}
 
@@ -78,8 +84,15 @@ def run_tune(trials: int, epochs: int, seed: int, work: Path, *, pruned: bool, e
     storage = f"sqlite:///{work / 'tune.db'}"
     with open(work / "console.txt", "w") as sink:
         result = tuner.tune(
-            config=config, search_space=space, n_trials=trials, seed=seed, command=COMMAND, storage=storage,
-            serialization_dir=work / "results", console=rich.console.Console(file=sink), **options,
+            config=config,
+            search_space=space,
+            n_trials=trials,
+            seed=seed,
+            command=COMMAND,
+            storage=storage,
+            serialization_dir=work / "results",
+            console=rich.console.Console(file=sink),
+            **options,
         )
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     return {"best": result.best_value, "params": [trial.params for trial in study.trials]}
@@ -90,8 +103,14 @@ def run_one(args: argparse.Namespace) -> None:
     if args.one == "hpo":
         result = run_hpo_pipeline(args.trials, args.epochs, args.seed)
     else:
-        result = run_tune(args.trials, args.epochs, args.seed, Path(args.work), pruned=args.one == "tune-defaults",
-                          equal_work=args.one == "tune-equal")
+        result = run_tune(
+            args.trials,
+            args.epochs,
+            args.seed,
+            Path(args.work),
+            pruned=args.one == "tune-defaults",
+            equal_work=args.one == "tune-equal",
+        )
     print(json.dumps(result))
 
 
@@ -114,17 +133,36 @@ def main() -> None:
         drawn = {}
         for name, title in chosen.items():
             with tempfile.TemporaryDirectory() as work:
-                command = [sys.executable, __file__, "--one", name, "--seed", str(seed), "--work", work,
-                           "--trials", str(args.trials), "--epochs", str(args.epochs)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    name,
+                    "--seed",
+                    str(seed),
+                    "--work",
+                    work,
+                    "--trials",
+                    str(args.trials),
+                    "--epochs",
+                    str(args.epochs),
+                ]
                 started = time.perf_counter()
                 output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=work).stdout
                 seconds = time.perf_counter() - started
             result = json.loads(output.strip().splitlines()[-1])
             drawn[name] = result["params"]
             results[name].append((result["best"], seconds))
-            same = "" if "hpo" not in drawn or name == "hpo" else f"; same parameters as hpo_pipeline: {_same(drawn['hpo'], result['params'])}"
+            same = (
+                ""
+                if "hpo" not in drawn or name == "hpo"
+                else f"; same parameters as hpo_pipeline: {_same(drawn['hpo'], result['params'])}"
+            )
             print(f"seed {seed}: {title}: best {result['best']:.4f} in {seconds:.1f} s{same}", flush=True)
-    print(f"\n{args.trials} trials x {args.epochs} epochs, {args.repetitions} repetitions (seeds 0..{args.repetitions - 1})\n")
+    print(
+        f"\n{args.trials} trials x {args.epochs} epochs, {args.repetitions} repetitions (seeds "
+        f"0..{args.repetitions - 1})\n"
+    )
     print("| runner | best MRR, median (min-max) | wall time s, median (min-max) |")
     print("|---|---|---|")
     for name, pairs in results.items():
@@ -134,8 +172,10 @@ def main() -> None:
 
 def _same(first: list[dict], second: list[dict]) -> str:
     """How many trials drew identical parameters (floats to 12 significant digits)."""
+
     def rounded(params: dict) -> dict:
         return {key: float(f"{value:.12g}") if isinstance(value, float) else value for key, value in params.items()}
+
     equal = sum(rounded(a) == rounded(b) for a, b in zip(first, second))
     return f"{equal}/{max(len(first), len(second))} trials"
 

@@ -18,6 +18,8 @@ launch that includes its torch import). Medians over repeats. Run from the repos
 from __future__ import annotations
 
 import argparse
+import io
+import itertools
 import json
 import os
 import statistics
@@ -26,7 +28,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = "{x: std.parseJson(std.extVar('x')), duration: 0, import_torch: true, trainer: {validation_metric: '+accuracy'}}"
+CONFIG = (
+    "{x: std.parseJson(std.extVar('x')), duration: 0, import_torch: true, trainer: {validation_metric: '+accuracy'}}"
+)
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 
 
@@ -46,7 +50,7 @@ def time_tune(work: Path, trials: int, launch: str) -> tuple[list[float], float]
         command="{python} -m tests.trainers.sleeper {config} {serialization_dir}",
         warm_launch=launch == "warm",
         pruner="none",
-        console=Console(file=open(os.devnull, "w")),
+        console=Console(file=io.StringIO()),
     )
     assert result.summary.finished["COMPLETE"] == trials, result.summary
     works = [json.loads(path.read_text()) for path in (work / "results").glob("trial_*/work.json")]
@@ -66,7 +70,7 @@ def time_optuna(work: Path, trials: int) -> tuple[list[float], float]:
 
 def completion_intervals(trials: list) -> list[float]:
     ends = sorted(trial.datetime_complete.timestamp() for trial in trials)
-    return [later - earlier for earlier, later in zip(ends, ends[1:])]
+    return [later - earlier for earlier, later in itertools.pairwise(ends)]
 
 
 def main() -> None:
@@ -82,16 +86,18 @@ def main() -> None:
     per_trial: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
     overhead: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
     for _ in range(args.repeats):
-        for mode in per_trial:
+        for mode, medians in per_trial.items():
             with tempfile.TemporaryDirectory() as folder:
                 work = Path(folder)
-                intervals, own = time_optuna(work, args.trials) if mode == "optuna" else time_tune(work, args.trials, mode)
-                per_trial[mode].append(statistics.median(intervals))
+                intervals, own = (
+                    time_optuna(work, args.trials) if mode == "optuna" else time_tune(work, args.trials, mode)
+                )
+                medians.append(statistics.median(intervals))
                 overhead[mode].append(statistics.median(intervals) - own)
     print(json.dumps({"trials": args.trials, "repeats": args.repeats}))
     print(f"{'mode':8s} {'ms/trial (wall)':>16s} {'min-max':>14s} {'overhead ms':>12s} {'min-max':>14s}")
-    for mode in per_trial:
-        wall = [value * 1000 for value in per_trial[mode]]
+    for mode, intervals in per_trial.items():
+        wall = [value * 1000 for value in intervals]
         own = [value * 1000 for value in overhead[mode]]
         print(
             f"{mode:8s} {statistics.median(wall):16.1f} {min(wall):6.1f}-{max(wall):<7.1f} "

@@ -134,7 +134,9 @@ def parse_metrics(raw: bytes, where: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise MalformedMetricsError(f"{where} is not UTF-8 (byte {raw[error.start]:#x} at offset {error.start})") from None
+        raise MalformedMetricsError(
+            f"{where} is not UTF-8 (byte {raw[error.start]:#x} at offset {error.start})"
+        ) from None
     try:
         data = json.loads(text, parse_int=_metric_int)
     except json.JSONDecodeError:

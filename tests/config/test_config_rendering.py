@@ -85,7 +85,8 @@ def test_float_renders_as_the_same_number_through_std_parse_json(tmp_path: Path)
 def test_bool_choices_render_as_json_booleans(tmp_path: Path, flag: bool) -> None:
     config = render(
         tmp_path,
-        "local bias = std.parseJson(std.extVar('use_bias'));\n{ use_bias: bias, kind: if bias then 'biased' else 'plain' }",
+        "local bias = "
+        "std.parseJson(std.extVar('use_bias'));\n{ use_bias: bias, kind: if bias then 'biased' else 'plain' }",
         {"use_bias": flag},
     )
 
@@ -175,7 +176,9 @@ def test_runtime_error_names_the_file_line_and_message_without_the_std_stack(pro
         capture_config(project).render({"width": 0.5, "encoder": "cnn"})
 
     message = str(raised.value)
-    assert message.startswith(f"{project.parent / 'lib' / 'sizes.libsonnet'}:1: RUNTIME ERROR: 0.5 is not a base 10 integer")
+    assert message.startswith(
+        f"{project.parent / 'lib' / 'sizes.libsonnet'}:1: RUNTIME ERROR: 0.5 is not a base 10 integer"
+    )
     assert "width='0.5'" in message
     assert "std.jsonnet" not in message and "\n" not in message
 

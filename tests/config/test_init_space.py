@@ -82,7 +82,9 @@ def test_digits_space_from_the_baseline_stays_near_its_cost():
 
 def test_the_environment_value_wins_over_the_baseline():
     baseline = capture_config(CONFIGS / "digits_baseline.jsonnet")
-    guessed = guess_search_space(capture_config(CONFIGS / "digits_optuna.jsonnet"), environ={"hidden_dim": "32"}, baseline=baseline)
+    guessed = guess_search_space(
+        capture_config(CONFIGS / "digits_optuna.jsonnet"), environ={"hidden_dim": "32"}, baseline=baseline
+    )
     assert (guessed["hidden_dim"]["low"], guessed["hidden_dim"]["high"]) == (8, 128)
 
 
@@ -120,14 +122,23 @@ def test_cli_writes_the_file_and_tune_reads_it(tune_cli, tmp_path, monkeypatch):
     assert "Wrote 6 guessed parameters" in result.output
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SearchSpaceWarning)
-        assert load_search_space(output).names == ["lr", "dropout", "hidden_dim", "num_filters", "batch_size", "optimizer"]
+        assert load_search_space(output).names == [
+            "lr",
+            "dropout",
+            "hidden_dim",
+            "num_filters",
+            "batch_size",
+            "optimizer",
+        ]
 
     again = tune_cli("init-space", str(CONFIGS / "digits_optuna.jsonnet"), "-o", str(output))
     assert again.exit_code == 2 and "exists; pass --force" in again.output
 
 
 def test_cli_baseline_option_sets_ranges_around_its_values(tune_cli):
-    result = tune_cli("init-space", str(CONFIGS / "digits_optuna.jsonnet"), "--baseline", str(CONFIGS / "digits_baseline.jsonnet"))
+    result = tune_cli(
+        "init-space", str(CONFIGS / "digits_optuna.jsonnet"), "--baseline", str(CONFIGS / "digits_baseline.jsonnet")
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["num_filters"]["high"] == 64
 
@@ -137,7 +148,9 @@ def test_tune_starts_a_study_from_the_written_file(tune_cli, quadratic_command, 
     assert tune_cli("init-space", str(CONFIGS / "nations_transe.jsonnet"), "-o", "hparams.json").exit_code == 0
 
     # The quadratic trainer cannot train this config: the trial fails, but tune took the space as written.
-    result = tune_cli(str(CONFIGS / "nations_transe.jsonnet"), "hparams.json", "--n-trials", "1", "--command", quadratic_command)
+    result = tune_cli(
+        str(CONFIGS / "nations_transe.jsonnet"), "hparams.json", "--n-trials", "1", "--command", quadratic_command
+    )
 
     assert result.exit_code == 1, result.output  # its only trial failed
     assert "6 parameter(s) still marked 'review'" in result.output

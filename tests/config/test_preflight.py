@@ -43,7 +43,9 @@ def preflight_error(tmp_path: Path, config: str) -> str:
 
 
 def test_missing_ext_var_is_an_error_naming_it_and_where_it_is_read(tmp_path: Path) -> None:
-    message = preflight_error(tmp_path, "{\n  lr: std.parseJson(std.extVar('lr')),\n  data: std.extVar('data_path'),\n}\n")
+    message = preflight_error(
+        tmp_path, "{\n  lr: std.parseJson(std.extVar('lr')),\n  data: std.extVar('data_path'),\n}\n"
+    )
 
     assert message.startswith(f"{tmp_path / 'config.jsonnet'}:3:")
     assert "ext var 'data_path'" in message
@@ -93,7 +95,9 @@ def test_ext_var_option_wins_over_the_environment(tmp_path: Path) -> None:
 def test_searched_parameter_the_config_never_reads_is_warned_about(tmp_path: Path) -> None:
     space = {**LR_SPACE, "dropuot": {"type": "float", "low": 0.0, "high": 0.5}}
 
-    with pytest.warns(UnusedParameterWarning, match=r"parameter 'dropuot' is searched but .*config\.jsonnet never reads"):
+    with pytest.warns(
+        UnusedParameterWarning, match=r"parameter 'dropuot' is searched but .*config\.jsonnet never reads"
+    ):
         prepared = prepare(tmp_path, "{ lr: std.parseJson(std.extVar('lr')) }", space)
 
     assert prepared.unused_parameters == ("dropuot",)
@@ -116,10 +120,15 @@ def test_cast_error_at_the_bounds_names_file_line_and_ext_var_value(tmp_path: Pa
 
 
 def test_failure_only_at_the_high_end_is_caught(tmp_path: Path) -> None:
-    config = "local layers = std.parseInt(std.extVar('layers'));\n{ sizes: [64, 32, 16][0:layers], last: [64, 32, 16][layers - 1] }\n"
+    config = (
+        "local layers = std.parseInt(std.extVar('layers'));\n"
+        "{ sizes: [64, 32, 16][0:layers], last: [64, 32, 16][layers - 1] }\n"
+    )
     space = {"layers": {"type": "int", "low": 1, "high": 4}}
 
-    with pytest.raises(ConfigError, match=r"config\.jsonnet:2: .*\[pre-flight render at the high end of every parameter: layers=4\]"):
+    with pytest.raises(
+        ConfigError, match=r"config\.jsonnet:2: .*\[pre-flight render at the high end of every parameter: layers=4\]"
+    ):
         prepare(tmp_path, config, space)
 
 
@@ -127,7 +136,10 @@ def test_failure_only_at_a_middle_choice_is_caught(tmp_path: Path) -> None:
     config = "{\n  encoder: { cnn: 1, boe: 3 }[std.extVar('encoder')],\n}\n"
     space = {"encoder": {"type": "categorical", "choices": ["cnn", "lstm", "boe"]}}
 
-    with pytest.raises(ConfigError, match=r"config\.jsonnet:2: .*lstm.*\[pre-flight render at choice 'lstm' of encoder.*: encoder=lstm\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config\.jsonnet:2: .*lstm.*\[pre-flight render at choice 'lstm' of encoder.*: encoder=lstm\]",
+    ):
         prepare(tmp_path, config, space)
 
 
@@ -147,7 +159,9 @@ def test_rendered_low_end_config_is_returned_for_reading_the_metric_hint(tmp_pat
 
 
 def test_config_that_is_not_an_object_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"config\.jsonnet: a config must evaluate to an object \{\.\.\.\}, not a list"):
+    with pytest.raises(
+        ConfigError, match=r"config\.jsonnet: a config must evaluate to an object \{\.\.\.\}, not a list"
+    ):
         prepare(tmp_path, "[std.parseJson(std.extVar('lr'))]")
 
 

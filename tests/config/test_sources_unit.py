@@ -85,7 +85,11 @@ def test_a_config_of_another_type_is_an_error_naming_the_type() -> None:
 
 @pytest.mark.parametrize(
     "given",
-    [json.dumps(SPACE), SPACE, [{"type": "float", "attributes": {"name": "lr", "low": 0.001, "high": 0.1, "log": True}}]],
+    [
+        json.dumps(SPACE),
+        SPACE,
+        [{"type": "float", "attributes": {"name": "lr", "low": 0.001, "high": 0.1, "log": True}}],
+    ],
     ids=["json-text", "mapping", "list"],
 )
 def test_a_space_given_as_text_or_data_is_the_same_space(given: Any) -> None:
@@ -102,7 +106,9 @@ def test_a_parsed_space_is_used_as_given() -> None:
 
 
 def test_a_space_of_another_type_is_an_error_naming_the_type() -> None:
-    with pytest.raises(SearchSpaceError, match=r"^search_space must be a path, JSON/Jsonnet text, a dict or a list, got float$"):
+    with pytest.raises(
+        SearchSpaceError, match=r"^search_space must be a path, JSON/Jsonnet text, a dict or a list, got float$"
+    ):
         load_space(1.5)
 
 

@@ -1,4 +1,7 @@
-"""Study-config files: one JSON/Jsonnet file with 'tune' and 'optuna' sections, for the API and `tune --study-config`."""
+"""Study-config files: one JSON/Jsonnet file with 'tune' and 'optuna' sections.
+
+They serve the API and `tune --study-config`.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +16,33 @@ from tuner.errors import OptionError
 
 
 def test_sections_become_tune_arguments():
-    kwargs = study_config_kwargs({
-        "tune": {"config": "c.jsonnet", "n_trials": 5, "ext_vars": {"epochs": 3, "flag": True, "name": "x"}, "gpus": 1},
-        "optuna": {"sampler": "tpe", "sampler_kwargs": {"n_startup_trials": 2}, "seed": 0},
-    })
+    kwargs = study_config_kwargs(
+        {
+            "tune": {
+                "config": "c.jsonnet",
+                "n_trials": 5,
+                "ext_vars": {"epochs": 3, "flag": True, "name": "x"},
+                "gpus": 1,
+            },
+            "optuna": {"sampler": "tpe", "sampler_kwargs": {"n_startup_trials": 2}, "seed": 0},
+        }
+    )
     assert kwargs == {
-        "config": "c.jsonnet", "n_trials": 5, "ext_vars": {"epochs": "3", "flag": "true", "name": "x"}, "gpus": "1",
-        "sampler": "tpe", "sampler_kwargs": {"n_startup_trials": 2}, "seed": 0,
+        "config": "c.jsonnet",
+        "n_trials": 5,
+        "ext_vars": {"epochs": "3", "flag": "true", "name": "x"},
+        "gpus": "1",
+        "sampler": "tpe",
+        "sampler_kwargs": {"n_startup_trials": 2},
+        "seed": 0,
     }
 
 
 def test_relative_paths_are_relative_to_the_file(tmp_path):
     (tmp_path / "study.jsonnet").write_text(
         "local space = 'hp.json';\n"
-        "{ tune: { config: 'configs/c.jsonnet', search_space: space, serialization_dir: 'out', storage: 'sqlite:///t.db' } }"
+        "{ tune: { config: 'configs/c.jsonnet', search_space: space, serialization_dir: 'out', "
+        "storage: 'sqlite:///t.db' } }"
     )
     kwargs = load_study_config(tmp_path / "study.jsonnet")
     assert kwargs == {
@@ -38,7 +54,9 @@ def test_relative_paths_are_relative_to_the_file(tmp_path):
 
 
 def test_inline_search_space_and_config_text_stay_as_they_are(tmp_path):
-    (tmp_path / "study.json").write_text(json.dumps({"tune": {"config": "{ a: 1 }", "search_space": {"x": {"type": "bool"}}}}))
+    (tmp_path / "study.json").write_text(
+        json.dumps({"tune": {"config": "{ a: 1 }", "search_space": {"x": {"type": "bool"}}}})
+    )
     assert load_study_config(tmp_path / "study.json") == {"config": "{ a: 1 }", "search_space": {"x": {"type": "bool"}}}
 
 
@@ -48,7 +66,7 @@ def test_inline_search_space_and_config_text_stay_as_they_are(tmp_path):
         ({"tune": {"n_trial": 3}}, "unknown key in 'tune' 'n_trial' \\(did you mean 'n_trials'\\?\\)"),
         ({"optuna": {"samplr": "tpe"}}, "did you mean 'sampler'"),
         ({"optima": {}}, "unknown section 'optima' \\(did you mean 'optuna'\\?\\); known: tune, optuna"),
-        ({"tune": {"n_trials": "3"}}, "s.json: tune.n_trials must be an integer, got \"3\""),
+        ({"tune": {"n_trials": "3"}}, 's.json: tune.n_trials must be an integer, got "3"'),
         ({"tune": {"warm_launch": 1}}, "tune.warm_launch must be true or false"),
         ({"optuna": []}, "section 'optuna' must be an object"),
         ([], "a study config is an object"),
@@ -61,11 +79,21 @@ def test_mistakes_name_the_key(data, message):
 
 def test_cli_runs_from_the_file_and_flags_override_it(study_files, tune_cli, quadratic_command, tmp_path):
     args = study_files()
-    (tmp_path / "study.json").write_text(json.dumps({
-        "tune": {"config": "quad.jsonnet", "search_space": "space.json", "n_trials": 3, "study_name": "from-file",
-                 "command": quadratic_command, "ext_vars": {"epochs": 1, "sleep": 0, "extra": "{}"}},
-        "optuna": {"sampler": "random", "pruner": "none", "seed": 1},
-    }))
+    (tmp_path / "study.json").write_text(
+        json.dumps(
+            {
+                "tune": {
+                    "config": "quad.jsonnet",
+                    "search_space": "space.json",
+                    "n_trials": 3,
+                    "study_name": "from-file",
+                    "command": quadratic_command,
+                    "ext_vars": {"epochs": 1, "sleep": 0, "extra": "{}"},
+                },
+                "optuna": {"sampler": "random", "pruner": "none", "seed": 1},
+            }
+        )
+    )
     result = tune_cli("--study-config", "study.json", "--n-trials", "1", "--ext-var", "epochs=2")
 
     assert result.exit_code == 0, result.output
@@ -76,7 +104,9 @@ def test_cli_runs_from_the_file_and_flags_override_it(study_files, tune_cli, qua
 
     result = tune_cli(args[0], args[1], "--study-config", "study.json", "--study-name", "other", "--n-trials", "1")
     assert result.exit_code == 0, result.output
-    assert optuna.load_study(study_name="other", storage="sqlite:///tune.db").user_attrs["config_path"] == "quad.jsonnet"
+    assert (
+        optuna.load_study(study_name="other", storage="sqlite:///tune.db").user_attrs["config_path"] == "quad.jsonnet"
+    )
 
 
 def test_cli_without_config_or_study_config_says_what_is_missing(tune_cli, tmp_path, monkeypatch):
@@ -91,4 +121,8 @@ def test_cli_reports_a_bad_study_config_in_one_line(tune_cli, tmp_path, monkeypa
     Path("study.json").write_text('{"tune": {"trials": 3}}')
     result = tune_cli("--study-config", "study.json")
     assert result.exit_code == 2
-    assert result.output.strip() == "Error: study.json: unknown key in 'tune' 'trials' (did you mean 'n_trials'?); known: " + ", ".join(TUNE_KEYS)
+    assert (
+        result.output.strip()
+        == "Error: study.json: unknown key in 'tune' 'trials' (did you mean 'n_trials'?); known: "
+        + ", ".join(TUNE_KEYS)
+    )

@@ -15,8 +15,14 @@ CONFIG = REPO / "configs" / "nations_transe.jsonnet"
 SPACE = REPO / "search_spaces" / "nations_transe.json"
 COMMAND = f"{sys.executable} -m tuner.pykeen_trainer {{config}} -s {{serialization_dir}}"
 NEEDS_PYKEEN = "PyKEEN is an optional extra: pip install 'tuner[pykeen]'"
-FIXED = {"embedding_dim": "32", "scoring_fct_norm": "1", "margin": "1.0", "lr": "0.01",
-         "num_negs_per_pos": "4", "batch_size": "256"}
+FIXED = {
+    "embedding_dim": "32",
+    "scoring_fct_norm": "1",
+    "margin": "1.0",
+    "lr": "0.01",
+    "num_negs_per_pos": "4",
+    "batch_size": "256",
+}
 
 
 def short_config(tmp_path: Path, epochs: int = 3) -> Path:
@@ -28,11 +34,14 @@ def short_config(tmp_path: Path, epochs: int = 3) -> Path:
     return path
 
 
-def run_adapter(config: Path, out: Path, *, env: dict[str, str] | None = None,
-                prelude: str = "") -> subprocess.CompletedProcess[str]:
+def run_adapter(
+    config: Path, out: Path, *, env: dict[str, str] | None = None, prelude: str = ""
+) -> subprocess.CompletedProcess[str]:
     code = f"{prelude}import sys; from tuner.pykeen_trainer.cli import main; sys.exit(main(sys.argv[1:]))"
     args = [sys.executable, "-c", code, str(config), "-s", str(out)]
-    return subprocess.run(args, check=False, capture_output=True, text=True, cwd=REPO, timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        args, check=False, capture_output=True, text=True, cwd=REPO, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 def test_missing_pykeen_is_one_line_naming_the_extra(tmp_path):
@@ -47,14 +56,24 @@ def test_missing_pykeen_is_one_line_naming_the_extra(tmp_path):
     ]
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"dataset": "nations", "modle": "TransE"}, "error: unknown key 'modle'. Did you mean 'model'?"),
-    ({"dataset": "nations", "training_kwargs": {"num_epoch": 2}},
-     "error: unknown key 'training_kwargs.num_epoch'. Did you mean 'num_epochs'?"),
-    ({"dataset": "nations", "model": "TransEE"}, "error: model: unknown PyKEEN model 'TransEE'. Did you mean 'transe'?"),
-    ({"dataset": "nations", "trainer": {"validation_metric": "+mrrr"}},
-     "error: trainer.validation_metric: RankBasedEvaluator has no metric 'mrrr'"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"dataset": "nations", "modle": "TransE"}, "error: unknown key 'modle'. Did you mean 'model'?"),
+        (
+            {"dataset": "nations", "training_kwargs": {"num_epoch": 2}},
+            "error: unknown key 'training_kwargs.num_epoch'. Did you mean 'num_epochs'?",
+        ),
+        (
+            {"dataset": "nations", "model": "TransEE"},
+            "error: model: unknown PyKEEN model 'TransEE'. Did you mean 'transe'?",
+        ),
+        (
+            {"dataset": "nations", "trainer": {"validation_metric": "+mrrr"}},
+            "error: trainer.validation_metric: RankBasedEvaluator has no metric 'mrrr'",
+        ),
+    ],
+)
 def test_config_mistake_is_one_line_naming_it(tmp_path, capsys, config, message):
     pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
     from tuner.pykeen_trainer.cli import main
@@ -98,8 +117,13 @@ def test_tune_study_on_nations_is_judged_by_best_validation_mrr(tmp_path):
 
     with open(tmp_path / "console.txt", "w") as sink:
         result = tuner.tune(
-            config=short_config(tmp_path, epochs=2), search_space=SPACE, n_trials=2, seed=0, command=COMMAND,
-            storage=f"sqlite:///{tmp_path / 'tune.db'}", serialization_dir=tmp_path / "results",
+            config=short_config(tmp_path, epochs=2),
+            search_space=SPACE,
+            n_trials=2,
+            seed=0,
+            command=COMMAND,
+            storage=f"sqlite:///{tmp_path / 'tune.db'}",
+            serialization_dir=tmp_path / "results",
             console=rich.console.Console(file=sink),
         )
 
@@ -127,9 +151,13 @@ def _hpo_pipeline_distributions() -> dict:
     from torch.optim import Adam
 
     trial = optuna.create_study().ask()
-    for prefix, ranges in [("model", TransE.hpo_default), ("loss", MarginRankingLoss.hpo_default),
-                           ("optimizer", optimizers_hpo_defaults[Adam]),
-                           ("negative_sampler", BasicNegativeSampler.hpo_default), ("training", SLCWATrainingLoop.hpo_default)]:
+    for prefix, ranges in [
+        ("model", TransE.hpo_default),
+        ("loss", MarginRankingLoss.hpo_default),
+        ("optimizer", optimizers_hpo_defaults[Adam]),
+        ("negative_sampler", BasicNegativeSampler.hpo_default),
+        ("training", SLCWATrainingLoop.hpo_default),
+    ]:
         suggest_kwargs(trial, prefix, ranges, {"num_epochs": 8} if prefix == "training" else None)  # epochs are fixed
     return trial.distributions
 

@@ -58,15 +58,28 @@ def test_inactive_parameters_are_not_suggested_to_optuna():
 def test_default_is_the_low_end_or_first_choice_unless_given():
     space = parse_search_space(SPACE)
     assert [parameter.default for parameter in space] == [None, 0, 8]
-    choice = parse_search_space({"a": {"type": "bool"}, "b": {"type": "categorical", "choices": ["x", "y"], "condition": {"a": True}}})
+    choice = parse_search_space(
+        {"a": {"type": "bool"}, "b": {"type": "categorical", "choices": ["x", "y"], "condition": {"a": True}}}
+    )
     assert choice.parameters[1].default == "x"
 
 
 def test_list_format_takes_condition_and_default_in_attributes():
-    space = parse_search_space([
-        {"type": "categorical", "attributes": {"name": "encoder", "choices": ["lstm", "cnn"]}},
-        {"type": "int", "attributes": {"name": "hidden_size", "low": 32, "high": 256, "condition": {"encoder": "lstm"}, "default": 128}},
-    ])
+    space = parse_search_space(
+        [
+            {"type": "categorical", "attributes": {"name": "encoder", "choices": ["lstm", "cnn"]}},
+            {
+                "type": "int",
+                "attributes": {
+                    "name": "hidden_size",
+                    "low": 32,
+                    "high": 256,
+                    "condition": {"encoder": "lstm"},
+                    "default": 128,
+                },
+            },
+        ]
+    )
     assert space.parameters[1].condition == (("encoder", ("lstm",)),)
     assert space.complete({"encoder": "cnn"}) == {"encoder": "cnn", "hidden_size": 128}
 
@@ -80,17 +93,25 @@ def test_stored_form_round_trips_conditions_and_defaults():
 
 
 def test_parents_may_come_after_children_in_the_file():
-    space = parse_search_space({"child": {"type": "bool", "condition": {"parent": 1}}, "parent": {"type": "int", "low": 0, "high": 2}})
+    space = parse_search_space(
+        {"child": {"type": "bool", "condition": {"parent": 1}}, "parent": {"type": "int", "low": 0, "high": 2}}
+    )
     assert space.names == ["parent", "child"]
 
 
 def test_a_grandchild_is_inactive_when_its_parent_is():
-    space = parse_search_space({
-        "use_rnn": {"type": "bool"},
-        "cell": {"type": "categorical", "choices": ["lstm", "gru"], "condition": {"use_rnn": True}},
-        "peepholes": {"type": "bool", "condition": {"cell": "lstm"}, "default": False},
-    })
-    assert space.resolve({"use_rnn": False, "cell": "lstm", "peepholes": True}) == {"use_rnn": False, "cell": "lstm", "peepholes": False}
+    space = parse_search_space(
+        {
+            "use_rnn": {"type": "bool"},
+            "cell": {"type": "categorical", "choices": ["lstm", "gru"], "condition": {"use_rnn": True}},
+            "peepholes": {"type": "bool", "condition": {"cell": "lstm"}, "default": False},
+        }
+    )
+    assert space.resolve({"use_rnn": False, "cell": "lstm", "peepholes": True}) == {
+        "use_rnn": False,
+        "cell": "lstm",
+        "peepholes": False,
+    }
     assert space.resolve({"use_rnn": True, "cell": "lstm", "peepholes": True})["peepholes"] is True
 
 
@@ -98,7 +119,10 @@ def test_a_grandchild_is_inactive_when_its_parent_is():
     ("strategy", "message"),
     [
         ({"condition": {"encodr": "lstm"}}, "unknown parameter 'encodr' \\(did you mean 'encoder'\\?\\)"),
-        ({"condition": {"encoder": "gru"}}, "condition encoder = \"gru\" can never hold: 'encoder' takes one of \"lstm\", \"cnn\""),
+        (
+            {"condition": {"encoder": "gru"}},
+            'condition encoder = "gru" can never hold: \'encoder\' takes one of "lstm", "cnn"',
+        ),
         ({"condition": {"size": 3}}, "condition size = 3 can never hold"),
         ({"condition": {"child": True}}, "a parameter cannot be conditional on itself"),
         ({"default": 4}, "'default' is the value while a condition is not met"),
@@ -123,7 +147,9 @@ def test_a_cycle_of_conditions_is_refused():
 
 
 def test_grid_search_refuses_conditional_spaces():
-    with pytest.raises(SearchSpaceError, match="grid search cannot follow conditions \\(on hidden_size, num_filters\\)"):
+    with pytest.raises(
+        SearchSpaceError, match="grid search cannot follow conditions \\(on hidden_size, num_filters\\)"
+    ):
         parse_search_space(SPACE).grid()
 
 
@@ -141,7 +167,9 @@ def test_preflight_renders_children_active_and_inactive():
 
 
 def test_preflight_activates_a_child_that_neither_end_of_its_parent_activates():
-    config = config_from_text("{ w: if std.parseInt(std.extVar('layers')) == 2 then std.parseInt(std.extVar('width')) else 0 }")
+    config = config_from_text(
+        "{ w: if std.parseInt(std.extVar('layers')) == 2 then std.parseInt(std.extVar('width')) else 0 }"
+    )
     space = {
         "layers": {"type": "int", "low": 0, "high": 3},
         "width": {"type": "float", "low": 0.5, "high": 1.0, "condition": {"layers": 2}},
@@ -154,7 +182,14 @@ def test_study_stores_only_active_params_and_best_config_fills_defaults(tmp_path
     monkeypatch.chdir(tmp_path)
     command = f"{sys.executable} {TRAINERS / 'quadratic.py'} {{config}} {{serialization_dir}}"
     result = tuner.tune(
-        config=CONFIG, search_space=SPACE, n_trials=4, sampler="random", seed=2, pruner="none", command=command, warm_launch=False
+        config=CONFIG,
+        search_space=SPACE,
+        n_trials=4,
+        sampler="random",
+        seed=2,
+        pruner="none",
+        command=command,
+        warm_launch=False,
     )
     for trial in result.study.trials:
         assert ("hidden_size" in trial.params) == (trial.params["encoder"] == "lstm")

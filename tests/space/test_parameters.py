@@ -32,7 +32,9 @@ SPACE = {
 
 def parse(data: Any) -> SearchSpace:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SearchSpaceWarning)  # the trimmed 'units' is noted; not what these tests are about
+        warnings.simplefilter(
+            "ignore", SearchSpaceWarning
+        )  # the trimmed 'units' is noted; not what these tests are about
         return parse_search_space(data, source="space.json")
 
 
@@ -46,7 +48,15 @@ def stored(space: SearchSpace) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("units", 64), ("layers", 7), ("lr", 0.003), ("dropout", 0.25), ("width", 16), ("use_bias", False), ("encoder", None)],
+    [
+        ("units", 64),
+        ("layers", 7),
+        ("lr", 0.003),
+        ("dropout", 0.25),
+        ("width", 16),
+        ("use_bias", False),
+        ("encoder", None),
+    ],
 )
 def test_each_parameter_returns_the_value_the_trial_holds(name: str, value: Any) -> None:
     parameter = next(p for p in parse(SPACE) if p.name == name)
@@ -76,8 +86,9 @@ def test_each_parameter_asks_optuna_for_its_distribution(name: str, distribution
 
 def test_a_space_asks_only_for_active_parameters_and_fills_the_rest_with_defaults() -> None:
     # FixedTrial raises for a name it does not hold: 'hidden' and 'kernel' must not be asked for.
-    trial = optuna.trial.FixedTrial({"units": 8, "layers": 1, "lr": 0.01, "dropout": 0.0, "width": 4, "use_bias": False,
-                                     "encoder": "cnn"})
+    trial = optuna.trial.FixedTrial(
+        {"units": 8, "layers": 1, "lr": 0.01, "dropout": 0.0, "width": 4, "use_bias": False, "encoder": "cnn"}
+    )
 
     values = parse(SPACE).suggest(trial)
 
@@ -162,7 +173,10 @@ def test_a_stored_space_of_another_shape_is_still_read_and_checked() -> None:
 
 def test_a_parameter_reads_back_from_its_own_dict() -> None:
     for parameter in parse(SPACE):
-        assert Parameter.from_dict(parameter.name, json.loads(json.dumps(parameter.to_dict()))).to_dict() == parameter.to_dict()
+        assert (
+            Parameter.from_dict(parameter.name, json.loads(json.dumps(parameter.to_dict()))).to_dict()
+            == parameter.to_dict()
+        )
 
 
 # --- conditions ---------------------------------------------------------------------------------

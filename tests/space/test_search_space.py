@@ -140,7 +140,9 @@ def test_mapping_format_loads_from_a_json_file(tmp_path: Path) -> None:
 
 def test_mapping_format_loads_from_a_jsonnet_file_with_an_import_from_a_subfolder(tmp_path: Path) -> None:
     write(tmp_path / "lib" / "common.libsonnet", "{ lr: { type: 'float', low: 1e-4, high: 1e-1, log: true } }")
-    path = write(tmp_path / "space.jsonnet", "(import 'lib/common.libsonnet') + { layers: { type: 'int', low: 1, high: 3 } }")
+    path = write(
+        tmp_path / "space.jsonnet", "(import 'lib/common.libsonnet') + { layers: { type: 'int', low: 1, high: 3 } }"
+    )
 
     assert load_search_space(path).to_dict() == {
         "layers": {"type": "int", "low": 1, "high": 3},
@@ -149,13 +151,15 @@ def test_mapping_format_loads_from_a_jsonnet_file_with_an_import_from_a_subfolde
 
 
 def test_stored_mapping_reads_back_to_the_same_space() -> None:
-    stored = parse({
-        "units": {"type": "int", "low": 8, "high": 64, "step": 8},
-        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-        "width": {"type": "int", "scale": "power_two", "low": 2, "high": 5},
-        "use_bias": {"type": "bool"},
-        "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
-    }).to_dict()
+    stored = parse(
+        {
+            "units": {"type": "int", "low": 8, "high": 64, "step": 8},
+            "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+            "width": {"type": "int", "scale": "power_two", "low": 2, "high": 5},
+            "use_bias": {"type": "bool"},
+            "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
+        }
+    ).to_dict()
 
     assert parse(stored).to_dict() == stored
     assert stored["width"] == {"type": "categorical", "choices": [4, 8, 16, 32]}
@@ -267,21 +271,25 @@ def test_random_sampling_stays_within_bounds_steps_and_choices() -> None:
 
 
 def test_grid_lists_every_value_of_each_discrete_parameter() -> None:
-    space = parse({
-        "units": {"type": "int", "low": 16, "high": 64, "step": 16},
-        "dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.25},
-        "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
-    })
+    space = parse(
+        {
+            "units": {"type": "int", "low": 16, "high": 64, "step": 16},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.25},
+            "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
+        }
+    )
 
     assert space.grid() == {"units": [16, 32, 48, 64], "dropout": [0.0, 0.25, 0.5], "encoder": ["cnn", "lstm"]}
 
 
 def test_grid_sampler_visits_every_combination_exactly_once() -> None:
-    space = parse({
-        "units": {"type": "int", "low": 1, "high": 3},
-        "use_bias": {"type": "bool"},
-        "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
-    })
+    space = parse(
+        {
+            "units": {"type": "int", "low": 1, "high": 3},
+            "use_bias": {"type": "bool"},
+            "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
+        }
+    )
 
     samples = sample(space, optuna.samplers.GridSampler(space.grid(), seed=0), n_trials=50)
 
@@ -302,22 +310,54 @@ def test_grid_of_a_continuous_float_is_an_error_naming_the_parameter() -> None:
 @pytest.mark.parametrize(
     ("strategy", "problem"),
     [
-        pytest.param({"type": "flaot", "low": 0, "high": 1}, "unknown type 'flaot' (did you mean 'float'?)", id="unknown-type"),
+        pytest.param(
+            {"type": "flaot", "low": 0, "high": 1}, "unknown type 'flaot' (did you mean 'float'?)", id="unknown-type"
+        ),
         pytest.param({"type": "int", "low": 1, "hihg": 4}, "unknown key(s) 'hihg'", id="unknown-key"),
         pytest.param({"type": "float", "low": 0.1}, "missing 'high'", id="missing-bound"),
         pytest.param({"type": "int", "low": 5, "high": 1}, "low (5) is greater than high (1)", id="low-above-high"),
-        pytest.param({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "must be greater than 0 when log is true", id="log-from-zero"),
+        pytest.param(
+            {"type": "float", "low": 0.0, "high": 1.0, "log": True},
+            "must be greater than 0 when log is true",
+            id="log-from-zero",
+        ),
         pytest.param({"type": "categorical", "choices": []}, "'choices' must be a non-empty list", id="empty-choices"),
-        pytest.param({"type": "int", "low": 1, "high": 64, "step": 2, "log": True}, "'step' cannot be combined with 'log' (Optuna samples", id="step-with-log"),
-        pytest.param({"type": "int", "low": 0, "high": 8, "step": 2, "q": 2}, "give 'step' or its legacy name 'q', not both", id="step-and-q"),
-        pytest.param({"type": "float", "scale": "power", "low": 0, "high": 3}, "scale 'power' only applies to type 'int'", id="power-on-float"),
-        pytest.param({"type": "int", "low": 1.5, "high": 4}, "'low' must be an integer for type 'int', got 1.5", id="fractional-int-bound"),
-        pytest.param({"type": "int", "low": True, "high": 4}, "'low' must be an integer for type 'int', got True", id="bool-bound"),
-        pytest.param({"type": "float", "low": 0.0, "high": False}, "'high' must be a finite number for type 'float', got False", id="bool-float-bound"),
+        pytest.param(
+            {"type": "int", "low": 1, "high": 64, "step": 2, "log": True},
+            "'step' cannot be combined with 'log' (Optuna samples",
+            id="step-with-log",
+        ),
+        pytest.param(
+            {"type": "int", "low": 0, "high": 8, "step": 2, "q": 2},
+            "give 'step' or its legacy name 'q', not both",
+            id="step-and-q",
+        ),
+        pytest.param(
+            {"type": "float", "scale": "power", "low": 0, "high": 3},
+            "scale 'power' only applies to type 'int'",
+            id="power-on-float",
+        ),
+        pytest.param(
+            {"type": "int", "low": 1.5, "high": 4},
+            "'low' must be an integer for type 'int', got 1.5",
+            id="fractional-int-bound",
+        ),
+        pytest.param(
+            {"type": "int", "low": True, "high": 4},
+            "'low' must be an integer for type 'int', got True",
+            id="bool-bound",
+        ),
+        pytest.param(
+            {"type": "float", "low": 0.0, "high": False},
+            "'high' must be a finite number for type 'float', got False",
+            id="bool-float-bound",
+        ),
         pytest.param({"type": "int", "low": 0, "high": 8, "step": 0}, "'step' must be greater than 0", id="zero-step"),
     ],
 )
-def test_invalid_strategy_is_an_error_naming_file_parameter_and_problem(tmp_path: Path, strategy: dict, problem: str) -> None:
+def test_invalid_strategy_is_an_error_naming_file_parameter_and_problem(
+    tmp_path: Path, strategy: dict, problem: str
+) -> None:
     path = write(tmp_path / "space.json", json.dumps({"x": strategy}))
 
     with pytest.raises(SearchSpaceError) as raised:
@@ -333,17 +373,38 @@ DUPLICATED_ENTRY = {"type": "int", "attributes": {"name": "num_filters", "low": 
 @pytest.mark.parametrize(
     ("name", "text", "problem"),
     [
-        pytest.param("hparams.json", json.dumps([DUPLICATED_ENTRY, DUPLICATED_ENTRY]), ": parameter 'num_filters' is defined twice", id="duplicate-list-names"),
         pytest.param(
-            "space.json", '{"lr": {"type": "bool"},\n "lr": {"type": "float", "low": 0.001, "high": 0.01}}',
-            ": key 'lr' appears twice", id="duplicate-mapping-names",
+            "hparams.json",
+            json.dumps([DUPLICATED_ENTRY, DUPLICATED_ENTRY]),
+            ": parameter 'num_filters' is defined twice",
+            id="duplicate-list-names",
         ),
-        pytest.param("hparams.json", json.dumps([{"type": "int", "attrs": {"name": "x"}}]), ": entry 0: unknown key(s) 'attrs'", id="unknown-list-key"),
-        pytest.param("space.json", '{\n  "x": {"type": "int", "low": 1, "high": 2},\n}\n', ":3:1: invalid JSON", id="invalid-json"),
-        pytest.param("space.jsonnet", "{\n  x: { type: 'bool' }\n  y: { type: 'bool' },\n}\n", ":3:3", id="jsonnet-syntax-error"),
+        pytest.param(
+            "space.json",
+            '{"lr": {"type": "bool"},\n "lr": {"type": "float", "low": 0.001, "high": 0.01}}',
+            ": key 'lr' appears twice",
+            id="duplicate-mapping-names",
+        ),
+        pytest.param(
+            "hparams.json",
+            json.dumps([{"type": "int", "attrs": {"name": "x"}}]),
+            ": entry 0: unknown key(s) 'attrs'",
+            id="unknown-list-key",
+        ),
+        pytest.param(
+            "space.json",
+            '{\n  "x": {"type": "int", "low": 1, "high": 2},\n}\n',
+            ":3:1: invalid JSON",
+            id="invalid-json",
+        ),
+        pytest.param(
+            "space.jsonnet", "{\n  x: { type: 'bool' }\n  y: { type: 'bool' },\n}\n", ":3:3", id="jsonnet-syntax-error"
+        ),
     ],
 )
-def test_malformed_space_file_is_an_error_naming_the_file_and_problem(tmp_path: Path, name: str, text: str, problem: str) -> None:
+def test_malformed_space_file_is_an_error_naming_the_file_and_problem(
+    tmp_path: Path, name: str, text: str, problem: str
+) -> None:
     path = write(tmp_path / name, text)
 
     with pytest.raises(SearchSpaceError) as raised:

@@ -47,16 +47,22 @@ def test_metric_matching_the_hint_takes_the_hinted_direction(metric: str) -> Non
 
 
 def test_direction_contradicting_the_hint_is_an_error() -> None:
-    with pytest.raises(OptionError, match=r"--direction minimize contradicts config\.jsonnet's trainer\.validation_metric '\+accuracy'"):
+    with pytest.raises(
+        OptionError, match=r"--direction minimize contradicts config\.jsonnet's trainer\.validation_metric '\+accuracy'"
+    ):
         from_options(direction="minimize", hint="+accuracy")
 
 
 def test_other_metric_with_its_own_direction_is_not_a_contradiction_of_the_hint() -> None:
-    assert from_options("best_validation_loss", "minimize", hint="+accuracy") == Objective("best_validation_loss", "minimize")
+    assert from_options("best_validation_loss", "minimize", hint="+accuracy") == Objective(
+        "best_validation_loss", "minimize"
+    )
 
 
 def test_no_metric_and_no_hint_is_an_error_saying_how_to_fix_it() -> None:
-    with pytest.raises(OptionError, match=r"no objective: pass --metric .* or set trainer\.validation_metric .* in config\.jsonnet"):
+    with pytest.raises(
+        OptionError, match=r"no objective: pass --metric .* or set trainer\.validation_metric .* in config\.jsonnet"
+    ):
         from_options()
 
 
@@ -92,7 +98,11 @@ def test_final_metrics_file_wins_over_epoch_lines() -> None:
 
 
 def test_missing_metric_is_an_error_listing_the_metrics_seen() -> None:
-    with pytest.raises(TrialResultError, match=r"metric 'validation_f1' was not reported \(metrics seen: test_accuracy, validation_accuracy, validation_loss\)"):
+    with pytest.raises(
+        TrialResultError,
+        match=r"metric 'validation_f1' was not reported "
+        r"\(metrics seen: test_accuracy, validation_accuracy, validation_loss\)",
+    ):
         Objective("validation_f1", "maximize").final_value(EPOCHS, {"test_accuracy": 0.6})
 
 
@@ -106,7 +116,12 @@ def test_metric_missing_with_nothing_reported_says_none_was_seen() -> None:
     [
         pytest.param("best_validation_accuracy", [], {"best_validation_accuracy": math.nan}, id="metrics-json"),
         pytest.param("validation_accuracy", [{"epoch": 0, "validation_accuracy": math.nan}], None, id="last-epoch"),
-        pytest.param("best_validation_accuracy", [*EPOCHS, {"epoch": 3, "validation_accuracy": math.nan}], None, id="derived-best"),
+        pytest.param(
+            "best_validation_accuracy",
+            [*EPOCHS, {"epoch": 3, "validation_accuracy": math.nan}],
+            None,
+            id="derived-best",
+        ),
     ],
 )
 def test_nan_objective_is_an_error(metric: str, epochs: list, final: dict | None) -> None:

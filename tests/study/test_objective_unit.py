@@ -38,12 +38,20 @@ def test_the_sign_says_the_direction(value: Any, parsed: tuple[str, str] | None)
 def test_a_rendered_config_gives_the_objective_through_its_trainer_section() -> None:
     config = {"model": {}, "trainer": {"validation_metric": "-loss", "num_epochs": 3}}
 
-    assert objective_from_config(None, None, config, config_name="c.jsonnet") == Objective("best_validation_loss", "minimize")
+    assert objective_from_config(None, None, config, config_name="c.jsonnet") == Objective(
+        "best_validation_loss", "minimize"
+    )
 
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"trainer": None}, {"trainer": ["+accuracy"]}, {"trainer": {"num_epochs": 3}}, {"trainer": {"validation_metric": "acc"}}],
+    [
+        {},
+        {"trainer": None},
+        {"trainer": ["+accuracy"]},
+        {"trainer": {"num_epochs": 3}},
+        {"trainer": {"validation_metric": "acc"}},
+    ],
 )
 def test_a_config_without_a_signed_trainer_metric_needs_the_options(config: dict[str, Any]) -> None:
     with pytest.raises(OptionError, match=r"^no objective: pass --metric .* in c\.jsonnet$"):
@@ -61,7 +69,9 @@ def test_the_direction_agreeing_with_the_hint_is_accepted() -> None:
 
 
 def test_a_metric_the_hint_does_not_name_needs_its_own_direction() -> None:
-    with pytest.raises(OptionError, match=r"^--metric test_accuracy needs --direction maximize or --direction minimize$"):
+    with pytest.raises(
+        OptionError, match=r"^--metric test_accuracy needs --direction maximize or --direction minimize$"
+    ):
         objective_from_options("test_accuracy", None, "+accuracy", config_name="c.jsonnet")
 
 
@@ -92,8 +102,10 @@ def test_the_monitored_metric_drops_only_a_best_prefix() -> None:
 
 
 def test_a_best_value_the_trainer_wrote_per_epoch_wins_over_deriving_it() -> None:
-    epochs = [{"epoch": 0, "validation_loss": 0.2, "best_validation_loss": 0.2},
-              {"epoch": 1, "validation_loss": 0.9, "best_validation_loss": 0.25}]
+    epochs = [
+        {"epoch": 0, "validation_loss": 0.2, "best_validation_loss": 0.2},
+        {"epoch": 1, "validation_loss": 0.9, "best_validation_loss": 0.25},
+    ]
 
     assert Objective("best_validation_loss", "minimize").final_value(epochs, None) == 0.25
 
@@ -116,4 +128,7 @@ def test_the_metrics_seen_leave_out_the_epoch_counters() -> None:
     with pytest.raises(TrialResultError) as raised:
         Objective("best_validation_accuracy", "maximize").final_value(epochs, {"training_duration": 3.0})
 
-    assert str(raised.value) == "metric 'best_validation_accuracy' was not reported (metrics seen: training_duration, validation_loss)"
+    assert (
+        str(raised.value)
+        == "metric 'best_validation_accuracy' was not reported (metrics seen: training_duration, validation_loss)"
+    )

@@ -40,8 +40,19 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def tune_args(*extra: str, gate: str = "") -> list[str]:
-    return ["study.jsonnet", "space.json", "--command", f"{sys.executable} gated.py {{config}} {{serialization_dir}}",
-            "--pruner", "none", "--n-trials", "1", "--ext-var", f"gate={gate}", *extra]
+    return [
+        "study.jsonnet",
+        "space.json",
+        "--command",
+        f"{sys.executable} gated.py {{config}} {{serialization_dir}}",
+        "--pruner",
+        "none",
+        "--n-trials",
+        "1",
+        "--ext-var",
+        f"gate={gate}",
+        *extra,
+    ]
 
 
 def wait_for(path: Path, process: object) -> None:
@@ -79,11 +90,13 @@ def test_a_results_folder_claimed_by_another_storage_is_refused(project: Path) -
     result = run_tune(tune_args("-s", "shared", "--storage", "sqlite:///other.db"), project)
 
     assert result.returncode == 2, result.stdout
-    assert result.stdout.strip().splitlines() == [(
-        "Error: shared holds the trials of study 'study' in sqlite:///../tune.db (as its .tuner-study.json says; "
-        "storage paths are relative to the folder), not of 'study' in sqlite:///../other.db; pass another "
-        "--serialization-dir"
-    )]
+    assert result.stdout.strip().splitlines() == [
+        (
+            "Error: shared holds the trials of study 'study' in sqlite:///../tune.db (as its .tuner-study.json says; "
+            "storage paths are relative to the folder), not of 'study' in sqlite:///../other.db; pass another "
+            "--serialization-dir"
+        )
+    ]
     assert sorted(path.relative_to(project) for path in (project / "shared").rglob("*")) == before
 
 

@@ -17,10 +17,12 @@ from tuner.study.samplers import build_pruner, build_sampler, parse_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-SPACE = parse_search_space({
-    "units": {"type": "int", "low": 1, "high": 3},
-    "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
-})
+SPACE = parse_search_space(
+    {
+        "units": {"type": "int", "low": 1, "high": 3},
+        "encoder": {"type": "categorical", "choices": ["cnn", "lstm"]},
+    }
+)
 
 
 def ask_tell(study: optuna.Study, n: int) -> list[dict[str, Any]]:
@@ -48,7 +50,9 @@ def test_grid_by_name_covers_the_whole_space_once_and_says_when_it_is_done() -> 
 
 
 def test_a_given_grid_is_used_instead_of_the_whole_space() -> None:
-    sampler = build_sampler("GridSampler", {"search_space": {"units": [2], "encoder": ["lstm"]}}, seed=None, space=SPACE)
+    sampler = build_sampler(
+        "GridSampler", {"search_space": {"units": [2], "encoder": ["lstm"]}}, seed=None, space=SPACE
+    )
 
     assert ask_tell(optuna.create_study(sampler=sampler), 1) == [{"units": 2, "encoder": "lstm"}]
 
@@ -56,10 +60,21 @@ def test_a_given_grid_is_used_instead_of_the_whole_space() -> None:
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
-        ({"units": [1, 2]}, "--sampler-kwargs search_space lacks encoder; it needs a list of values for every parameter"),
-        ({"units": [1], "encoder": ["cnn"], "depth": [2]},
-         "--sampler-kwargs search_space names depth, not in the space; it needs a list of values for every parameter"),
-        ({"units": [], "encoder": ["cnn"]}, "--sampler-kwargs search_space: 'units' must be a non-empty list of values, got []"),
+        (
+            {"units": [1, 2]},
+            "--sampler-kwargs search_space lacks encoder; it needs a list of values for every parameter",
+        ),
+        (
+            {"units": [1], "encoder": ["cnn"], "depth": [2]},
+            (
+                "--sampler-kwargs search_space names depth, not in the space; it needs a list of values for every "
+                "parameter"
+            ),
+        ),
+        (
+            {"units": [], "encoder": ["cnn"]},
+            "--sampler-kwargs search_space: 'units' must be a non-empty list of values, got []",
+        ),
     ],
 )
 def test_a_given_grid_must_list_values_for_exactly_the_spaces_parameters(grid: dict[str, Any], message: str) -> None:
@@ -113,9 +128,13 @@ def test_a_sampler_that_is_neither_a_name_nor_a_sampler_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("median", optuna.pruners.MedianPruner), ("MedianPruner", optuna.pruners.MedianPruner),
-     ("successive-halving", optuna.pruners.SuccessiveHalvingPruner), ("none", optuna.pruners.NopPruner),
-     ("off", optuna.pruners.NopPruner)],
+    [
+        ("median", optuna.pruners.MedianPruner),
+        ("MedianPruner", optuna.pruners.MedianPruner),
+        ("successive-halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("none", optuna.pruners.NopPruner),
+        ("off", optuna.pruners.NopPruner),
+    ],
 )
 def test_pruners_by_name(name: str, kind: type) -> None:
     assert type(build_pruner(name, None)) is kind
@@ -163,7 +182,8 @@ def test_an_unknown_pruner_suggests_the_closest() -> None:
 
 def test_keyword_arguments_are_a_json_object() -> None:
     assert parse_kwargs('{"n_startup_trials": 5, "multivariate": true}', "--sampler-kwargs") == {
-        "n_startup_trials": 5, "multivariate": True,
+        "n_startup_trials": 5,
+        "multivariate": True,
     }
     assert parse_kwargs(None, "--sampler-kwargs") == {}
 
@@ -171,7 +191,10 @@ def test_keyword_arguments_are_a_json_object() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{n: 5}", "--pruner-kwargs is not valid JSON (Expecting property name enclosed in double quotes at column 2): {n: 5}"),
+        (
+            "{n: 5}",
+            "--pruner-kwargs is not valid JSON (Expecting property name enclosed in double quotes at column 2): {n: 5}",
+        ),
         ("[5]", "--pruner-kwargs must be a JSON object like '{\"name\": value}', got [5]"),
     ],
 )

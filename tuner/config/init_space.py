@@ -24,23 +24,36 @@ from tuner.config.snapshot import ConfigSnapshot, without_comments
 from tuner.errors import TunerError
 
 _NUMBER_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
-    (r"(^|_)(lr|learning_rate)($|_)", {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}, "a learning rate: log-uniform"),
+    (
+        r"(^|_)(lr|learning_rate)($|_)",
+        {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+        "a learning rate: log-uniform",
+    ),
     (r"decay|(^|_)l2($|_)", {"type": "float", "low": 1e-6, "high": 1e-2, "log": True}, "a weight decay: log-uniform"),
     (r"dropout", {"type": "float", "low": 0.0, "high": 0.8}, "a dropout probability"),
     (r"momentum", {"type": "float", "low": 0.5, "high": 0.99}, "a momentum"),
     (r"margin", {"type": "float", "low": 0.5, "high": 5.0}, "a margin"),
-    (r"batch_size", {"type": "int", "scale": "power_two", "low": 4, "high": 8}, "a batch size: powers of two, 16 to 256"),
+    (
+        r"batch_size",
+        {"type": "int", "scale": "power_two", "low": 4, "high": 8},
+        "a batch size: powers of two, 16 to 256",
+    ),
     (r"(filter|kernel|window|ngram)_size|(^|_)(kernel|window)$", {"type": "int", "low": 2, "high": 5}, "a kernel size"),
     (r"(^|_)(num|n)_(layers|blocks)$|_layers$|depth", {"type": "int", "low": 1, "high": 4}, "a number of layers"),
     (r"epochs", {"type": "int", "low": 5, "high": 50, "step": 5}, "a number of epochs"),
     (r"heads", {"type": "int", "low": 1, "high": 8}, "a number of heads"),
     (r"(^|_)(p|p_norm|norm)$|_norm$", {"type": "int", "low": 1, "high": 2}, "the order of a p-norm"),
     (r"patience", {"type": "int", "low": 2, "high": 10}, "a patience"),
-    (r"_dims?$|_size$|hidden|_units$|_channels$|(^|_)num_(filters|features)$|width",
-     {"type": "int", "low": 32, "high": 512, "step": 32}, "a layer size"),
+    (
+        r"_dims?$|_size$|hidden|_units$|_channels$|(^|_)num_(filters|features)$|width",
+        {"type": "int", "low": 32, "high": 512, "step": 32},
+        "a layer size",
+    ),
     (r"^(num|n)_", {"type": "int", "low": 1, "high": 16, "step": 1}, "a count"),
 )
-_FLAG_NAME = re.compile(r"^(use|is|has|enable|with|do)_|_(enabled|flag)$|^(bidirectional|shuffle|pretrained|bias|residual|freeze\w*|\w*_norm(alization)?)$")
+_FLAG_NAME = re.compile(
+    r"^(use|is|has|enable|with|do)_|_(enabled|flag)$|^(bidirectional|shuffle|pretrained|bias|residual|freeze\w*|\w*_norm(alization)?)$"
+)
 _CHOICE_NAMES: tuple[tuple[str, list[str], str], ...] = (
     (r"optimi[sz]er", ["adam", "sgd"], "an optimizer name"),
     (r"activation", ["relu", "tanh"], "an activation name"),
@@ -78,15 +91,19 @@ def guess_search_space(
     return space
 
 
-def values_from_baseline(snapshot: ConfigSnapshot, baseline: ConfigSnapshot, usages: Mapping[str, Usage]) -> dict[str, str]:
+def values_from_baseline(
+    snapshot: ConfigSnapshot, baseline: ConfigSnapshot, usages: Mapping[str, Usage]
+) -> dict[str, str]:
     """Each ext var's value in ``baseline``: found by rendering ``snapshot`` with a marker value per ext var.
 
     Only an ext var that fills a field as it is (not through arithmetic) is found; a config that cannot
     render with markers gives nothing.
     """
     # Small odd numbers: a config may build a list of that length (std.range(2, max_filter_size)).
-    markers = {name: (7001 + 2 * index if usage.cast != "raw" else f"tuner-init-space-marker-{index}")
-               for index, (name, usage) in enumerate(usages.items())}
+    markers = {
+        name: (7001 + 2 * index if usage.cast != "raw" else f"tuner-init-space-marker-{index}")
+        for index, (name, usage) in enumerate(usages.items())
+    }
     try:
         marked = snapshot.render(markers)
         reference = baseline.render({})
@@ -117,7 +134,11 @@ def _leaves(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...]
 
 def _at(data: Any, path: tuple[Any, ...]) -> Any:
     for key in path:
-        found = key in data if isinstance(data, dict) else isinstance(data, list) and isinstance(key, int) and key < len(data)
+        found = (
+            key in data
+            if isinstance(data, dict)
+            else isinstance(data, list) and isinstance(key, int) and key < len(data)
+        )
         if found:
             data = data[key]
         else:
@@ -135,10 +156,22 @@ def usage_of(text: str, name: str) -> Usage:
     for reader in readers:
         for function in re.findall(r"std\.(parseInt|parseJson)\(\s*" + reader + r"\s*\)", text):
             cast = "int" if function == "parseInt" or cast == "int" else "json"
-        parsed += [re.escape(local) for local in re.findall(r"local\s+(\w+)\s*=\s*std\.parse\w+\(\s*" + reader + r"\s*\)\s*;", text)]
+        parsed += [
+            re.escape(local)
+            for local in re.findall(r"local\s+(\w+)\s*=\s*std\.parse\w+\(\s*" + reader + r"\s*\)\s*;", text)
+        ]
     as_condition = bool(re.search(ext_var + r"\s*==\s*['\"]true['\"]|['\"]true['\"]\s*==\s*" + ext_var, text))
     for value in [r"std\.parseJson\(\s*(?:" + "|".join(readers) + r")\s*\)", *parsed]:
-        if re.search(r"\bif\s*!?\s*(?:" + value + r")\s*then|(?:" + value + r")\s*(?:&&|\|\|)|(?:&&|\|\|)\s*!?(?:" + value + r")\b", text):
+        if re.search(
+            r"\bif\s*!?\s*(?:"
+            + value
+            + r")\s*then|(?:"
+            + value
+            + r")\s*(?:&&|\|\|)|(?:&&|\|\|)\s*!?(?:"
+            + value
+            + r")\b",
+            text,
+        ):
             as_condition = True
     return Usage(cast, as_condition)
 
@@ -158,10 +191,16 @@ def guess_strategy(name: str, usage: Usage, current: str | None = None) -> tuple
         return _around_current(dict(strategy), current, f"{what} ({cast_note}); set a range that fits '{name}'")
     for pattern, choices, what in _CHOICE_NAMES:
         if re.search(pattern, lowered):
-            return {"type": "categorical", "choices": list(choices)}, f"the name '{name}' reads like {what} (no cast); list the ones to try"
+            return {
+                "type": "categorical",
+                "choices": list(choices),
+            }, f"the name '{name}' reads like {what} (no cast); list the ones to try"
     choices = [current] if current is not None else ["CHANGE_ME"]
     source = "its value in the environment" if current is not None else "a placeholder"
-    return {"type": "categorical", "choices": choices}, f"a string (no cast); choices hold {source}: list the values to try"
+    return {
+        "type": "categorical",
+        "choices": choices,
+    }, f"a string (no cast); choices hold {source}: list the values to try"
 
 
 def _around_current(strategy: dict[str, Any], current: str | None, reason: str) -> tuple[dict[str, Any], str]:

@@ -135,7 +135,9 @@ def _with_imports(entry: str, text: str) -> ConfigSnapshot:
 
 def _imports_of(path: str, text: str) -> list[str]:
     directory = os.path.dirname(path)
-    return [os.path.normpath(os.path.join(directory, match.group(2))) for match in _IMPORT.finditer(without_comments(text))]
+    return [
+        os.path.normpath(os.path.join(directory, match.group(2))) for match in _IMPORT.finditer(without_comments(text))
+    ]
 
 
 def ext_var_string(value: Any) -> str:
@@ -157,9 +159,7 @@ def ext_var_string(value: Any) -> str:
     return json.dumps(value)
 
 
-def evaluate_jsonnet_snippet(
-    filename: str, text: str, *, error_class: type[TunerError] = ConfigError
-) -> str:
+def evaluate_jsonnet_snippet(filename: str, text: str, *, error_class: type[TunerError] = ConfigError) -> str:
     """Evaluate Jsonnet source with no ext vars, turning errors into one-line ``error_class``."""
     try:
         return jsonnet_engine.render(filename, {filename: text}, {})
@@ -172,7 +172,8 @@ def evaluate_jsonnet_snippet(
 def jsonnet_error_line(message: str) -> str:
     """The first line of a Jsonnet error, without its stack of frames.
 
-    go-jsonnet writes a syntax error as ``file:3:3-4 Expected ...``; it reads as the C++ engine's ``STATIC ERROR: file:3:3: expected ...``.
+    go-jsonnet writes a syntax error as ``file:3:3-4 Expected ...``; it reads as the C++ engine's
+    ``STATIC ERROR: file:3:3: expected ...``.
     """
     if not message.strip():
         return "Jsonnet error"

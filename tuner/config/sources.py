@@ -78,7 +78,8 @@ def load_search_space(path: str | Path) -> SearchSpace:
         raise SearchSpaceError(f"{path}: search-space file not found") from None
     except UnicodeDecodeError as error:
         raise SearchSpaceError(
-            f"{path}: the search-space file is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+            f"{path}: the search-space file is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start})"
         ) from None
     except OSError as error:
         raise SearchSpaceError(f"{path}: cannot read search-space file ({error.strerror})") from None

@@ -114,8 +114,17 @@ def _checked(value: Any, types: tuple[type, ...], where: str) -> Any:
     else:
         valid = isinstance(value, types)
     if not valid:
-        expected = " or ".join({str: "a string", int: "an integer", float: "a number", bool: "true or false",
-                                dict: "an object", list: "a list"}[kind] for kind in types)
+        expected = " or ".join(
+            {
+                str: "a string",
+                int: "an integer",
+                float: "a number",
+                bool: "true or false",
+                dict: "an object",
+                list: "a list",
+            }[kind]
+            for kind in types
+        )
         raise OptionError(f"{where} must be {expected}, got {json.dumps(value)}")
     return value
 
@@ -129,5 +138,5 @@ def _resolve_paths(kwargs: dict[str, Any], base_dir: Path) -> None:
     storage = kwargs.get("storage")
     for prefix in ("sqlite:///", "journal:"):
         if storage and storage.startswith(prefix) and storage != "sqlite:///:memory:":
-            location = storage[len(prefix):]
+            location = storage[len(prefix) :]
             kwargs["storage"] = prefix + str(base_dir / location)

@@ -46,4 +46,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; no metrics.json written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
-

@@ -20,8 +20,13 @@ from tuner.train.outputs import RunDirectory
 DATASET_KEYS = ("dataset", "dataset_kwargs", "training", "testing", "validation")
 
 
-def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path | None = None,
-        log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run(
+    config: dict[str, Any],
+    serialization_dir: Path,
+    *,
+    metrics_file: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run ``pykeen.pipeline.pipeline(**config)`` with per-epoch validation and write the run's files.
 
     Args:
@@ -63,8 +68,14 @@ def run(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path |
 
 def _settings(config: dict[str, Any], pipeline: Callable[..., Any], train_method: Callable[..., Any]) -> RunSettings:
     """The config checked against the keys the installed PyKEEN's ``pipeline()`` and ``train()`` take."""
-    training_keys = set(inspect.signature(train_method).parameters) - {"self", "triples_factory", *RESERVED_TRAINING_KEYS}
-    return RunSettings.from_config(config, pipeline_keys=inspect.signature(pipeline).parameters, training_keys=training_keys)
+    training_keys = set(inspect.signature(train_method).parameters) - {
+        "self",
+        "triples_factory",
+        *RESERVED_TRAINING_KEYS,
+    }
+    return RunSettings.from_config(
+        config, pipeline_keys=inspect.signature(pipeline).parameters, training_keys=training_keys
+    )
 
 
 def _import_pykeen() -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -101,11 +112,17 @@ def _check_components(kwargs: dict[str, Any], settings: RunSettings) -> None:
     from pykeen.training import training_loop_resolver
 
     resolvers = {
-        "dataset": dataset_resolver, "model": model_resolver, "loss": loss_resolver,
-        "regularizer": regularizer_resolver, "optimizer": optimizer_resolver,
-        "lr_scheduler": lr_scheduler_resolver, "training_loop": training_loop_resolver,
-        "negative_sampler": negative_sampler_resolver, "stopper": stopper_resolver,
-        "evaluator": evaluator_resolver, "result_tracker": tracker_resolver,
+        "dataset": dataset_resolver,
+        "model": model_resolver,
+        "loss": loss_resolver,
+        "regularizer": regularizer_resolver,
+        "optimizer": optimizer_resolver,
+        "lr_scheduler": lr_scheduler_resolver,
+        "training_loop": training_loop_resolver,
+        "negative_sampler": negative_sampler_resolver,
+        "stopper": stopper_resolver,
+        "evaluator": evaluator_resolver,
+        "result_tracker": tracker_resolver,
     }
     for key, resolver in resolvers.items():
         name = kwargs.get(key)
@@ -116,7 +133,9 @@ def _check_components(kwargs: dict[str, Any], settings: RunSettings) -> None:
         try:
             evaluator.metric_result_cls.key_to_string(name)
         except (KeyError, ValueError) as error:
-            raise PykeenConfigError(f"trainer.validation_metric: {evaluator.__name__} has no metric {name!r} ({error})") from None
+            raise PykeenConfigError(
+                f"trainer.validation_metric: {evaluator.__name__} has no metric {name!r} ({error})"
+            ) from None
 
 
 def _lookup(resolver: Any, key: str, name: str | None) -> Any:
@@ -125,7 +144,9 @@ def _lookup(resolver: Any, key: str, name: str | None) -> Any:
     except (KeyError, ValueError):
         options = sorted(resolver.options)
         hint = did_you_mean(resolver.normalize(name), options, sentence=True)
-        raise PykeenConfigError(f"{key}: unknown PyKEEN {key} {name!r}.{hint} Available: {', '.join(options)}") from None
+        raise PykeenConfigError(
+            f"{key}: unknown PyKEEN {key} {name!r}.{hint} Available: {', '.join(options)}"
+        ) from None
 
 
 def _load_dataset(kwargs: dict[str, Any]) -> Any:
@@ -133,15 +154,18 @@ def _load_dataset(kwargs: dict[str, Any]) -> Any:
 
     data = {key: kwargs.pop(key) for key in DATASET_KEYS if key in kwargs}
     if "dataset" not in data and "training" not in data:
-        raise PykeenConfigError("the config needs 'dataset' (e.g. 'nations') or 'training'/'testing'/'validation' paths")
+        raise PykeenConfigError(
+            "the config needs 'dataset' (e.g. 'nations') or 'training'/'testing'/'validation' paths"
+        )
     dataset = get_dataset(**data)
     if dataset.validation is None:
         raise PykeenConfigError("the dataset has no validation triples; per-epoch validation needs them")
     return dataset
 
 
-def _reporter(kwargs: dict[str, Any], settings: RunSettings, dataset: Any,
-              on_report: Callable[[int, dict[str, float]], None]) -> Any:
+def _reporter(
+    kwargs: dict[str, Any], settings: RunSettings, dataset: Any, on_report: Callable[[int, dict[str, float]], None]
+) -> Any:
     from pykeen.evaluation import evaluator_resolver
 
     from tuner.pykeen_trainer.reporting import ValidationReporter
@@ -158,15 +182,17 @@ def _reporter(kwargs: dict[str, Any], settings: RunSettings, dataset: Any,
     )
 
 
-def _final_metrics(reporter: Any, settings: RunSettings, result: Any, kwargs: dict[str, Any],
-                   seconds: float) -> dict[str, Any]:
+def _final_metrics(
+    reporter: Any, settings: RunSettings, result: Any, kwargs: dict[str, Any], seconds: float
+) -> dict[str, Any]:
     """AllenNLP's shape: best_epoch, best_validation_* at that epoch, the last epoch's values, test_*."""
     metrics: dict[str, Any] = {}
     best = reporter.best_epoch()
     if best is not None:
         metrics["best_epoch"] = best
-        metrics.update({f"best_{name}": value for name, value in reporter.history[best].items()
-                        if name.startswith("validation_")})
+        metrics.update(
+            {f"best_{name}": value for name, value in reporter.history[best].items() if name.startswith("validation_")}
+        )
         last = max(reporter.history)
         metrics["epoch"] = last
         metrics.update(reporter.history[last])
@@ -174,7 +200,9 @@ def _final_metrics(reporter: Any, settings: RunSettings, result: Any, kwargs: di
     metrics["training_duration_seconds"] = seconds
     metrics["random_seed"] = result.random_seed
     if kwargs.get("use_testing_data", True):
-        metrics.update({f"test_{name}": float(result.metric_results.get_metric(name)) for name in settings.report.metrics})
+        metrics.update(
+            {f"test_{name}": float(result.metric_results.get_metric(name)) for name in settings.report.metrics}
+        )
     return metrics
 
 

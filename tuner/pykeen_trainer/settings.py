@@ -101,9 +101,7 @@ def _check_known(section: Mapping[str, Any], known: Collection[str], *, where: s
     for key in section:
         if key not in known:
             hint = did_you_mean(key, known, sentence=True)
-            raise PykeenConfigError(
-                f"unknown key '{where}{key}'.{hint} Available: {', '.join(sorted(known))}"
-            )
+            raise PykeenConfigError(f"unknown key '{where}{key}'.{hint} Available: {', '.join(sorted(known))}")
 
 
 def _is_int(value: Any) -> bool:

@@ -24,7 +24,7 @@ def parse_condition(raw: Any, where: str) -> Condition:
     if not isinstance(raw, Mapping) or not raw:
         raise SearchSpaceError(
             f"{where}: 'condition' must be an object naming parent parameters and their values, "
-            f"such as {{\"encoder\": \"lstm\"}}, got {json.dumps(raw, default=repr)}"
+            f'such as {{"encoder": "lstm"}}, got {json.dumps(raw, default=repr)}'
         )
     condition = []
     for parent, values in raw.items():
@@ -82,7 +82,9 @@ def describe_values(parameter: Parameter) -> str:
     return f"{parameter.kind} values from {parameter.low} to {parameter.high}{step}"
 
 
-def _topological(parameters: tuple[Parameter, ...], by_name: Mapping[str, Parameter], source: str) -> tuple[Parameter, ...]:
+def _topological(
+    parameters: tuple[Parameter, ...], by_name: Mapping[str, Parameter], source: str
+) -> tuple[Parameter, ...]:
     ordered: list[Parameter] = []
     placed: set[str] = set()
     pending = list(parameters)
@@ -103,5 +105,5 @@ def _cycle(pending: list[Parameter], by_name: Mapping[str, Parameter]) -> list[s
     while True:
         parent = next(name for name, _ in by_name[path[-1]].condition if name in names)
         if parent in path:
-            return [*path[path.index(parent):], parent]
+            return [*path[path.index(parent) :], parent]
         path.append(parent)

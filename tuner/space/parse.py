@@ -1,4 +1,3 @@
-
 import json
 import math
 import warnings
@@ -152,12 +151,16 @@ def _with_condition(parameter: Parameter, strategy: Mapping[str, Any], where: st
         raise SearchSpaceError(f"{where}: 'review' is a note for people and must be a string")
     if "condition" not in strategy:
         if "default" in strategy:
-            raise SearchSpaceError(f"{where}: 'default' is the value while a condition is not met; add a 'condition' or drop it")
+            raise SearchSpaceError(
+                f"{where}: 'default' is the value while a condition is not met; add a 'condition' or drop it"
+            )
         return parameter
     condition = parse_condition(strategy["condition"], where)
     default = strategy.get("default", parameter.extremes[0])
     if default is not None and not isinstance(default, (bool, int, float, str)):
-        raise SearchSpaceError(f"{where}: 'default' must be a string, number, boolean or null, got {json.dumps(default)}")
+        raise SearchSpaceError(
+            f"{where}: 'default' must be a string, number, boolean or null, got {json.dumps(default)}"
+        )
     return replace(parameter, condition=condition, default=default)
 
 
@@ -168,7 +171,9 @@ def _parse_kind(kind: Any, where: str) -> str:
         raise SearchSpaceError(f"{where}: missing or invalid 'type' {kind!r}; use one of {', '.join(KINDS)}")
     normalised = _KIND_ALIASES.get(kind.lower(), kind.lower())
     if normalised not in KINDS:
-        raise SearchSpaceError(f"{where}: unknown type '{kind}'{did_you_mean(kind.lower(), KINDS)}; use one of {', '.join(KINDS)}")
+        raise SearchSpaceError(
+            f"{where}: unknown type '{kind}'{did_you_mean(kind.lower(), KINDS)}; use one of {', '.join(KINDS)}"
+        )
     return normalised
 
 
@@ -185,7 +190,10 @@ def _parse_choices(options: Mapping[str, Any], where: str) -> tuple[Value, ...]:
         if isinstance(choice, float) and not math.isfinite(choice):
             raise SearchSpaceError(f"{where}: choice {choice} is not a finite number; give numbers or strings")
         if isinstance(choice, int) and not isinstance(choice, bool) and abs(choice) > MAX_INT_MAGNITUDE:
-            raise SearchSpaceError(f"{where}: choice {_short_number(choice)} is beyond ±2**53, which Jsonnet and Optuna cannot hold exactly")
+            raise SearchSpaceError(
+                f"{where}: choice {_short_number(choice)} is beyond ±2**53, which Jsonnet and Optuna cannot hold "
+                "exactly"
+            )
     keys = [json.dumps(choice) for choice in choices]
     if len(set(keys)) != len(keys):
         duplicate = next(key for key in keys if keys.count(key) > 1)
@@ -206,7 +214,10 @@ def _parse_number(name: str, kind: str, options: Mapping[str, Any], where: str) 
         raise SearchSpaceError(f"{where}: 'log' must be true or false, got {log!r}")
     scale = options.get("scale", "linear")
     if scale not in _SCALES:
-        raise SearchSpaceError(f"{where}: unknown scale {scale!r}{did_you_mean(str(scale).lower(), _SCALES)}; use one of {', '.join(_SCALES)}")
+        raise SearchSpaceError(
+            f"{where}: unknown scale {scale!r}{did_you_mean(str(scale).lower(), _SCALES)}; use one of "
+            f"{', '.join(_SCALES)}"
+        )
     if scale != "linear":
         return _parse_power(name, kind, options, scale, where), None
     if "base" in options:
@@ -240,7 +251,9 @@ def _parse_power(name: str, kind: str, options: Mapping[str, Any], scale: str, w
         raise SearchSpaceError(f"{where}: 'base' must be an integer of at least 2, got {base!r}")
     low, high = options["low"], options["high"]
     if low < 0:
-        raise SearchSpaceError(f"{where}: with scale '{scale}', low and high are exponents and must be >= 0, got low {low}")
+        raise SearchSpaceError(
+            f"{where}: with scale '{scale}', low and high are exponents and must be >= 0, got low {low}"
+        )
     if high - low + 1 > MAX_POWER_CHOICES:
         raise SearchSpaceError(
             f"{where}: exponents {low}..{high} make {high - low + 1:,} choices; scale '{scale}' allows at most "

@@ -26,7 +26,7 @@ def storage_identity(url: str, relative_to: Path) -> str:
     relative to ``relative_to``, so that a project folder moved as a whole keeps its claims."""
     for prefix in (JOURNAL_PREFIX, "sqlite:///"):
         if url.startswith(prefix):
-            path = url[len(prefix):].partition("?")[0].removeprefix("file:")
+            path = url[len(prefix) :].partition("?")[0].removeprefix("file:")
             if path and path != ":memory:":
                 return prefix + os.path.relpath(Path(path).resolve(), relative_to.resolve())
     return describe_storage(url)
@@ -66,7 +66,9 @@ def claim(directory: Path, *, storage_url: str, study_name: str) -> None:
         except FileExistsError:
             pass  # another process claimed it a moment ago: check_owner says whose it is
         except OSError as error:
-            raise OptionError(f"--serialization-dir {directory}: cannot write {MARKER_FILE_NAME} ({error.strerror})") from None
+            raise OptionError(
+                f"--serialization-dir {directory}: cannot write {MARKER_FILE_NAME} ({error.strerror})"
+            ) from None
     check_owner(directory, storage_url=storage_url, study_name=study_name)
 
 

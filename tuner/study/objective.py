@@ -73,7 +73,7 @@ def objective_from_options(
         hinted_metric, hinted_direction = f"{_BEST_PREFIX}validation_{hint[0]}", hint[1]
         # The hint only speaks for its own metric: --metric best_validation_loss --direction
         # minimize with '+accuracy' in the config is a deliberate choice, not a contradiction.
-        if metric is None or metric in (hinted_metric, hinted_metric[len(_BEST_PREFIX):]):
+        if metric is None or metric in (hinted_metric, hinted_metric[len(_BEST_PREFIX) :]):
             if direction is not None and direction != hinted_direction:
                 raise OptionError(
                     f"--direction {direction} contradicts {config_name}'s trainer.validation_metric "

@@ -81,7 +81,12 @@ def available_names(module: Any, base: type, suffix: str) -> dict[str, type]:
     names: dict[str, type] = {}
     for attribute in dir(module):
         value = getattr(module, attribute)
-        if inspect.isclass(value) and issubclass(value, base) and not attribute.startswith("Base") and attribute.endswith(suffix):
+        if (
+            inspect.isclass(value)
+            and issubclass(value, base)
+            and not attribute.startswith("Base")
+            and attribute.endswith(suffix)
+        ):
             if attribute in ("PartialFixedSampler",):
                 continue  # wraps another sampler; not usable by name
             names[attribute[: -len(suffix)].lower()] = value
@@ -107,7 +112,9 @@ def _construct(cls: type, options: Mapping[str, Any], what: str) -> Any:
     try:
         return cls(**options)
     except (TypeError, ValueError, ImportError, ModuleNotFoundError) as error:
-        raise OptionError(f"cannot create {what} {cls.__name__} with {json.dumps(dict(options), default=str)}: {error}") from None
+        raise OptionError(
+            f"cannot create {what} {cls.__name__} with {json.dumps(dict(options), default=str)}: {error}"
+        ) from None
 
 
 # Packages that Optuna samplers import only when they first sample (after the first trial, for CMA-ES).
@@ -120,7 +127,10 @@ def _check_installed(cls: type) -> None:
 
     missing = [name for name in SAMPLER_PACKAGES.get(cls.__name__, ()) if importlib.util.find_spec(name) is None]
     if missing:
-        raise OptionError(f"sampler {cls.__name__} needs {', '.join(missing)}, which is not installed: pip install {' '.join(missing)}")
+        raise OptionError(
+            f"sampler {cls.__name__} needs {', '.join(missing)}, which is not installed: pip install "
+            f"{' '.join(missing)}"
+        )
 
 
 def _check_grid_kwarg(grid: Any, space: SearchSpace) -> None:
@@ -131,15 +141,25 @@ def _check_grid_kwarg(grid: Any, space: SearchSpace) -> None:
 
     where = "--sampler-kwargs search_space"
     if not isinstance(grid, Mapping):
-        raise OptionError(f"{where} must be an object mapping each parameter to a list of values, got {json.dumps(grid, default=repr)[:80]}")
+        raise OptionError(
+            f"{where} must be an object mapping each parameter to a list of values, got "
+            f"{json.dumps(grid, default=repr)[:80]}"
+        )
     for name, values in grid.items():
         if not isinstance(values, (list, tuple)) or not values:
-            raise OptionError(f"{where}: '{name}' must be a non-empty list of values, got {json.dumps(values, default=repr)[:80]}")
+            raise OptionError(
+                f"{where}: '{name}' must be a non-empty list of values, got {json.dumps(values, default=repr)[:80]}"
+            )
     missing = [name for name in space.names if name not in grid]
     unknown = [name for name in grid if name not in space.names]
     if missing or unknown:
-        problems = [f"lacks {', '.join(missing)}" if missing else "", f"names {', '.join(unknown)}, not in the space" if unknown else ""]
-        raise OptionError(f"{where} {' and '.join(filter(None, problems))}; it needs a list of values for every parameter")
+        problems = [
+            f"lacks {', '.join(missing)}" if missing else "",
+            f"names {', '.join(unknown)}, not in the space" if unknown else "",
+        ]
+        raise OptionError(
+            f"{where} {' and '.join(filter(None, problems))}; it needs a list of values for every parameter"
+        )
     points = math.prod(len(values) for values in grid.values())
     if points > MAX_GRID_POINTS:
         raise OptionError(f"{where} has {points:,} points, more than the {MAX_GRID_POINTS:,} a grid may hold")

@@ -21,10 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("config", type=Path, help="config file (.jsonnet, or rendered .json)")
     parser.add_argument("-s", "--serialization-dir", type=Path, required=True, help="folder for the run's files")
-    parser.add_argument("--include-package", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first so its registered components can be used (repeatable)")
-    parser.add_argument("--ext-var", action="append", default=[], metavar="NAME=VALUE",
-                        help="Jsonnet external variable (repeatable); unset ones come from the environment")
+    parser.add_argument(
+        "--include-package",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first so its registered components can be used (repeatable)",
+    )
+    parser.add_argument(
+        "--ext-var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Jsonnet external variable (repeatable); unset ones come from the environment",
+    )
     return parser
 
 

@@ -52,7 +52,9 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         n, size = len(self.data), self.settings.batch_size
-        order = torch.randperm(n, generator=self.generator).to(self.data.labels.device) if self.settings.shuffle else None
+        order = (
+            torch.randperm(n, generator=self.generator).to(self.data.labels.device) if self.settings.shuffle else None
+        )
         stop = n - n % size if self.settings.drop_last else n
         for start in range(0, stop, size):
             yield self._batch(start, min(start + size, n), order)

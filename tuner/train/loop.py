@@ -34,9 +34,17 @@ class Trainer:
         log: Called with one human-readable line per epoch.
     """
 
-    def __init__(self, *, model: Model, settings: TrainerSettings, train_loader: BatchLoader,
-                 validation_loader: BatchLoader | None, on_epoch: Callable[[int, dict[str, float]], None],
-                 on_best: Callable[[int], None], log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        model: Model,
+        settings: TrainerSettings,
+        train_loader: BatchLoader,
+        validation_loader: BatchLoader | None,
+        on_epoch: Callable[[int, dict[str, float]], None],
+        on_best: Callable[[int], None],
+        log: Callable[[str], None],
+    ) -> None:
         self.model = model
         self.settings = settings
         self.train_loader = train_loader
@@ -86,7 +94,9 @@ class Trainer:
         metrics = self._pass(self.train_loader, "training", train=True)
         if not math.isfinite(metrics["training_loss"]):
             self.on_epoch(epoch, metrics)
-            raise TrainingError(f"training loss is {metrics['training_loss']} at epoch {epoch}; try a lower learning rate")
+            raise TrainingError(
+                f"training loss is {metrics['training_loss']} at epoch {epoch}; try a lower learning rate"
+            )
         if self.validation_loader is not None:
             with torch.inference_mode():
                 metrics.update(self._pass(self.validation_loader, "validation", train=False))
@@ -114,7 +124,10 @@ class Trainer:
             loss_sum += loss.detach() * labels.shape[0]
             correct += (logits.detach().argmax(dim=-1) == labels).sum()
             count += labels.shape[0]
-        metrics = {f"{phase}_loss": loss_sum.item() / max(count, 1), f"{phase}_accuracy": correct.item() / max(count, 1)}
+        metrics = {
+            f"{phase}_loss": loss_sum.item() / max(count, 1),
+            f"{phase}_accuracy": correct.item() / max(count, 1),
+        }
         metrics.update({f"{phase}_{k}": float(v) for k, v in self.model.get_metrics(reset=True).items()})
         return metrics
 

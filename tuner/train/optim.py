@@ -43,8 +43,11 @@ class ComponentSpec:
 
 def optimizer_spec(cfg: Section) -> ComponentSpec:
     """Parse ``trainer.optimizer`` into a class of ``torch.optim`` and its kwargs."""
-    classes = {_key(name): cls for name, cls in vars(torch.optim).items()
-               if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer}
+    classes = {
+        _key(name): cls
+        for name, cls in vars(torch.optim).items()
+        if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    }
     return _spec(cfg, classes, skip=("params",))
 
 
@@ -52,8 +55,14 @@ def scheduler_spec(cfg: Section) -> ComponentSpec:
     """Parse ``trainer.learning_rate_scheduler`` into a ``torch.optim.lr_scheduler`` class and kwargs."""
     module = torch.optim.lr_scheduler
     base = getattr(module, "LRScheduler", getattr(module, "_LRScheduler", object))
-    classes = {_key(name): cls for name, cls in vars(module).items() if inspect.isclass(cls) and not name.startswith("_")
-               and (issubclass(cls, base) or cls is module.ReduceLROnPlateau) and cls is not base}
+    classes = {
+        _key(name): cls
+        for name, cls in vars(module).items()
+        if inspect.isclass(cls)
+        and not name.startswith("_")
+        and (issubclass(cls, base) or cls is module.ReduceLROnPlateau)
+        and cls is not base
+    }
     for alias, name in SCHEDULER_ALIASES.items():
         classes.setdefault(alias, getattr(module, name))
     return _spec(cfg, classes, skip=("optimizer",))
@@ -83,4 +92,3 @@ def trainable(parameters: Iterable[torch.nn.Parameter]) -> list[torch.nn.Paramet
 
 def _key(name: str) -> str:
     return name.lower().replace("_", "")
-

@@ -45,7 +45,11 @@ class RunPlan:
     def from_config(cls, config: dict[str, Any]) -> RunPlan:
         """Parse the top level; leftover keys are an error naming them."""
         root = Section(config)
-        seeds = (root.pop("random_seed", int, 13370), root.pop("numpy_seed", int, 1337), root.pop("pytorch_seed", int, 133))
+        seeds = (
+            root.pop("random_seed", int, 13370),
+            root.pop("numpy_seed", int, 1337),
+            root.pop("pytorch_seed", int, 133),
+        )
         reader = READERS.build(root.pop_section("dataset_reader"))
         paths = {"train": root.pop("train_data_path", str)}
         validation = root.pop("validation_data_path", str, None)
@@ -54,7 +58,9 @@ class RunPlan:
         vocab_splits = root.pop_list("datasets_for_vocab_creation", str, list(paths))
         for split in vocab_splits:
             if split not in paths:
-                raise TrainConfigError(f"datasets_for_vocab_creation: unknown dataset {split!r}; choose from {', '.join(paths)}")
+                raise TrainConfigError(
+                    f"datasets_for_vocab_creation: unknown dataset {split!r}; choose from {', '.join(paths)}"
+                )
         vocabulary = root.pop_section("vocabulary", {})
         min_count = _per_namespace(vocabulary, "min_count")
         max_size = _per_namespace(vocabulary, "max_vocab_size")
@@ -69,8 +75,13 @@ class RunPlan:
         return cls(seeds, reader, paths, vocab_splits, min_count, max_size, model, loader, validation_loader, trainer)
 
 
-def train(config: dict[str, Any], serialization_dir: Path, *, metrics_file: Path | None = None,
-          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def train(
+    config: dict[str, Any],
+    serialization_dir: Path,
+    *,
+    metrics_file: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Train the model ``config`` describes and write the run's files.
 
     Args:
@@ -123,7 +134,9 @@ def _read_data(plan: RunPlan) -> tuple[Vocabulary, dict[str, TensorData]]:
     raw = {split: plan.reader.read(path, SPLIT_KEYS[split]) for split, path in plan.paths.items()}
     vocab = _vocabulary(plan, raw)
     plan.reader.fit(raw["train"])
-    data = {split: _tensorize(plan.reader, split_data, vocab).to(plan.trainer.device) for split, split_data in raw.items()}
+    data = {
+        split: _tensorize(plan.reader, split_data, vocab).to(plan.trainer.device) for split, split_data in raw.items()
+    }
     return vocab, data
 
 

@@ -14,8 +14,9 @@ from tuner.train.errors import TrainConfigError
 _UNDEFINED = re.compile(r"undefined external variable: (\S+)", re.IGNORECASE)
 
 
-def render_config_file(path: Path, ext_vars: Mapping[str, str] | None = None,
-                       environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def render_config_file(
+    path: Path, ext_vars: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Return the config at ``path`` as data.
 
     ``.json`` files are read as they are (``tune`` hands trials a rendered config);

@@ -13,7 +13,14 @@ from tuner.train.errors import TrainConfigError, did_you_mean
 
 T = TypeVar("T")
 _REQUIRED: Any = object()
-_KIND_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object"}
+_KIND_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+}
 
 
 class Section:

@@ -41,7 +41,9 @@ class TrainerSettings:
             raise TrainConfigError(f"{cfg.key_path('patience')}: must be a positive integer or null, got {patience}")
         optimizer = optimizer_spec(cfg.pop_section("optimizer", {"type": "adam"}))
         scheduler_cfg = cfg.pop("learning_rate_scheduler", dict, None)
-        scheduler = scheduler_spec(Section(scheduler_cfg, cfg.key_path("learning_rate_scheduler"))) if scheduler_cfg else None
+        scheduler = (
+            scheduler_spec(Section(scheduler_cfg, cfg.key_path("learning_rate_scheduler"))) if scheduler_cfg else None
+        )
         metric = ValidationMetric.parse(cfg.pop("validation_metric", str, "-loss"), cfg.key_path("validation_metric"))
         device = _device(cfg.pop("cuda_device", int, None), cfg.key_path("cuda_device"))
         settings = cls(
@@ -68,8 +70,10 @@ def _callback_notes(cfg: Section) -> tuple[str, ...]:
         where = f"{cfg.key_path('callbacks')}[{index}]"
         name = callback.get("type")
         if name not in ACCEPTED_CALLBACKS:
-            raise TrainConfigError(unknown_name_message(where, name, list(ACCEPTED_CALLBACKS))
-                                   + " (the built-in trainer runs no callbacks)")
+            raise TrainConfigError(
+                unknown_name_message(where, name, list(ACCEPTED_CALLBACKS))
+                + " (the built-in trainer runs no callbacks)"
+            )
         leftover = sorted(set(callback) - {"type"})
         if leftover:
             raise TrainConfigError(f"{where}: unknown key {', '.join(map(repr, leftover))}; allowed here: type")
@@ -94,5 +98,7 @@ def _device(index: int | None, where: str) -> torch.device:
         return torch.device("cpu")
     count = torch.cuda.device_count() if available else 0
     if index >= count:
-        raise TrainConfigError(f"{where}: GPU {index} requested but {count} visible; use -1 for CPU or null for automatic")
+        raise TrainConfigError(
+            f"{where}: GPU {index} requested but {count} visible; use -1 for CPU or null for automatic"
+        )
     return torch.device("cuda", index)

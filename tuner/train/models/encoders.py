@@ -63,7 +63,9 @@ class CnnEncoder(nn.Module):
     def from_config(cls, cfg: Section, *, embedding_dim: int) -> CnnEncoder:
         sizes = cfg.pop_list("ngram_filter_sizes", int, [2, 3, 4, 5])
         if not sizes or min(sizes) < 1:
-            raise TrainConfigError(f"{cfg.key_path('ngram_filter_sizes')}: needs one or more positive sizes, got {sizes}")
+            raise TrainConfigError(
+                f"{cfg.key_path('ngram_filter_sizes')}: needs one or more positive sizes, got {sizes}"
+            )
         return cls(
             embedding_dim=_pop_input_dim(cfg, "embedding_dim", embedding_dim),
             num_filters=pop_positive(cfg, "num_filters"),
@@ -84,11 +86,24 @@ class CnnEncoder(nn.Module):
 class RnnEncoder(nn.Module):
     """Final hidden state of an LSTM/GRU over the unpadded tokens (both directions if bidirectional)."""
 
-    def __init__(self, cell: type[nn.RNNBase], input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        cell: type[nn.RNNBase],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.rnn = cell(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                        dropout=dropout if num_layers > 1 else 0.0, batch_first=True)
+        self.rnn = cell(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+            batch_first=True,
+        )
         self.is_lstm = cell is nn.LSTM
         self.output_dim = hidden_size * (2 if bidirectional else 1)
 

@@ -24,8 +24,17 @@ class ImageCnnClassifier(Model):
         dropout: Dropout before each linear layer of the head.
     """
 
-    def __init__(self, *, input_shape: tuple[int, ...], channels: list[int], kernel_size: int, hidden_dim: int,
-                 num_labels: int, activation: type[nn.Module] = nn.ReLU, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        input_shape: tuple[int, ...],
+        channels: list[int],
+        kernel_size: int,
+        hidden_dim: int,
+        num_labels: int,
+        activation: type[nn.Module] = nn.ReLU,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         first_channels = in_channels = 1 if len(input_shape) == 2 else input_shape[0]
         self.add_channel = len(input_shape) == 2
@@ -50,15 +59,22 @@ class ImageCnnClassifier(Model):
     def from_config(cls, cfg: Section, *, info: DataInfo) -> ImageCnnClassifier:
         if len(info.input_shape) not in (2, 3):
             raise TrainConfigError(
-                f"{cfg.key_path('type')}: 'cnn' needs 2-D inputs (H, W) or (C, H, W), the data has shape {info.input_shape}; "
+                f"{cfg.key_path('type')}: 'cnn' needs 2-D inputs (H, W) or (C, H, W), the data has shape "
+                f"{info.input_shape}; "
                 "use 'mlp' for flat features"
             )
         channels = cfg.pop_list("channels", int, [16, 32])
         if any(c <= 0 for c in channels):
             raise TrainConfigError(f"{cfg.key_path('channels')}: channel counts must be positive, got {channels}")
-        return cls(input_shape=info.input_shape, channels=channels, kernel_size=pop_positive(cfg, "kernel_size", 3),
-                   hidden_dim=cfg.pop("hidden_dim", int, 64), num_labels=info.num_labels,
-                   activation=pop_activation(cfg), dropout=pop_dropout(cfg))
+        return cls(
+            input_shape=info.input_shape,
+            channels=channels,
+            kernel_size=pop_positive(cfg, "kernel_size", 3),
+            hidden_dim=cfg.pop("hidden_dim", int, 64),
+            num_labels=info.num_labels,
+            activation=pop_activation(cfg),
+            dropout=pop_dropout(cfg),
+        )
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         images = inputs["features"]

@@ -23,8 +23,15 @@ class MlpClassifier(Model):
         dropout: Dropout after each hidden layer.
     """
 
-    def __init__(self, *, input_dim: int, hidden_dims: list[int], num_labels: int,
-                 activation: type[nn.Module] = nn.ReLU, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        input_dim: int,
+        hidden_dims: list[int],
+        num_labels: int,
+        activation: type[nn.Module] = nn.ReLU,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = input_dim
@@ -40,8 +47,13 @@ class MlpClassifier(Model):
             hidden = cfg.pop_list("hidden_dims", int)
         else:
             hidden = [pop_positive(cfg, "hidden_dim", 128)] * cfg.pop("num_layers", int, 1)
-        return cls(input_dim=math.prod(info.input_shape), hidden_dims=hidden, num_labels=info.num_labels,
-                   activation=pop_activation(cfg), dropout=pop_dropout(cfg))
+        return cls(
+            input_dim=math.prod(info.input_shape),
+            hidden_dims=hidden,
+            num_labels=info.num_labels,
+            activation=pop_activation(cfg),
+            dropout=pop_dropout(cfg),
+        )
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.layers(inputs["features"])

@@ -24,8 +24,16 @@ class BasicClassifier(Model):
         trainable_embeddings: Whether embeddings are updated.
     """
 
-    def __init__(self, *, vocab_size: int, embedding_dim: int, encoder: nn.Module, num_labels: int,
-                 dropout: float = 0.0, trainable_embeddings: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        embedding_dim: int,
+        encoder: nn.Module,
+        num_labels: int,
+        dropout: float = 0.0,
+        trainable_embeddings: bool = True,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.embedding.weight.requires_grad_(trainable_embeddings)
@@ -45,8 +53,14 @@ class BasicClassifier(Model):
         trainable = tokens.pop("trainable", bool, True)
         tokens.assert_empty()
         encoder = SEQ2VEC_ENCODERS.build(cfg.pop_section("seq2vec_encoder"), embedding_dim=embedding_dim)
-        return cls(vocab_size=info.vocab.size("tokens"), embedding_dim=embedding_dim, encoder=encoder,
-                   num_labels=info.num_labels, dropout=pop_dropout(cfg), trainable_embeddings=trainable)
+        return cls(
+            vocab_size=info.vocab.size("tokens"),
+            embedding_dim=embedding_dim,
+            encoder=encoder,
+            num_labels=info.num_labels,
+            dropout=pop_dropout(cfg),
+            trainable_embeddings=trainable,
+        )
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         tokens = inputs["tokens"]

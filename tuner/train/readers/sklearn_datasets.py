@@ -61,7 +61,9 @@ class SklearnDatasetReader(FeatureReader):
 
     def check_path(self, path: str, where: str) -> None:
         if path not in SPLITS:
-            raise DataError(f"{where}: the sklearn reader's paths name a split, one of {', '.join(SPLITS)}; got {path!r}")
+            raise DataError(
+                f"{where}: the sklearn reader's paths name a split, one of {', '.join(SPLITS)}; got {path!r}"
+            )
 
     def read(self, path: str, where: str) -> RawSplit:
         self.check_path(path, where)
@@ -72,8 +74,10 @@ class SklearnDatasetReader(FeatureReader):
         if self._splits is None:
             inputs, targets = load_arrays(self.dataset, images=self.images)
             validation = stratified_validation_mask(targets, self.validation_fraction, self.split_seed)
-            self._splits = {"train": (inputs[~validation], targets[~validation]),
-                            "validation": (inputs[validation], targets[validation])}
+            self._splits = {
+                "train": (inputs[~validation], targets[~validation]),
+                "validation": (inputs[validation], targets[validation]),
+            }
         return self._splits
 
 

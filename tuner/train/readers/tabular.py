@@ -59,7 +59,9 @@ class TabularReader(FeatureReader):
                     continue
                 if len(record) != len(header):
                     raise DataError(f"{where}: {path} line {number} has {len(record)} fields, header has {len(header)}")
-                rows.append([_number(record[i], f"{where}: {path} line {number}, column '{header[i]}'") for i in feature_at])
+                rows.append(
+                    [_number(record[i], f"{where}: {path} line {number}, column '{header[i]}'") for i in feature_at]
+                )
                 labels.append(record[label_at])
         if not rows:
             raise DataError(f"{where}: {path} holds no examples")
@@ -67,7 +69,10 @@ class TabularReader(FeatureReader):
 
     def _columns(self, header: list[str], where: str) -> tuple[int, list[int]]:
         if self.label_column not in header:
-            raise DataError(f"{where}: no label column '{self.label_column}' (columns: {', '.join(header)}); set dataset_reader.label_column")
+            raise DataError(
+                f"{where}: no label column '{self.label_column}' (columns: {', '.join(header)}); set "
+                "dataset_reader.label_column"
+            )
         names = self.feature_columns or [name for name in header if name != self.label_column]
         missing = [name for name in names if name not in header]
         if missing:
