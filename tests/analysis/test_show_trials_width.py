@@ -23,7 +23,7 @@ from rich.console import Console
 
 from tests.analysis.analysis_studies import DISTRIBUTIONS, make_study
 from tuner.cli import main
-from tuner.display import render_trials
+from tuner.display.trials import render_trials
 from tuner.analysis.results import trial_rows
 
 ROOT = Path(__file__).resolve().parents[2]

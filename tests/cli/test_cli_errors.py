@@ -112,7 +112,7 @@ RUN_CASES = [
     pytest.param("quad.jsonnet", "space.json", ["--n-trials", "0"], ["--n-trials must be at least 1, got 0"], id="zero-trials"),
     pytest.param("quad.jsonnet", "space.json", ["--n-trials", "-3"], ["--n-trials must be at least 1, got -3"], id="negative-trials"),
     pytest.param("quad.jsonnet", "space.json", ["--ext-var", "epochs"], ["--ext-var", "expected NAME=VALUE, got 'epochs'"], id="malformed-ext-var"),
-    pytest.param("quad.jsonnet", "space.json", ["-s", "space.json"], ["--serialization-dir space.json is a file"], id="serialization-dir-is-a-file"),
+    pytest.param("quad.jsonnet", "space.json", ["-s", "space.json"], ["'--serialization-dir'", "'space.json' is a file"], id="serialization-dir-is-a-file"),
     pytest.param("quad.jsonnet", "space.json", ["--command", "/no/such/trainer {config}"], ["program '/no/such/trainer' does not exist"], id="command-path-missing"),
     pytest.param("quad.jsonnet", "space.json", ["--command", "no-such-trainer {config}"], ["'no-such-trainer' was not found on PATH"], id="command-not-on-path"),
     pytest.param("hinted.jsonnet", "space.json", ["--direction", "minimize"], ["--direction minimize contradicts hinted.jsonnet's trainer.validation_metric"], id="direction-contradicts-config"),

@@ -75,7 +75,7 @@ def test_trials_tsv_gives_durations_in_seconds(tmp_path):
     study = make_study(None, tmp_path / "results", n_complete=3, n_pruned=1, n_failed=0)
     export_study(study, directory=tmp_path / "out", plots=False)
     with open(tmp_path / "out" / "trials.tsv", newline="") as handle:
-        durations = sorted(float(row["duration"]) for row in csv.DictReader(handle, delimiter="\t"))
+        durations = sorted(float(row["duration_s"]) for row in csv.DictReader(handle, delimiter="\t"))
     assert durations == [3.0, 9.5, 9.5, 9.5]
 
 
