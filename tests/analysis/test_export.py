@@ -7,8 +7,8 @@ import json
 
 import optuna
 import pytest
-from tests.analysis.analysis_studies import make_study
 
+from tests.analysis.analysis_studies import make_study
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.analysis.analysis_studies import DISTRIBUTIONS, make_study
-from tuner.errors import ConfigError, OptionError, SearchSpaceError
 from tuner.analysis.export import export_study
 from tuner.analysis.results import trial_rows
 from tuner.analysis.retrain import load_config
-from tuner.space.parse import parse_search_space
 from tuner.config.study_file import study_config_kwargs
+from tuner.errors import ConfigError, OptionError, SearchSpaceError
+from tuner.space.parse import parse_search_space
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PYKEEN_HPO_CONFIG = {

@@ -77,7 +77,7 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
 @click.option("--sort", type=click.Choice(["number", "value", "duration", "state"]), help="value sorts best first (default: number; value with --top).")
 @click.option("--reverse", is_flag=True, help="Reverse the sort order.")
 @click.option("--state", "states", multiple=True, type=click.Choice(STATES, case_sensitive=False), help="Only trials in this state; repeatable.")
-@click.option("--top", type=click.IntRange(min=1), help="Only the K best completed trials.")
+@click.option("--top", type=AtLeast(1), help="Only the K best completed trials.")
 @click.option("--param", "params", multiple=True, metavar="NAME", help="Only these parameter columns; shell patterns such as '*_dim'; repeatable.")
 @click.option("--trial", "trial_number", type=AtLeast(0), help="Show this one trial in full: params, metrics, learning curve, files.")
 def show_trials_command(
@@ -125,13 +125,13 @@ def export_command(storage: str | None, study_name: str | None, output_dir: str,
 
 def _retrain_options(function: F) -> F:
     options = [
-        click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Runs per config, with seeds 0, 1, …"),
+        click.option("--seeds", type=AtLeast(1), default=5, show_default=True, help="Runs per config, with seeds 0, 1, …"),
         click.option("-s", "--serialization-dir", type=click.Path(file_okay=False), help="Where the runs go (default: results/retrain/<config>-<hash>)."),
         click.option("--metric", help="Default: from the config's trainer.validation_metric."),
         click.option("--direction", type=click.Choice(["maximize", "minimize"])),
         click.option("--command", help="Training command, as for `tune run`. Default: the built-in trainer."),
         click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Ext var for Jsonnet configs; repeatable."),
-        click.option("--n-jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Runs at once."),
+        click.option("--n-jobs", type=AtLeast(1), default=1, show_default=True, help="Runs at once."),
     ]
     for option in reversed(options):
         function = option(function)
