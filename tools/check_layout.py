@@ -237,15 +237,22 @@ def check_single_homes(modules: dict[str, Module]) -> list[Check]:
             {"tuner.contract"},
             at_least_one=False,
         ),
-        _only_in("best_config.json written by one function", _where(proper, _defines("write_best_config")), records),
+        _only_in(
+            "best_config.json written by one function",
+            _where(proper, _defines("write_best_config")),
+            {"tuner.study.best_config"},
+        ),
         _only_in("one did-you-mean helper", _where(proper, _calls("get_close_matches")), {"tuner.errors"}),
         _only_in(
             "one did-you-mean helper in the stand-alone trainers",
             {m.name for m in modules.values() if m not in proper and "get_close_matches" in ast.unparse(m.tree)},
             {"tuner.train.errors"},
         ),
+        # Below both the CLI and the API, which must share a default console and may not import each other's layer.
         _only_in(
-            "rich Consoles made in one place and passed down", _where(proper, _calls("Console")), {"tuner.cli.common"}
+            "rich Consoles made in one place and passed down",
+            _where(proper, _calls("Console")),
+            {"tuner.display.consoles"},
         ),
         _only_in(
             "one trial table (no pandas dataframe of trials)",

@@ -1,4 +1,10 @@
-"""``tune()``: one study from a config and a search space to the best config."""
+"""``tune()``: one study from a config and a search space to the best config.
+
+Four steps: :func:`prepare` checks every argument and makes a :class:`TunePlan` (nothing is stored
+or created before it returns, so a bad input changes nothing); :func:`open_study` claims the results
+folder and creates or resumes the study; :func:`run_study` runs its trials with a live display; the
+:class:`TuneResult` holds what it found.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,19 @@ import math
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tuner.config.preflight import prepare_config
+from tuner.config.preflight import PreparedConfig, prepare_config
 from tuner.config.sources import load_config, load_space
-from tuner.contract import write_json_atomically
+from tuner.display.consoles import message_console
 from tuner.errors import OptionError, OutputError, StudyError
+from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
 from tuner.study.folders import check_owner, claim, default_results_dir
 from tuner.study.objective import Objective, objective_from_options
-from tuner.study.records import add_spent_seconds, remember_setup, spent_seconds, trial_config
+from tuner.study.records import add_spent_seconds, remember_setup, spent_seconds
 from tuner.study.samplers import build_pruner, build_sampler
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
@@ -34,7 +42,7 @@ from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.launch import CommandTemplate
 from tuner.trials.recovery import recover_stale_trials
 from tuner.trials.runner import RunSummary, StudyRunner
-from tuner.trials.slots import build_slots
+from tuner.trials.slots import Slot, build_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
 
 if TYPE_CHECKING:
@@ -42,8 +50,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from tuner.analysis.export import ExportResult
+    from tuner.space.parameters import SearchSpace
 
-BEST_CONFIG_FILE_NAME = "best_config.json"
 DEFAULT_RESULTS_DIR = "results"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -80,6 +88,29 @@ class TuneResult:
         from tuner.analysis.export import export_study
 
         return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)
+
+
+@dataclass(frozen=True)
+class TunePlan:
+    """Everything :func:`tune` decided from its arguments, all checked, before anything is stored."""
+
+    space: SearchSpace
+    prepared: PreparedConfig  # the config snapshot, checked to render across the space
+    objective: Objective
+    template: CommandTemplate
+    study_name: str
+    storage_url: str
+    results_dir: Path
+    slots: tuple[Slot, ...]
+    sampler: optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner
+    setup: Mapping[str, Any]  # the sampler and pruner as the study records them
+    failure_policy: FailurePolicy  # counts this run's failures: a plan is run once
+    n_trials: int | None
+    timeout: float | None
+    trial_timeout: float | None
+    restart: bool
+    warm_launch: bool
 
 
 def _storage_and_disk_errors(function: F) -> F:
@@ -127,47 +158,27 @@ def tune(
     *,
     config: str | os.PathLike[str] | Mapping[str, Any],
     search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    metric: str | None = None,
-    direction: str | None = None,
-    sampler: Any = "tpe",
-    sampler_kwargs: Mapping[str, Any] | None = None,
-    pruner: Any = "median",
-    pruner_kwargs: Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    storage: str | None = None,
-    study_name: str | None = None,
-    serialization_dir: str | os.PathLike[str] | None = None,
-    ext_vars: Mapping[str, str] | None = None,
-    command: str | None = None,
-    gpus: str | Sequence[int | str] | None = None,
-    trials_per_gpu: int = 1,
-    n_jobs: int | None = None,
-    trial_timeout: float | None = None,
-    max_failures: int | None = None,
-    max_failure_rate: float | None = None,
-    restart: bool = False,
-    warm_launch: bool = True,
-    console: Console | None = None,
+    n_trials: int | None = None, timeout: float | None = None,
+    metric: str | None = None, direction: str | None = None,
+    sampler: Any = "tpe", sampler_kwargs: Mapping[str, Any] | None = None,
+    pruner: Any = "median", pruner_kwargs: Mapping[str, Any] | None = None,
+    seed: int | None = None, storage: str | None = None, study_name: str | None = None,
+    serialization_dir: str | os.PathLike[str] | None = None, ext_vars: Mapping[str, str] | None = None,
+    command: str | None = None, gpus: str | Sequence[int | str] | None = None, trials_per_gpu: int = 1,
+    n_jobs: int | None = None, trial_timeout: float | None = None,
+    max_failures: int | None = None, max_failure_rate: float | None = None,
+    restart: bool = False, warm_launch: bool = True, console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
 
-    Every trial renders the Jsonnet config with sampled values as ext vars and runs the
-    training command as a subprocess. ``n_trials`` and ``timeout`` are the study's totals,
-    counting earlier runs, so calling again with the same arguments resumes it. The
-    arguments mean what the ``tune run`` options of the same name mean, with the same defaults.
-
-    Args:
-        config: a Jsonnet/JSON file path, Jsonnet text, or a dict. A string is a path when it
-            names an existing file, or is one line without braces ending in ``.json``/``.jsonnet``;
-            otherwise it is text. Text and dicts default the study name to ``config-<hash>``.
-        search_space: a file path, JSON/Jsonnet text, or the parsed data (mapping or list format).
-        sampler: a name (``"tpe"``, ``"TPESampler"``, any case), an Optuna sampler class or instance;
-            ``sampler_kwargs`` and ``seed`` apply to names and classes.
-        pruner: likewise (``"median"``, ``"hyperband"``, ``"none"``, a class or an instance).
-        ext_vars: fixed ext vars of the config; unset ones come from the environment.
-        gpus: ``"0,1"``, ``"all"`` or a list of GPU indices; one trial slot per GPU.
+    Every trial renders the Jsonnet config with sampled values as ext vars and runs the training
+    command as a subprocess. ``n_trials`` and ``timeout`` are the study's totals, earlier runs
+    included, so calling again with the same arguments resumes it. The arguments mean what the
+    ``tune run`` options of the same name mean, with the same defaults (docs/api.md): ``config`` is a
+    Jsonnet/JSON path, text or a dict; ``search_space`` a path, text or the parsed data; ``sampler``
+    and ``pruner`` a name (any case), an Optuna class or an instance (``*_kwargs`` and ``seed`` apply
+    to names and classes); ``ext_vars`` the fixed ext vars; ``gpus`` ``"0,1"``, ``"all"`` or a list.
+    Progress goes to ``console`` (default: stderr).
 
     Returns:
         A :class:`TuneResult`; ``save_to_directory`` writes what ``tune export`` writes.
@@ -175,122 +186,11 @@ def tune(
     Raises:
         TunerError: a bad input (file, option, stored study), before any trial runs.
     """
-    from rich.console import Console
-
-    console = console or Console(stderr=True)
-    _check_budget(n_trials, timeout, trial_timeout)
-    space = load_space(search_space)
-    snapshot, default_study_name = load_config(config)
-    prepared = prepare_config(snapshot, space, dict(ext_vars or {}))
-    trainer_section = prepared.rendered_low.get("trainer")
-    validation_metric = trainer_section.get("validation_metric") if isinstance(trainer_section, dict) else None
-    objective = objective_from_options(metric, direction, validation_metric, config_name=snapshot.entry)
-    template = CommandTemplate.parse(command)
-    study_name = study_name or default_study_name
-    storage_url = storage or default_storage_url()
-    results_dir = (
-        Path(serialization_dir) if serialization_dir
-        else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
-    )
-    slots = build_slots(gpus=gpus, trials_per_gpu=trials_per_gpu, n_jobs=n_jobs)
-    sampler_object = build_sampler(sampler, sampler_kwargs, seed=seed, space=space, parallel=len(slots) > 1)
-    pruner_object = build_pruner(pruner, pruner_kwargs)
-    failure_policy = FailurePolicy(max_failures=max_failures, max_failure_rate=max_failure_rate)
-    _check_results_dir(results_dir)
-    # Last of the checks before anything is stored: it starts a process that imports torch.
-    for note in check_with_builtin_trainer(prepared, template, {**os.environ, **slots[0].env}):
-        console.print(f"note: {note}", highlight=False)
-
-    storage_object = open_storage(storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
-    check_owner(results_dir, storage_url=storage_url, study_name=study_name)
-    _make_results_dir(results_dir)
-    claim(results_dir, storage_url=storage_url, study_name=study_name)
-    study, resumed = create_or_resume_study(
-        storage_object,
-        name=study_name,
-        direction=objective.direction,
-        metric=objective.metric,
-        sampler=sampler_object,
-        pruner=pruner_object,
-        restart=restart,
-    )
-    if restart:
-        _clear_results_dir(results_dir)
-    if resumed:
-        check_space_compatible(study, space)
-    remember_setup(
-        study,
-        space=space,
-        snapshot=prepared.snapshot,
-        command=None if template.is_default else list(template.argv),
-        sampler={"name": type(sampler_object).__name__, "kwargs": _plain_kwargs(sampler_kwargs), "seed": seed},
-        pruner={"name": type(pruner_object).__name__, "kwargs": _plain_kwargs(pruner_kwargs)},
-    )
-    _announce(console, study, resumed, objective, storage_url, results_dir)
-    _recover_stale_trials(console, study)
-
-    best_path = results_dir / BEST_CONFIG_FILE_NAME
-    runner = StudyRunner(
-        study=study,
-        space=space,
-        snapshot=prepared.snapshot,
-        template=template,
-        objective=objective,
-        serialization_dir=results_dir.resolve(),  # trainers may change their working directory
-        slots=slots,
-        base_env=os.environ,
-        trial_timeout=trial_timeout,
-        failure_policy=failure_policy,
-        heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
-        warm_launch=warm_launch,
-        on_best=lambda trial_config_path: write_json_atomically(best_path, json.loads(trial_config_path.read_text())),
-        storage_watch=watch_storage_file(storage_url),
-    )
-    return _run(runner, console, objective, Budget(n_trials=n_trials, timeout=timeout, spent_before=spent_seconds(study)), best_path)
-
-
-def _run(runner: StudyRunner, console: Console, objective: Objective, budget: Budget, best_path: Path) -> TuneResult:
-    """Run the study with a progress display, keeping the time spent for --timeout."""
-    from tuner.display import TuneDisplay
-
-    study = runner.study
-    # Stored every heartbeat too, so a run that is killed outright loses at most that much of --timeout.
-    runner.on_checkpoint = lambda: _record_spent_time(study, budget)
-    already = runner.counted_trials()
-    best = _best_trial(study)  # a resumed study shows its best from the start
-    with TuneDisplay(console, n_trials=budget.n_trials, already_done=already, budget=budget, best=best) as display:
-        runner.observer = display
-        try:
-            summary = runner.run(budget)
-        finally:
-            if not runner.storage_lost:
-                _record_spent_time(study, budget)
-    return _result(study, objective, summary, best_path)
-
-
-def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The study's best trial so far (a resumed study has one), or None."""
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
-
-
-def _recover_stale_trials(console: Console, study: optuna.Study) -> None:
-    recovered = recover_stale_trials(study)
-    if recovered:
-        which = f"Trial {recovered[0]} was" if len(recovered) == 1 else f"Trials {', '.join(map(str, recovered))} were"
-        console.print(
-            f"{which} left running by a tune process that died: marked failed, parameters queued again.",
-            highlight=False,
-        )
-
-
-def _record_spent_time(study: optuna.Study, budget: Budget) -> None:
-    """Add the time this run spent since the last record to the study's total (for --timeout)."""
-    unrecorded = budget.elapsed() - budget.spent_before - budget.recorded
-    add_spent_seconds(study, unrecorded)
-    budget.recorded += unrecorded
+    arguments = dict(locals())  # the first statement: every argument by name, and nothing else
+    del arguments["console"]
+    console = console or message_console()
+    plan = prepare(arguments, console)
+    return run_study(plan, open_study(plan, console), console)
 
 
 def tune_from_config(study_config: Mapping[str, Any], **overrides: Any) -> TuneResult:
@@ -312,46 +212,169 @@ def tune_from_path(path: str | os.PathLike[str], **overrides: Any) -> TuneResult
     return tune(**{**load_study_config(path), **overrides})
 
 
-def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best_path: Path) -> TuneResult:
-    result = TuneResult(study=study, objective=objective, summary=summary)
-    try:
-        result.best_trial = study.best_trial
-    except ValueError:
-        return result
-    result.best_config = trial_config(study, result.best_trial)
-    write_json_atomically(best_path, result.best_config)  # the best may have come from another process
-    result.best_config_path = best_path
+def prepare(arguments: Mapping[str, Any], console: Console) -> TunePlan:
+    """Check :func:`tune`'s ``arguments`` (all of them, by name) and decide the study; nothing is stored yet.
+
+    The checks run in the order a user fixes things: budget, space, config, objective, command,
+    slots, sampler, pruner, failure policy, results folder, and last the trainer's own check.
+    """
+    _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
+    space = load_space(arguments["search_space"])
+    snapshot, default_study_name = load_config(arguments["config"])
+    prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
+    trainer_section = prepared.rendered_low.get("trainer")
+    hinted = trainer_section.get("validation_metric") if isinstance(trainer_section, dict) else None
+    objective = objective_from_options(arguments["metric"], arguments["direction"], hinted, config_name=snapshot.entry)
+    template = CommandTemplate.parse(arguments["command"])
+    study_name = arguments["study_name"] or default_study_name
+    storage_url = arguments["storage"] or default_storage_url()
+    results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
+    slots = tuple(build_slots(gpus=arguments["gpus"], trials_per_gpu=arguments["trials_per_gpu"], n_jobs=arguments["n_jobs"]))
+    sampler = build_sampler(arguments["sampler"], arguments["sampler_kwargs"], seed=arguments["seed"], space=space,
+                            parallel=len(slots) > 1)
+    pruner = build_pruner(arguments["pruner"], arguments["pruner_kwargs"])
+    plan = TunePlan(
+        space=space, prepared=prepared, objective=objective, template=template, study_name=study_name,
+        storage_url=storage_url, results_dir=results_dir, slots=slots, sampler=sampler, pruner=pruner,
+        setup=_setup(arguments, sampler, pruner),
+        failure_policy=FailurePolicy(max_failures=arguments["max_failures"], max_failure_rate=arguments["max_failure_rate"]),
+        n_trials=arguments["n_trials"], timeout=arguments["timeout"], trial_timeout=arguments["trial_timeout"],
+        restart=arguments["restart"], warm_launch=arguments["warm_launch"],
+    )
+    _check_results_dir(plan.results_dir)
+    # Last of the checks before anything is stored: it starts a process that imports torch.
+    for note in check_with_builtin_trainer(prepared, template, {**os.environ, **slots[0].env}):
+        console.print(f"note: {note}", highlight=False)
+    return plan
+
+
+def open_study(plan: TunePlan, console: Console) -> optuna.Study:
+    """Claim the results folder, create or resume the study and record its setup; recover stale trials."""
+    storage = open_storage(plan.storage_url, must_exist=False, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS)
+    check_owner(plan.results_dir, storage_url=plan.storage_url, study_name=plan.study_name)
+    _make_results_dir(plan.results_dir)
+    claim(plan.results_dir, storage_url=plan.storage_url, study_name=plan.study_name)
+    study, resumed = create_or_resume_study(
+        storage, name=plan.study_name, direction=plan.objective.direction, metric=plan.objective.metric,
+        sampler=plan.sampler, pruner=plan.pruner, restart=plan.restart,
+    )
+    if plan.restart:
+        _clear_results_dir(plan.results_dir)
+    if resumed:
+        check_space_compatible(study, plan.space)
+    remember_setup(
+        study, space=plan.space, snapshot=plan.prepared.snapshot,
+        command=None if plan.template.is_default else list(plan.template.argv),
+        sampler=plan.setup["sampler"], pruner=plan.setup["pruner"],
+    )
+    _announce(console, study, resumed, plan)
+    _recover_stale_trials(console, study)
+    return study
+
+
+def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResult:
+    """Run the study's trials with a live display, keeping the time spent for ``timeout``; the result."""
+    from tuner.display.progress import TuneDisplay
+
+    best_config = BestConfigFile(plan.results_dir)
+    runner = StudyRunner(
+        study=study, space=plan.space, snapshot=plan.prepared.snapshot, template=plan.template,
+        objective=plan.objective,
+        serialization_dir=plan.results_dir.resolve(),  # trainers may change their working directory
+        slots=list(plan.slots), base_env=os.environ, trial_timeout=plan.trial_timeout,
+        failure_policy=plan.failure_policy, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
+        warm_launch=plan.warm_launch, on_best=best_config.new_best, storage_watch=watch_storage_file(plan.storage_url),
+    )
+    budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
+    # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
+    runner.on_checkpoint = lambda: _record_spent_time(study, budget)
+    display = TuneDisplay(
+        console, n_trials=budget.n_trials, already_done=runner.counted_trials(), budget=budget,
+        best=_best_trial(study),  # a resumed study shows its best from the start
+    )
+    with display:
+        runner.observer = display
+        try:
+            summary = runner.run(budget)
+        finally:
+            if not runner.storage_lost:
+                _record_spent_time(study, budget)
+    return _result(study, plan.objective, summary, best_config)
+
+
+def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best_config: BestConfigFile) -> TuneResult:
+    result = TuneResult(study=study, objective=objective, summary=summary, best_trial=_best_trial(study))
+    if result.best_trial is not None:
+        # Written again only if the best is not this run's last: it may have come from another process.
+        result.best_config = best_config.settle(study, result.best_trial)
+        result.best_config_path = best_config.path
     return result
 
 
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The study's best trial so far (a resumed study has one), or None."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _recover_stale_trials(console: Console, study: optuna.Study) -> None:
+    recovered = recover_stale_trials(study)
+    if recovered:
+        which = f"Trial {recovered[0]} was" if len(recovered) == 1 else f"Trials {', '.join(map(str, recovered))} were"
+        console.print(
+            f"{which} left running by a tune process that died: marked failed, parameters queued again.",
+            highlight=False,
+        )
+
+
+def _record_spent_time(study: optuna.Study, budget: Budget) -> None:
+    """Add the time this run spent since the last record to the study's total (for the timeout)."""
+    unrecorded = budget.elapsed() - budget.spent_before - budget.recorded
+    add_spent_seconds(study, unrecorded)
+    budget.recorded += unrecorded
+
+
 def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
+    """For Python callers: the CLI's option types refuse these values before tune is called."""
     if n_trials is not None and n_trials < 1:
-        raise OptionError(f"--n-trials must be at least 1, got {n_trials}")
+        raise OptionError(f"n_trials must be at least 1, got {n_trials}")
     if timeout is not None and not 0 < timeout < math.inf:  # not written `timeout <= 0`: NaN passes that
-        raise OptionError(f"--timeout must be a finite positive number of seconds, got {timeout:g}")
+        raise OptionError(f"timeout must be a finite positive number of seconds, got {timeout:g}")
     if trial_timeout is not None and not 0 < trial_timeout < math.inf:
-        raise OptionError(f"--trial-timeout must be a finite positive number of seconds, got {trial_timeout:g}")
+        raise OptionError(f"trial_timeout must be a finite positive number of seconds, got {trial_timeout:g}")
+
+
+def _results_dir(given: str | os.PathLike[str] | None, study_name: str, storage_url: str) -> Path:
+    return Path(given) if given else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
 
 
 def _check_results_dir(path: Path) -> None:
     """Refuse a results folder that cannot be used, before anything is created."""
     if path.exists() and not path.is_dir():
-        raise OptionError(f"--serialization-dir {path} is a file, not a folder")
+        raise OptionError(f"serialization_dir {path} is a file, not a folder")
     existing = next((parent for parent in (path, *path.parents) if parent.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise OptionError(f"--serialization-dir {path} is not writable ({existing} is not a writable folder)")
+        raise OptionError(f"serialization_dir {path} is not writable ({existing} is not a writable folder)")
 
 
 def _make_results_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OptionError(f"--serialization-dir {path}: cannot create it ({error.strerror})") from None
+        raise OptionError(f"serialization_dir {path}: cannot create it ({error.strerror})") from None
 
 
-def _plain_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Keyword arguments as JSON can store them (objects become their repr)."""
-    return json.loads(json.dumps(dict(kwargs or {}), default=repr))
+def _setup(arguments: Mapping[str, Any], sampler: Any, pruner: Any) -> dict[str, Any]:
+    """The sampler and pruner as the study records them: class name and arguments (objects as their repr)."""
+    def plain(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        return json.loads(json.dumps(dict(kwargs or {}), default=repr))
+
+    return {
+        "sampler": {"name": type(sampler).__name__, "kwargs": plain(arguments["sampler_kwargs"]), "seed": arguments["seed"]},
+        "pruner": {"name": type(pruner).__name__, "kwargs": plain(arguments["pruner_kwargs"])},
+    }
 
 
 def _clear_results_dir(path: Path) -> None:
@@ -362,15 +385,16 @@ def _clear_results_dir(path: Path) -> None:
     (path / BEST_CONFIG_FILE_NAME).unlink(missing_ok=True)
 
 
-def _announce(console: Console, study: optuna.Study, resumed: bool, objective: Objective, storage: str, results_dir: Path) -> None:
+def _announce(console: Console, study: optuna.Study, resumed: bool, plan: TunePlan) -> None:
+    objective = plan.objective
     verb = "Resuming" if resumed else "Created"
-    line = f"{verb} study '{study.study_name}' in {describe_storage(storage)}: {objective.direction} {objective.metric}"
+    line = f"{verb} study '{study.study_name}' in {describe_storage(plan.storage_url)}: {objective.direction} {objective.metric}"
     if resumed:
         counts = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
         detail = ", ".join(f"{count} {state}" for state, count in sorted(counts.items())) or "no trials"
         line += f" ({len(study.trials)} trials so far: {detail})"
     console.print(line, highlight=False)
-    console.print(f"Trial outputs in {results_dir}/trial_<number>/", highlight=False)
+    console.print(f"Trial outputs in {plan.results_dir}/trial_<number>/", highlight=False)
 
 
-__all__ = ["TuneResult", "tune", "tune_from_config", "tune_from_path", "StudyError"]
+__all__ = ["StudyError", "TunePlan", "TuneResult", "tune", "tune_from_config", "tune_from_path"]

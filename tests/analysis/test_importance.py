@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.analysis.analysis_studies import make_study
 from click.testing import CliRunner
 
+from tests.analysis.analysis_studies import make_study
+from tuner.analysis.importance import param_importances
 from tuner.cli import main
 from tuner.errors import OptionError, StudyError
-from tuner.analysis.importance import param_importances
 
 
 @pytest.mark.parametrize("evaluator", ["fanova", "mdi", "ped-anova"])
@@ -57,7 +57,7 @@ def test_importance_command_as_json(stored):
     result = CliRunner().invoke(main, ["importance", "--format", "json"], catch_exceptions=False)
     data = json.loads(result.output)
     assert data["evaluator"] == "fanova" and data["n_trials"] == 20
-    assert list(data["importances"])[0] == "x"
+    assert next(iter(data["importances"])) == "x"
 
 
 def test_importance_command_refuses_politely_without_enough_trials(tmp_path, monkeypatch):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from tests.analysis.analysis_studies import make_study
 from click.testing import CliRunner
 
-from tuner.cli import main
+from tests.analysis.analysis_studies import make_study
 from tuner.analysis.plots import KINDS, write_plots
+from tuner.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tuner.errors import ConfigError, OptionError
 from tuner.analysis.retrain import compare, retrain, with_seed
+from tuner.errors import ConfigError, OptionError
 
 TRAINER = Path(__file__).resolve().parents[1] / "trainers" / "seeded.py"
 COMMAND = f"{sys.executable} {TRAINER} {{config}} {{serialization_dir}}"

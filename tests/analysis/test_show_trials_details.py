@@ -7,9 +7,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from tests.analysis.analysis_studies import make_study
 from click.testing import CliRunner, Result
 
+from tests.analysis.analysis_studies import make_study
 from tuner.cli import main
 
 

@@ -22,9 +22,9 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from tests.analysis.analysis_studies import DISTRIBUTIONS, make_study
-from tuner.cli import main
-from tuner.display import render_trials
 from tuner.analysis.results import trial_rows
+from tuner.cli import main
+from tuner.display.trials import render_trials
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_REASON = "crashed (exit code 2): trainer.cuda_device: GPU 0 requested but 0 visible; use -1 for CPU or null"

@@ -111,8 +111,14 @@ RUN_CASES = [
     pytest.param("quad.jsonnet", "space.json", ["--direction", "up"], ["'--direction'", "'up'"], id="invalid-direction"),
     pytest.param("quad.jsonnet", "space.json", ["--n-trials", "0"], ["--n-trials must be at least 1, got 0"], id="zero-trials"),
     pytest.param("quad.jsonnet", "space.json", ["--n-trials", "-3"], ["--n-trials must be at least 1, got -3"], id="negative-trials"),
+    pytest.param("quad.jsonnet", "space.json", ["--n-trials", "2.5"], ["'--n-trials'", "'2.5' is not a valid integer"], id="fractional-trials"),
+    pytest.param("quad.jsonnet", "space.json", ["--seed", "-1"], ["--seed must be at least 0, got -1"], id="negative-seed"),
+    pytest.param("quad.jsonnet", "space.json", ["--seed", str(2**32)], [f"--seed must be at most {2**32 - 1}"], id="seed-too-large"),
+    pytest.param("quad.jsonnet", "space.json", ["--max-failures", "0"], ["--max-failures must be at least 1, got 0"], id="zero-max-failures"),
+    pytest.param("quad.jsonnet", "space.json", ["--max-failure-rate", "0"], ["--max-failure-rate must be in (0, 1], got 0.0"], id="zero-failure-rate"),
+    pytest.param("quad.jsonnet", "space.json", ["--max-failure-rate", "1.5"], ["--max-failure-rate must be in (0, 1], got 1.5"], id="failure-rate-above-one"),
     pytest.param("quad.jsonnet", "space.json", ["--ext-var", "epochs"], ["--ext-var", "expected NAME=VALUE, got 'epochs'"], id="malformed-ext-var"),
-    pytest.param("quad.jsonnet", "space.json", ["-s", "space.json"], ["--serialization-dir space.json is a file"], id="serialization-dir-is-a-file"),
+    pytest.param("quad.jsonnet", "space.json", ["-s", "space.json"], ["'--serialization-dir'", "'space.json' is a file"], id="serialization-dir-is-a-file"),
     pytest.param("quad.jsonnet", "space.json", ["--command", "/no/such/trainer {config}"], ["program '/no/such/trainer' does not exist"], id="command-path-missing"),
     pytest.param("quad.jsonnet", "space.json", ["--command", "no-such-trainer {config}"], ["'no-such-trainer' was not found on PATH"], id="command-not-on-path"),
     pytest.param("hinted.jsonnet", "space.json", ["--direction", "minimize"], ["--direction minimize contradicts hinted.jsonnet's trainer.validation_metric"], id="direction-contradicts-config"),
@@ -167,6 +173,28 @@ def test_folder_without_tune_db_is_an_error_and_creates_none(tmp_path: Path, mon
 
     assert_user_error(result, "no study storage at tune.db")
     assert sorted(tmp_path.iterdir()) == []
+
+
+STUDY = ["--storage", STORAGE, "--study-name", "quad"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["dump-best", *STUDY, "--trial", "-1"], "--trial must be at least 0, got -1"),
+        (["show-trials", *STUDY, "--trial", "-1"], "--trial must be at least 0, got -1"),
+        (["show-trials", *STUDY, "--top", "0"], "--top must be at least 1, got 0"),
+        (["plot", *STUDY, "--baseline", "nan"], "--baseline must be a finite number, got nan"),
+        (["export", *STUDY, "--baseline", "inf"], "--baseline must be a finite number, got inf"),
+        (["retrain", "quad.jsonnet", "--seeds", "0"], "--seeds must be at least 1, got 0"),
+        (["compare", "quad.jsonnet", "quad.jsonnet", "--n-jobs", "0"], "--n-jobs must be at least 1, got 0"),
+    ],
+)
+def test_bad_numbers_of_the_other_commands_are_refused_by_their_option_types(project: Path, args: list[str], fragment: str) -> None:
+    before = sorted(path.name for path in project.iterdir())
+
+    assert_user_error(invoke(*args), fragment)
+    assert sorted(path.name for path in project.iterdir()) == before
 
 
 def test_dump_best_of_a_study_without_a_completed_trial_is_an_error(project: Path) -> None:

@@ -11,12 +11,12 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.analysis.analysis_studies import DISTRIBUTIONS, make_study
-from tuner.errors import ConfigError, OptionError, SearchSpaceError
 from tuner.analysis.export import export_study
 from tuner.analysis.results import trial_rows
 from tuner.analysis.retrain import load_config
-from tuner.space.parse import parse_search_space
 from tuner.config.study_file import study_config_kwargs
+from tuner.errors import ConfigError, OptionError, SearchSpaceError
+from tuner.space.parse import parse_search_space
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PYKEEN_HPO_CONFIG = {
@@ -75,7 +75,7 @@ def test_trials_tsv_gives_durations_in_seconds(tmp_path):
     study = make_study(None, tmp_path / "results", n_complete=3, n_pruned=1, n_failed=0)
     export_study(study, directory=tmp_path / "out", plots=False)
     with open(tmp_path / "out" / "trials.tsv", newline="") as handle:
-        durations = sorted(float(row["duration"]) for row in csv.DictReader(handle, delimiter="\t"))
+        durations = sorted(float(row["duration_s"]) for row in csv.DictReader(handle, delimiter="\t"))
     assert durations == [3.0, 9.5, 9.5, 9.5]
 
 

@@ -10,11 +10,13 @@ import optuna
 import pytest
 
 import tuner
-from tuner.config.snapshot import TEXT_ENTRY
-from tuner.errors import ConfigError, OptionError
-from tuner.config.sources import is_path, load_config, load_space
-from tuner.study.samplers import build_pruner, build_sampler
 from tests.conftest import QUADRATIC_CONFIG, TRAINERS
+from tuner.config.snapshot import TEXT_ENTRY
+from tuner.config.sources import is_path, load_config, load_space
+from tuner.errors import ConfigError, OptionError
+from tuner.study import best_config
+from tuner.study.records import trial_config
+from tuner.study.samplers import build_pruner, build_sampler
 
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 6.0}}
 FIXED = {"epochs": "2", "sleep": "0", "extra": "{}"}
@@ -82,18 +84,39 @@ def test_search_space_text_may_be_jsonnet_or_either_format():
     assert load_space('[{"type": "bool", "attributes": {"name": "flag"}}]').names == ["flag"]
 
 
+def sampled(sampler: optuna.samplers.BaseSampler, n_trials: int = 6) -> list[float]:
+    """The points ``sampler`` picks for a small study: two samplers set up alike pick the same ones."""
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda trial: (trial.suggest_float("x", 0.0, 6.0) - 3.0) ** 2, n_trials=n_trials)
+    return [trial.params["x"] for trial in study.trials]
+
+
+def prunes(pruner: optuna.pruners.BasePruner) -> bool:
+    """Whether ``pruner`` stops a trial reporting 2.5 at step 0 after trials that reported 1 to 5 (minimised)."""
+    study = optuna.create_study(pruner=pruner)
+    for value in (1.0, 2.0, 3.0, 4.0, 5.0):
+        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={0: value}))
+    trial = study.ask()
+    trial.report(2.5, 0)
+    return trial.should_prune()
+
+
 @pytest.mark.parametrize("name", ["tpe", "TPESampler", "TpE", "tpe_sampler"])
 def test_sampler_by_name_in_any_case(name):
     sampler = build_sampler(name, {"n_startup_trials": 3}, seed=1, space=load_space(SPACE))
     assert isinstance(sampler, optuna.samplers.TPESampler)
-    assert sampler._n_startup_trials == 3
+    # TPE models the space after 3 random trials, not the default 10: the 4th to 6th points show it.
+    assert sampled(sampler) == sampled(optuna.samplers.TPESampler(n_startup_trials=3, seed=1))
+    assert sampled(sampler) != sampled(optuna.samplers.TPESampler(seed=1))
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_sampler_class_gets_kwargs_and_seed():
     sampler = build_sampler(optuna.samplers.QMCSampler, {"qmc_type": "halton"}, seed=7, space=load_space(SPACE))
     assert isinstance(sampler, optuna.samplers.QMCSampler)
-    assert sampler._qmc_type == "halton"
-    assert sampler._seed == 7
+    assert sampled(sampler) == sampled(optuna.samplers.QMCSampler(qmc_type="halton", seed=7))
+    assert sampled(sampler) != sampled(optuna.samplers.QMCSampler(qmc_type="halton", seed=8))
+    assert sampled(sampler) != sampled(optuna.samplers.QMCSampler(qmc_type="sobol", seed=7, warn_asynchronous_seeding=False))
 
 
 def test_unknown_sampler_name_suggests_the_closest():
@@ -103,7 +126,9 @@ def test_unknown_sampler_name_suggests_the_closest():
 
 def test_pruner_by_name_class_or_instance():
     assert isinstance(build_pruner("Hyperband", None), optuna.pruners.HyperbandPruner)
-    assert build_pruner(optuna.pruners.PercentilePruner, {"percentile": 25.0})._percentile == 25.0
+    # The 25th percentile of 1..5 is 2, which 2.5 is worse than; the median, 3, is not.
+    assert prunes(build_pruner(optuna.pruners.PercentilePruner, {"percentile": 25.0}))
+    assert not prunes(build_pruner(optuna.pruners.PercentilePruner, {"percentile": 50.0}))
     instance = optuna.pruners.NopPruner()
     assert build_pruner(instance, None) is instance
 
@@ -153,3 +178,63 @@ def test_tune_from_path_reads_jsonnet_relative_to_its_folder(quad, tmp_path):
 
     assert result.study.study_name == "quad"
     assert result.best_config["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"n_trials": 0}, "n_trials must be at least 1, got 0"),
+        ({"timeout": float("nan")}, "timeout must be a finite positive number of seconds, got nan"),
+        ({"trial_timeout": -1.0}, "trial_timeout must be a finite positive number of seconds, got -1"),
+    ],
+)
+def test_bad_numbers_are_refused_by_argument_name_before_anything_is_stored(quad, tmp_path, arguments, message):
+    with pytest.raises(OptionError, match=f"^{message}$"):
+        tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, **arguments, **quad)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def best_config_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, int]]:
+    """Each write of best_config.json, by the one writer: the content written and the file's inode after it."""
+    writes: list[tuple[dict, int]] = []
+    write = best_config.write_best_config
+
+    def recorded(path: Path, config: dict) -> Path:
+        written = write(path, config)
+        writes.append((json.loads(written.read_text()), written.stat().st_ino))
+        return written
+
+    monkeypatch.setattr(best_config, "write_best_config", recorded)
+    return writes
+
+
+def improvements(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials that were the best when they finished (one at a time: in number order)."""
+    best: list[optuna.trial.FrozenTrial] = []
+    for trial in study.trials:
+        if trial.value is not None and (not best or trial.value > best[-1].value):
+            best.append(trial)
+    return best
+
+
+def test_best_config_is_written_once_per_new_best_and_not_again_at_the_end(quad, best_config_writes):
+    result = tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=6, sampler="random", seed=3, **quad)
+
+    better = improvements(result.study)
+    assert len(better) >= 2  # else this study shows nothing of "once per new best"
+    assert [config for config, _ in best_config_writes] == [trial_config(result.study, trial) for trial in better]
+    assert json.loads(result.best_config_path.read_text()) == result.best_config == best_config_writes[-1][0]
+    assert result.best_config_path.stat().st_ino == best_config_writes[-1][1]  # the file of the last new best
+
+
+def test_best_config_of_an_earlier_run_is_written_once_at_the_end(quad, best_config_writes):
+    first = tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=2, **quad)
+    first.best_config_path.unlink()
+    best_config_writes.clear()
+
+    again = tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=2, **quad)  # nothing left to run
+
+    assert sum(again.summary.finished.values()) == 0
+    assert [config for config, _ in best_config_writes] == [first.best_config]
+    assert json.loads(again.best_config_path.read_text()) == first.best_config

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.plots import PlotReport, write_plots
+from tuner.analysis.results import delimited_text, trial_rows
 from tuner.contract import write_json_atomically
-from tuner.errors import StudyError, require
+from tuner.errors import StudyError
+from tuner.study.best_config import BEST_CONFIG_FILE_NAME, write_best_config
 from tuner.study.records import (
     ATTR_COMMAND,
     ATTR_CONFIG_PATH,
@@ -20,7 +21,7 @@ from tuner.study.records import (
     run_duration,
     stored_metric,
     stored_snapshot,
-    write_trial_config,
+    trial_config,
 )
 
 if TYPE_CHECKING:
@@ -28,10 +29,7 @@ if TYPE_CHECKING:
 
 TRIALS_FILE_NAME = "trials.tsv"
 STUDY_FILE_NAME = "study.json"
-BEST_CONFIG_FILE_NAME = "best_config.json"
 PLOTS_DIR_NAME = "plots"
-# Multi-line or bulky trial attributes stay in the storage; a TSV row is one line.
-_LEFT_OUT_OF_TSV = ("user_attrs_log_tail",)
 
 
 @dataclass
@@ -52,7 +50,6 @@ def export_study(
     baseline: float | None = None,
 ) -> ExportResult:
     """Write ``trials.tsv`` (or ``.csv``), ``study.json``, ``best_config.json`` and ``plots/`` into ``directory``."""
-    require("pandas", purpose="tune export")
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise StudyError(f"cannot export into {directory}: it is a file")
@@ -64,7 +61,8 @@ def export_study(
     write_json_atomically(summary_path, study_summary(study))
     result.files.append(summary_path)
     if _has_complete_trial(study) and _fixed_ext_vars(study) is not None:
-        result.files.append(write_trial_config(study, study.best_trial, directory / BEST_CONFIG_FILE_NAME))
+        config = trial_config(study, study.best_trial)
+        result.files.append(write_best_config(directory / BEST_CONFIG_FILE_NAME, config))
     if plots:
         result.plots = write_plots(study, directory=directory / PLOTS_DIR_NAME, fmt=plot_format, baseline=baseline)
         result.files.extend(plot.path for plot in result.plots.written)
@@ -72,17 +70,10 @@ def export_study(
 
 
 def write_trials_table(study: optuna.Study, path: Path, *, separator: str = "\t") -> Path:
-    """Optuna's ``trials_dataframe`` as TSV/CSV: ``duration`` in seconds, nested attributes (``launch``) as JSON."""
-    frame = study.trials_dataframe(multi_index=False)
-    frame = frame.drop(columns=[column for column in _LEFT_OUT_OF_TSV if column in frame.columns])
-    if "duration" in frame.columns:
-        # pandas writes a timedelta as "0 days 00:00:11.112210"; seconds read anywhere.
-        frame["duration"] = frame["duration"].dt.total_seconds()
-    for column in frame.columns:
-        if frame[column].map(lambda cell: isinstance(cell, (dict, list))).any():
-            frame[column] = frame[column].map(lambda cell: json.dumps(cell) if isinstance(cell, (dict, list)) else cell)
+    """The trial table ``show-trials --format csv`` prints, with ``separator`` (a tab: TSV), written atomically."""
     temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(temporary, sep=separator, index=False)
+    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write(delimited_text(trial_rows(study), separator))
     temporary.replace(path)
     return path
 

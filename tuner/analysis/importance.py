@@ -7,12 +7,12 @@ fitted on a sample, and the result says so.
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.views import sampled_view
-from tuner.errors import OptionError, StudyError, require
+from tuner.errors import OptionError, StudyError, did_you_mean, require
 
 if TYPE_CHECKING:
     import optuna
@@ -74,7 +74,7 @@ def param_importances(study: optuna.Study, *, evaluator: str = DEFAULT_EVALUATOR
 
 def build_evaluator(name: str) -> optuna.importance.BaseImportanceEvaluator:
     """Optuna's evaluator for ``fanova``, ``mdi`` or ``ped-anova``."""
-    import optuna.importance as importance
+    from optuna import importance
 
     name = _check_name(name)
     if name == "fanova":
@@ -100,7 +100,6 @@ def _check_name(name: str) -> str:
     if key == "pedanova":
         key = "ped-anova"
     if key not in EVALUATORS:
-        close = difflib.get_close_matches(key, EVALUATORS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(key, EVALUATORS)
         raise OptionError(f"unknown importance evaluator '{name}'{hint}; available: {', '.join(EVALUATORS)}")
     return key

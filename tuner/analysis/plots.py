@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.importance import DEFAULT_EVALUATOR, Importances, param_importances, precomputed_evaluator
 from tuner.analysis.views import TrialView, in_memory_copy, launch_timed_copy, sampled_view

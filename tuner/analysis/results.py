@@ -1,10 +1,18 @@
-"""What a stored study found: the best trial, its rendered config, and per-trial rows."""
+"""What a stored study found: the best trial, one trial in full, and the trial table.
+
+The trial table is one row per trial with the columns of :data:`TRIAL_COLUMNS` and the trial's
+parameters; ``show-trials`` prints it (table, CSV, JSON) and ``export`` writes it (TSV, CSV), so
+every format has the same columns.
+"""
 
 from __future__ import annotations
 
+import csv
 import fnmatch
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +34,10 @@ if TYPE_CHECKING:
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 SORT_KEYS = ("number", "value", "duration", "state")
+# Every column of the trial table but the parameters, which follow as params_<name> (in JSON: "params").
+# start and end are ISO 8601; start is the trial's launch, so duration_s is end - start.
+TRIAL_COLUMNS = ("number", "state", "value", "start", "end", "duration_s", "pruned_epoch", "reason", "slot", "epochs_reported")
+PARAM_PREFIX = "params_"
 
 
 def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -54,7 +66,7 @@ def trial_rows(
     top: int | None = None,
     params: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One plain dict per trial: number, state, value, duration, pruned epoch, reason, slot, epochs, params.
+    """The trial table: one plain dict per trial, the :data:`TRIAL_COLUMNS` and ``params`` (a dict).
 
     ``top`` keeps the ``top`` best completed trials; ``params`` keeps only the parameters
     whose name matches one of these shell-style patterns (``lr``, ``*_dim``).
@@ -76,6 +88,8 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: in
         "number": trial.number,
         "state": trial.state.name,
         "value": trial.value,
+        "start": _iso(launched_at(trial)),
+        "end": _iso(trial.datetime_complete),
         "duration_s": None if duration is None else round(duration, 3),
         "pruned_epoch": trial.user_attrs.get(ATTR_PRUNED_EPOCH),
         "reason": trial.user_attrs.get(ATTR_REASON),
@@ -83,6 +97,32 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: in
         "epochs_reported": _epochs_reported(trial, first_epoch),
         "params": {name: value for name, value in _params(trial).items() if keep is None or name in keep},
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="milliseconds") if moment is not None else None
+
+
+def param_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The parameters of the rows, in the order they first appear."""
+    return list(dict.fromkeys(name for row in rows for name in row["params"]))
+
+
+def table_header(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The columns of the trial table as CSV and TSV have them: :data:`TRIAL_COLUMNS`, then ``params_<name>``."""
+    return [*TRIAL_COLUMNS, *(PARAM_PREFIX + name for name in param_names(rows))]
+
+
+def delimited_text(rows: Sequence[Mapping[str, Any]], separator: str = ",") -> str:
+    """The trial table as CSV (or TSV, with a tab): the header, then a line per row; no value is ``""``."""
+    names = param_names(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator, lineterminator="\n")
+    writer.writerow(table_header(rows))
+    for row in rows:
+        cells = [row.get(column) for column in TRIAL_COLUMNS] + [row["params"].get(name) for name in names]
+        writer.writerow("" if cell is None else cell for cell in cells)
+    return buffer.getvalue()
 
 
 def _epochs_reported(trial: optuna.trial.FrozenTrial, first_epoch: int) -> int:
@@ -128,8 +168,6 @@ class TrialDetail:
     directory: Path | None
     log_tail: str | None
     launch: dict[str, Any] = field(default_factory=dict)
-    started: str | None = None
-    completed: str | None = None
 
     @property
     def log_path(self) -> Path | None:
@@ -143,8 +181,6 @@ class TrialDetail:
         """Plain JSON data (``show-trials --trial N --format json``)."""
         return {
             **self.row,
-            "started": self.started,
-            "completed": self.completed,
             "launch": self.launch,
             "intermediate_values": {str(step): value for step, value in self.intermediate_values.items()},
             "epoch_metrics": self.epoch_metrics,
@@ -171,8 +207,6 @@ def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
         directory=directory,
         log_tail=trial.user_attrs.get(ATTR_LOG_TAIL),
         launch=launch,
-        started=started.isoformat(timespec="seconds") if (started := launched_at(trial)) else None,
-        completed=trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
     )
 
 

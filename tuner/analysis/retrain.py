@@ -14,9 +14,10 @@ import os
 import shutil
 import statistics
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from tuner import contract
 from tuner.config.preflight import prepare_config
@@ -133,10 +134,9 @@ def retrain_many(
     Raises:
         OptionError: the configs are judged by different metrics (pass ``metric`` and ``direction``).
     """
-    if seeds < 1:
-        raise OptionError(f"--seeds must be at least 1, got {seeds}")
-    if n_jobs < 1:
-        raise OptionError(f"--n-jobs must be at least 1, got {n_jobs}")
+    for name, count in (("seeds", seeds), ("n_jobs", n_jobs)):
+        if count < 1:  # the CLI's option types refuse these first; this is for Python callers
+            raise OptionError(f"{name} must be at least 1, got {count}")
     template = CommandTemplate.parse(command)
     results, jobs = [], []
     for label, path in configs.items():
@@ -148,11 +148,16 @@ def retrain_many(
         result = RetrainResult(label, Path(path), directory, objective)
         results.append(result)
         jobs += [_Job(result, seed, with_seed(config, seed)) for seed in range(seeds)]
+    _check_same_objective(results)
+    _run_jobs(jobs, template, n_jobs, on_run)
+    return results
+
+
+def _check_same_objective(results: Sequence[RetrainResult]) -> None:
+    """Configs compared side by side must be judged alike."""
     if len({result.objective for result in results}) > 1:
         described = " vs ".join(f"{result.objective.metric} ({result.label})" for result in results)
         raise OptionError(f"the configs are judged by different metrics, {described}; pass --metric and --direction")
-    _run_jobs(jobs, template, n_jobs, on_run)
-    return results
 
 
 def load_config(path: str | os.PathLike[str], ext_vars: Mapping[str, str]) -> dict[str, Any]:

@@ -6,15 +6,16 @@ Like every command: parse, call the library, print. :mod:`tuner.cli` adds them t
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from tuner.analysis.importance import EVALUATORS
 from tuner.analysis.plots import KINDS
 from tuner.analysis.results import STATES
-from tuner.cli.common import parse_ext_vars, storage_options, user_errors
+from tuner.cli.common import AtLeast, Finite, parse_ext_vars, storage_options, user_errors
+from tuner.display.consoles import consoles, message_console
 
 F = TypeVar("F", bound=Callable[..., Any])
 PLOT_KINDS = tuple(KINDS)
@@ -31,13 +32,13 @@ def _load(storage: str | None, study_name: str | None) -> Any:
 @storage_options
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="plots", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["html", "png"]), default="html", show_default=True, help="html: interactive (plotly); png: static (matplotlib).")
-@click.option("--baseline", type=float, help="A reference value drawn on the optimisation history.")
+@click.option("--baseline", type=Finite(), help="A reference value drawn on the optimisation history.")
 @click.option("--evaluator", type=click.Choice(EVALUATORS), default="fanova", show_default=True, help="For the importance plot and the contour's top parameters.")
 def plot_command(kinds: tuple[str, ...], storage: str | None, study_name: str | None, output_dir: str, fmt: str, baseline: float | None, evaluator: str) -> None:
     """Plot the study: KIND is any of history, importance, parallel, slice, contour, intermediate, timeline (default: all)."""
     from tuner.analysis.plots import write_plots
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = message_console()
     with user_errors(console):
         study = _load(storage, study_name)
         report = write_plots(study, directory=output_dir, kinds=kinds, fmt=fmt, baseline=baseline, evaluator=evaluator)
@@ -57,15 +58,16 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
     import json
 
     from tuner.analysis.importance import param_importances
-    from tuner.display import render_importances
+    from tuner.display.findings import render_importances
 
-    with user_errors(Console(stderr=True, soft_wrap=True)):
+    out = consoles(output_format)
+    with user_errors(out.messages):
         result = param_importances(_load(storage, study_name), evaluator=evaluator)
     if output_format == "json":
         data = {"evaluator": result.evaluator, "n_trials": result.n_trials, "n_completed": result.n_completed, "importances": dict(result.values)}
         click.echo(json.dumps(data, indent=2))
     else:
-        render_importances(result, Console())
+        render_importances(result, out.data)
 
 
 # Replaces the plainer show-trials of cli.py (click keeps the last command registered under a name).
@@ -75,27 +77,28 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
 @click.option("--sort", type=click.Choice(["number", "value", "duration", "state"]), help="value sorts best first (default: number; value with --top).")
 @click.option("--reverse", is_flag=True, help="Reverse the sort order.")
 @click.option("--state", "states", multiple=True, type=click.Choice(STATES, case_sensitive=False), help="Only trials in this state; repeatable.")
-@click.option("--top", type=click.IntRange(min=1), help="Only the K best completed trials.")
+@click.option("--top", type=AtLeast(1), help="Only the K best completed trials.")
 @click.option("--param", "params", multiple=True, metavar="NAME", help="Only these parameter columns; shell patterns such as '*_dim'; repeatable.")
-@click.option("--trial", "trial_number", type=int, help="Show this one trial in full: params, metrics, learning curve, files.")
+@click.option("--trial", "trial_number", type=AtLeast(0), help="Show this one trial in full: params, metrics, learning curve, files.")
 def show_trials_command(
     storage: str | None, study_name: str | None, output_format: str, sort: str | None, reverse: bool,
     states: tuple[str, ...], top: int | None, params: tuple[str, ...], trial_number: int | None,
 ) -> None:
     """List a study's trials as a table, CSV or JSON, or show one trial in full."""
     from tuner.analysis.results import trial_detail, trial_rows
-    from tuner.display import render_trial_detail, render_trials, table_console
+    from tuner.display.trials import render_trial_detail, render_trials
 
-    with user_errors(Console(stderr=True, soft_wrap=True)):
+    out = consoles(output_format)
+    with user_errors(out.messages):
         study = _load(storage, study_name)
         if trial_number is not None:
             if output_format == "csv":
                 raise click.BadParameter("one trial is shown as table or json", param_hint="--format")
-            render_trial_detail(trial_detail(study, trial_number), output_format, Console(soft_wrap=output_format != "table"))
+            render_trial_detail(trial_detail(study, trial_number), output_format, out.data)
             return
         sort = sort or ("value" if top else "number")
         rows = trial_rows(study, states=states, sort=sort, reverse=reverse, top=top, params=params)
-    render_trials(rows, output_format, table_console() if output_format == "table" else Console(soft_wrap=True))
+    render_trials(rows, output_format, out.data)
 
 
 @click.command("export")
@@ -104,12 +107,12 @@ def show_trials_command(
 @click.option("--csv", "as_csv", is_flag=True, help="trials.csv instead of trials.tsv.")
 @click.option("--plot-format", type=click.Choice(["html", "png"]), default="png", show_default=True)
 @click.option("--no-plots", is_flag=True, help="Leave the plots out.")
-@click.option("--baseline", type=float, help="A reference value drawn on the optimisation history.")
+@click.option("--baseline", type=Finite(), help="A reference value drawn on the optimisation history.")
 def export_command(storage: str | None, study_name: str | None, output_dir: str, as_csv: bool, plot_format: str, no_plots: bool, baseline: float | None) -> None:
     """Write the study as files to share: trials.tsv, study.json, best_config.json, plots/."""
     from tuner.analysis.export import export_study
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = message_console()
     with user_errors(console):
         study = _load(storage, study_name)
         result = export_study(
@@ -122,13 +125,13 @@ def export_command(storage: str | None, study_name: str | None, output_dir: str,
 
 def _retrain_options(function: F) -> F:
     options = [
-        click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Runs per config, with seeds 0, 1, …"),
+        click.option("--seeds", type=AtLeast(1), default=5, show_default=True, help="Runs per config, with seeds 0, 1, …"),
         click.option("-s", "--serialization-dir", type=click.Path(file_okay=False), help="Where the runs go (default: results/retrain/<config>-<hash>)."),
         click.option("--metric", help="Default: from the config's trainer.validation_metric."),
         click.option("--direction", type=click.Choice(["maximize", "minimize"])),
         click.option("--command", help="Training command, as for `tune run`. Default: the built-in trainer."),
         click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Ext var for Jsonnet configs; repeatable."),
-        click.option("--n-jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Runs at once."),
+        click.option("--n-jobs", type=AtLeast(1), default=1, show_default=True, help="Runs at once."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -154,9 +157,10 @@ def compare_command(baseline: str, tuned: str, **options: Any) -> None:
 
 def _retrain_and_show(configs: dict[str, str], options: dict[str, Any], *, subfolders: bool) -> None:
     from tuner.analysis.retrain import retrain_many
-    from tuner.display import seed_run_line, seed_table
+    from tuner.display.findings import seed_run_line, seed_table
 
-    console = Console(stderr=True, soft_wrap=True)
+    out = consoles()
+    console = out.messages
     with user_errors(console):
         results = retrain_many(
             configs=configs,
@@ -170,7 +174,7 @@ def _retrain_and_show(configs: dict[str, str], options: dict[str, Any], *, subfo
             on_run=lambda result, run: console.print(seed_run_line(result, run), highlight=False),
             subfolders=subfolders,
         )
-    Console().print(seed_table(results))
+    out.data.print(seed_table(results))
     for result in results:
         console.print(f"{result.label}: runs in {result.directory}", highlight=False)
     if any(result.failed for result in results):

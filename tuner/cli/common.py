@@ -1,13 +1,23 @@
+"""What every command shares: option types, storage options, and the one place user errors become ``Error: ...``.
 
+Numbers are checked here, by click types, so that a bad one is refused before the library is called;
+the library's own checks are for Python callers and name its arguments, not these options.
+"""
+
+from __future__ import annotations
+
+import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from tuner.errors import TunerError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
@@ -19,14 +29,58 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class _Refused(click.BadParameter):
+    """``--n-trials must be at least 1, got 0``: the option's name opens the one error line."""
+
+    def format_message(self) -> str:
+        names = self.param.opts if self.param is not None else []
+        return f"{max(names, key=len)} {self.message}" if names else super().format_message()
+
+
+class AtLeast(click.IntRange):
+    """An integer of at least ``minimum`` (and at most ``maximum``, when given)."""
+
+    def __init__(self, minimum: int, maximum: int | None = None) -> None:
+        super().__init__(min=minimum, max=maximum)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        number = click.INT.convert(value, param, ctx)
+        if number < self.min:
+            raise _Refused(f"must be at least {self.min}, got {number}", ctx, param)
+        if self.max is not None and number > self.max:
+            raise _Refused(f"must be at most {self.max}, got {number}", ctx, param)
+        return number
+
+
+class Fraction(click.FloatRange):
+    """A number in (0, 1]; ``nan`` is refused too (click's range lets it through: it compares false)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, max=1, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not 0 < number <= 1:
+            raise _Refused(f"must be in (0, 1], got {number}", ctx, param)
+        return number
+
+
+class Finite(click.FloatRange):
+    """Any finite number (``nan`` and ``inf`` are refused)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            raise _Refused(f"must be a finite number, got {value}", ctx, param)
+        return number
+
+
 class Seconds(click.ParamType):
     """A finite, positive number of seconds (``nan``, ``inf``, 0 and below are refused)."""
 
     name = "seconds"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        import math
-
         try:
             seconds = float(value)
         except (TypeError, ValueError):

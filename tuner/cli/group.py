@@ -1,7 +1,12 @@
+"""The ``tune`` click group: ``tune CONFIG SPACE`` is short for ``tune run``; a mistyped command is named."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from tuner.errors import did_you_mean
 
 
 class _DefaultCommandGroup(click.Group):
@@ -16,12 +21,10 @@ class _DefaultCommandGroup(click.Group):
 
 def _refuse_unknown_command(word: str, commands: list[str]) -> None:
     """A first argument that is no file and reads like a command name (no dot, no slash) is a mistyped command."""
-    import difflib
-
     if word.startswith("-") or "." in word or "/" in word or Path(word).exists():
         return
-    matches = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
-    hint = f"did you mean '{matches[0]}'?" if matches else f"no file of that name either; commands: {', '.join(commands)}"
+    # The helper's " (did you mean 'run'?)" without its brackets: here the hint is a clause of its own.
+    hint = did_you_mean(word, commands).strip(" ()") or f"no file of that name either; commands: {', '.join(commands)}"
     raise click.UsageError(f"no such command '{word}'; {hint}")
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
 
 from tuner.cli.common import (
     EXIT_INTERRUPTED,
+    AtLeast,
+    Fraction,
     GpuList,
     Seconds,
     UserError,
@@ -20,13 +22,21 @@ from tuner.cli.common import (
     storage_options,
     user_errors,
 )
+from tuner.display.consoles import message_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tuner.api import TuneResult
+
+MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 
 
 @click.command("run")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.argument("search_space", metavar="SEARCH_SPACE", required=False, type=click.Path(dir_okay=False))
 @click.option("--study-config", type=click.Path(exists=True, dir_okay=False), help="JSON/Jsonnet file with 'tune' and 'optuna' sections (docs/api.md); options given here override its values.")
-@click.option("--n-trials", type=int, help="Total trials the study should have, earlier runs included; re-running resumes up to it.")
+@click.option("--n-trials", type=AtLeast(1), help="Total trials the study should have, earlier runs included; re-running resumes up to it.")
 @click.option("--timeout", type=Seconds(), help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.")
 @click.option("--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric).")
 @click.option("--direction", type=click.Choice(["maximize", "minimize"]), help="Default: from the sign of trainer.validation_metric.")
@@ -34,20 +44,20 @@ from tuner.cli.common import (
 @click.option("--sampler-kwargs", help="JSON object of sampler arguments.")
 @click.option("--pruner", default="median", show_default=True, help="Optuna pruner by name: median, hyperband, successivehalving, percentile, patient, threshold, wilcoxon, none.")
 @click.option("--pruner-kwargs", help="JSON object of pruner arguments.")
-@click.option("--seed", type=int, help="Seed for the sampler.")
+@click.option("--seed", type=AtLeast(0, MAX_SEED), help="Seed for the sampler.")
 @click.option("--storage", help="Optuna storage URL (default: sqlite:///tune.db in this folder).")
 @click.option("--study-name", help="Default: the config file's name without extension.")
-@click.option("-s", "--serialization-dir", type=click.Path(), help="Trial outputs (default: results/<study-name>; with another --storage than tune.db here, results/<study-name>-<storage hash>).")
+@click.option("-s", "--serialization-dir", type=click.Path(file_okay=False), help="Trial outputs (default: results/<study-name>; with another --storage than tune.db here, results/<study-name>-<storage hash>).")
 @click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Fixed ext var for the config; repeatable. Unset ones come from the environment.")
 @click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
 @click.option("--module", help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).")
 @click.option("--launch", type=click.Choice(["warm", "plain"]), default="warm", show_default=True, help="warm: fork `python -m` trainers from a worker that already imported torch; plain: a fresh interpreter per trial.")
 @click.option("--gpus", type=GpuList(), help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.")
-@click.option("--trials-per-gpu", type=int, default=1, show_default=True, help="Trials running at once on each GPU.")
-@click.option("--n-jobs", type=int, help="Trials running at once on the CPU (without --gpus).")
+@click.option("--trials-per-gpu", type=AtLeast(1), default=1, show_default=True, help="Trials running at once on each GPU.")
+@click.option("--n-jobs", type=AtLeast(1), help="Trials running at once on the CPU (without --gpus).")
 @click.option("--trial-timeout", type=Seconds(), help="End a trial (recorded as failed) after this many seconds.")
-@click.option("--max-failures", type=int, help="Stop after this many failed trials in this run. Always: stop after 5 failures in a row with the same reason.")
-@click.option("--max-failure-rate", type=float, help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
+@click.option("--max-failures", type=AtLeast(1), help="Stop after this many failed trials in this run. Always: stop after 5 failures in a row with the same reason.")
+@click.option("--max-failure-rate", type=Fraction(), help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
 @click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
@@ -57,29 +67,43 @@ def run_command(**options: Any) -> None:
     """
     from tuner.api import tune
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = message_console()
     context = click.get_current_context()
     given = {name for name in options if context.get_parameter_source(name) != ParameterSource.DEFAULT}
     with user_errors(console):
-        arguments = _tune_arguments(options, given)
-        if options["study_config"]:
-            from tuner.config.study_file import load_study_config
+        result = tune(**_with_study_config(_tune_arguments(options, given), options["study_config"]), console=console)
+    _print_outcome(console, result)
+    if result.summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if result.summary.gave_up or result.summary.only_failures:
+        sys.exit(1)
 
-            from_file = load_study_config(options["study_config"])
-            ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
-            arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
-        for name in ("config", "search_space"):
-            if arguments.get(name) is None:
-                raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
-        result = tune(**arguments, console=console)
-    finished = result.summary.finished
+
+def _with_study_config(arguments: dict[str, Any], study_config: str | None) -> dict[str, Any]:
+    """The options given, over the values of the --study-config file; ``--ext-var`` overrides name by name."""
+    if study_config:
+        from tuner.config.study_file import load_study_config
+
+        from_file = load_study_config(study_config)
+        ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
+        arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
+    for name in ("config", "search_space"):
+        if arguments.get(name) is None:
+            raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
+    return arguments
+
+
+def _print_outcome(console: Console, result: TuneResult) -> None:
+    """Why the run stopped, what it finished, its most common failure, and the best trial."""
+    summary = result.summary
+    finished = summary.finished
     console.print(
-        f"{'Stopped' if result.summary.interrupted else 'Finished'}: {result.summary.stop_reason}; this run: "
+        f"{'Stopped' if summary.interrupted else 'Finished'}: {summary.stop_reason}; this run: "
         f"{finished['COMPLETE']} complete, {finished['PRUNED']} pruned, {finished['FAIL']} failed.",
         highlight=False,
     )
-    reasons = result.summary.failure_reasons.most_common(1)
-    if reasons and reasons[0][0] not in result.summary.stop_reason:
+    reasons = summary.failure_reasons.most_common(1)
+    if reasons and reasons[0][0] not in summary.stop_reason:
         reason, count = reasons[0]
         console.print(f"Most common failure ({count} of {finished['FAIL']}): {reason}", highlight=False)
     if result.best_trial is not None:
@@ -90,22 +114,18 @@ def run_command(**options: Any) -> None:
         )
     else:
         console.print("No trial has completed yet, so there is no best config.")
-    if result.summary.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
-    if result.summary.gave_up or result.summary.only_failures:
-        sys.exit(1)
 
 
 @click.command("dump-best")
 @storage_options
 @click.option("-o", "--output", type=click.Path(), default="best_config.json", show_default=True, help="Where to write the config.")
-@click.option("--trial", "trial_number", type=int, help="Write this trial's config instead of the best one.")
+@click.option("--trial", "trial_number", type=AtLeast(0), help="Write this trial's config instead of the best one.")
 def dump_best_command(storage: str | None, study_name: str | None, output: str, trial_number: int | None) -> None:
     """Write the best trial's config (rendered from the study alone) as plain JSON."""
     from tuner.analysis.results import select_trial
     from tuner.study.records import write_trial_config
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = message_console()
     with user_errors(console):
         study = load_study(storage, study_name)
         trial = select_trial(study, trial_number)
@@ -127,7 +147,7 @@ def init_space_command(config: str, output: str | None, force: bool, baseline: s
     from tuner.config.snapshot import capture_config
     from tuner.contract import write_json_atomically
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = message_console()
     with user_errors(console):
         space = guess_search_space(capture_config(config), baseline=capture_config(baseline) if baseline else None)
     if not space:

@@ -1,0 +1,188 @@
+"""``show-trials`` on stdout: the trial table (a terminal table fitted to the width, CSV or JSON) and one trial in full."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tuner.analysis.results import delimited_text, param_names
+from tuner.display.text import escape, format_value, seconds_text, short_value, sparkline
+
+if TYPE_CHECKING:
+    from tuner.analysis.results import TrialDetail
+
+FORMATS = ("table", "csv", "json")
+_FOLDED_MIN_WIDTH = 16  # the reason column shows when this much room is left; longer reasons fold
+
+
+def render_trials(rows: Sequence[Mapping[str, Any]], output_format: str, console: Console) -> None:
+    """Print the trial table (rows from :func:`tuner.analysis.results.trial_rows`) as table, CSV or JSON."""
+    if output_format == "json":
+        console.file.write(json.dumps(list(rows), indent=2) + "\n")
+    elif output_format == "csv":
+        console.file.write(delimited_text(rows, ","))
+    else:
+        table, left_out = _table(rows, console.width)
+        console.print(table)
+        if left_out:
+            console.print(escape(_left_out_line(left_out)), style="dim", highlight=False)
+
+
+def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[Table, list[str]]:
+    """The trial table within ``width`` cells, and the names of the columns left out for lack of room.
+
+    Number, state, value and duration always show; then, as room allows, the parameters, epochs,
+    pruned-at epoch, slot, and the reason in the room left (folded). A column no trial has a value for
+    is not shown at all.
+    """
+    columns = [column for column in _table_columns(rows) if column.always or not column.empty]
+    room = width - 1  # the table's left edge
+    shown: list[_Column] = []
+    left_out: list[str] = []
+    for column in columns:
+        needed = min(column.natural, _FOLDED_MIN_WIDTH) if column.folds else column.natural
+        if column.always or needed + 3 <= room:
+            shown.append(column)
+            room -= min(column.natural, max(needed, room - 3)) + 3
+        else:
+            left_out.append(column.header)
+    table = Table(show_lines=False)
+    for column in shown:
+        # Numbers and states stay whole: the fit above leaves room for every shown cell but the reason's.
+        table.add_column(
+            escape(column.header), justify=column.justify, no_wrap=not column.folds,
+            overflow="fold" if column.folds else "ellipsis", min_width=None if column.folds else column.natural,
+        )
+    colours = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+    for index, row in enumerate(rows):
+        colour = colours.get(row["state"], "white")
+        styles = [colour if column.header == "state" else "" for column in shown]
+        table.add_row(*(Text(column.cells[index], style=style) for column, style in zip(shown, styles)))
+    return table, left_out
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    cells: list[str]
+    justify: str = "left"
+    always: bool = False
+    folds: bool = False
+
+    @property
+    def natural(self) -> int:
+        return max(cell_len(text) for text in (self.header, *self.cells))
+
+    @property
+    def empty(self) -> bool:
+        return all(cell in ("", "-") for cell in self.cells)
+
+
+def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
+    """Every column of the trial table, plain text, in the order they are given room."""
+    def cells(make: Callable[[Mapping[str, Any]], str]) -> list[str]:
+        return [make(row) for row in rows]
+
+    names = param_names(rows)
+    return [
+        _Column("#", cells(lambda row: str(row["number"])), "right", always=True),
+        _Column("state", cells(lambda row: row["state"].lower()), always=True),
+        _Column("value", cells(lambda row: format_value(row["value"])), "right", always=True),
+        _Column("duration", cells(lambda row: seconds_text(row["duration_s"])), "right", always=True),
+        *(_Column(name, cells(lambda row, name=name: short_value(row["params"].get(name))), _justify(rows, name))
+          for name in names),
+        _Column("epochs", cells(lambda row: str(row.get("epochs_reported") or "-")), "right"),
+        _Column("pruned at", cells(lambda row: "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}")),
+        _Column("slot", cells(lambda row: row.get("slot") or "-")),
+        _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
+    ]
+
+
+def _justify(rows: Sequence[Mapping[str, Any]], name: str) -> str:
+    """Numbers to the right, words (categorical choices) to the left."""
+    values = [row["params"].get(name) for row in rows if row["params"].get(name) is not None]
+    numeric = all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values)
+    return "right" if numeric else "left"
+
+
+def _left_out_line(names: Sequence[str]) -> str:
+    columns = "column" if len(names) == 1 else "columns"
+    return f"+ {len(names)} {columns} not shown: {', '.join(names)}; use --format csv or a wider terminal"
+
+
+def render_trial_detail(detail: TrialDetail, output_format: str, console: Console) -> None:
+    """One trial in full: state, value, timing, slot, params, metrics, learning curve, files."""
+    if output_format == "json":
+        console.file.write(json.dumps(detail.to_dict(), indent=2, default=str) + "\n")
+        return
+    row = detail.row
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    for name, value in _detail_facts(detail):
+        facts.add_row(name, escape(value))
+    console.print(facts)
+    console.print(_mapping_table("params", row["params"]))
+    if detail.final_metrics:
+        console.print(_mapping_table("final metrics (metrics.json)", detail.final_metrics))
+    if detail.intermediate_values:
+        console.print(_curve_table(detail))
+    if detail.log_tail:
+        console.print("[bold]last lines of the log[/bold]")
+        console.print(escape(detail.log_tail), highlight=False)
+
+
+def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
+    row = detail.row
+    facts = [
+        ("trial", str(row["number"])),
+        ("state", row["state"].lower() + (f" at epoch {row['pruned_epoch']}" if row["pruned_epoch"] is not None else "")),
+        ("value", format_value(row["value"])),
+        ("duration", seconds_text(row["duration_s"])),
+        ("started", _moment(row["start"])),
+        ("ended", _moment(row["end"])),
+        ("slot", row["slot"] or "-"),
+        ("host, pid", f"{detail.launch.get('host', '-')}, {detail.launch.get('pid', '-')}"),
+    ]
+    if row["reason"]:
+        facts.append(("reason", row["reason"]))
+    if detail.directory:
+        facts += [("config", str(detail.config_path)), ("log", str(detail.log_path))]
+    return facts
+
+
+def _mapping_table(title: str, values: Mapping[str, Any]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("name")
+    table.add_column("value", justify="right")
+    for name, value in values.items():
+        table.add_row(escape(str(name)), escape(format_value(value)))
+    return table
+
+
+def _curve_table(detail: TrialDetail) -> Table:
+    """The reported value per epoch, with the other metrics of that epoch when the folder still has them."""
+    steps = list(detail.intermediate_values)
+    values = list(detail.intermediate_values.values())
+    by_epoch = {line.get("epoch"): line for line in detail.epoch_metrics}
+    keys = (key for line in detail.epoch_metrics for key in line if key not in ("epoch", "last_epoch"))
+    extra = list(dict.fromkeys(keys))
+    table = Table(title=f"learning curve {sparkline(values)}", title_justify="left")
+    for column in ("epoch", "reported", *extra):
+        table.add_column(escape(column), justify="right")
+    for step, value in zip(steps, values):
+        line = by_epoch.get(step, {})
+        table.add_row(str(step), format_value(value), *(format_value(line.get(key)) for key in extra))
+    return table
+
+
+def _moment(iso: str | None) -> str:
+    """``2024-05-01 12:00:03`` from the table's ISO 8601 time: to the second, as a reader wants it."""
+    return "-" if iso is None else iso.replace("T", " ")[:19]
