@@ -30,18 +30,15 @@ def run(
     """Run ``pykeen.pipeline.pipeline(**config)`` with per-epoch validation and write the run's files.
 
     Args:
-        config: ``pipeline()`` keyword arguments plus an optional ``trainer`` section
-            (``validation_metric``, default ``'+mrr'``; ``eval_every``, default 1).
-        serialization_dir: where config.json and metrics.json go.
-        metrics_file: where epoch lines go (``$TUNER_METRICS_FILE``); None: ``<dir>/metrics.jsonl``.
+        config: ``pipeline()`` keyword arguments plus an optional ``trainer`` section (``validation_metric``,
+            default ``'+mrr'``; ``eval_every``, default 1).
+        serialization_dir, metrics_file: where config.json and metrics.json go, and where epoch lines go
+            (``$TUNER_METRICS_FILE``; None: ``<dir>/metrics.jsonl``).
         log: receives progress lines (default: stderr).
 
-    Returns:
-        The final metrics, as written to ``metrics.json``.
-
-    Raises:
-        PykeenMissingError: PyKEEN is not installed.
-        PykeenConfigError: an unknown key or component name, or a dataset without validation triples.
+    Returns the final metrics, as written to ``metrics.json``. Raises :class:`PykeenMissingError` when PyKEEN
+    is not installed, :class:`PykeenConfigError` for an unknown key or component name, or a dataset without
+    validation triples.
     """
     log = log or _stderr
     pipeline, train_method = _import_pykeen()

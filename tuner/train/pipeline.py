@@ -90,11 +90,8 @@ def train(
         metrics_file: Where epoch lines go; None: ``<serialization_dir>/metrics.jsonl``.
         log: Receives progress lines (default: stderr).
 
-    Returns:
-        The final metrics, as written to ``metrics.json``.
-
-    Raises:
-        TrainConfigError: The config or the data is invalid (a :class:`DataError` for data).
+    Returns the final metrics, as written to ``metrics.json``; raises :class:`TrainConfigError` when the
+    config or the data is invalid (a :class:`DataError` for data).
     """
     log = log or _stderr
     plan = RunPlan.from_config(config)
