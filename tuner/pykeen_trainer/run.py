@@ -32,8 +32,8 @@ def run(
     Args:
         config: ``pipeline()`` keyword arguments plus an optional ``trainer`` section (``validation_metric``,
             default ``'+mrr'``; ``eval_every``, default 1).
-        serialization_dir, metrics_file: where config.json and metrics.json go, and where epoch lines go
-            (``$TUNER_METRICS_FILE``; None: ``<dir>/metrics.jsonl``).
+        serialization_dir: where config.json and metrics.json go.
+        metrics_file: where epoch lines go (``$TUNER_METRICS_FILE``); None: ``<dir>/metrics.jsonl``.
         log: receives progress lines (default: stderr).
 
     Returns the final metrics, as written to ``metrics.json``. Raises :class:`PykeenMissingError` when PyKEEN
@@ -48,19 +48,26 @@ def run(
     run_dir = RunDirectory(serialization_dir, metrics_file)
     run_dir.prepare(config)
     dataset = _load_dataset(kwargs)
-
-    def on_report(epoch: int, line: dict[str, float]) -> None:
-        # PyKEEN counts epochs from 1, so the last is num_epochs: tune never prunes there.
-        run_dir.append_epoch(epoch, {**line, LAST_EPOCH_KEY: settings.num_epochs})
-        log(f"epoch {epoch}: " + " ".join(f"{name}={value:.6g}" for name, value in line.items()))
-
-    reporter = _reporter(kwargs, settings, dataset, on_report)
+    reporter = _reporter(kwargs, settings, dataset, _epoch_writer(run_dir, settings, log))
     kwargs[TRAINING_KWARGS_KEY] = {**kwargs.get(TRAINING_KWARGS_KEY, {}), "callbacks": [reporter]}
     started = time.monotonic()
     result = pipeline(dataset=dataset, **kwargs)
     metrics = _final_metrics(reporter, settings, result, kwargs, time.monotonic() - started)
     run_dir.finish(metrics)
     return metrics
+
+
+def _epoch_writer(
+    run_dir: RunDirectory, settings: RunSettings, log: Callable[[str], None]
+) -> Callable[[int, dict[str, float]], None]:
+    """What the reporter calls after each validation: append the epoch line and log it."""
+
+    def on_report(epoch: int, line: dict[str, float]) -> None:
+        # PyKEEN counts epochs from 1, so the last is num_epochs: tune never prunes there.
+        run_dir.append_epoch(epoch, {**line, LAST_EPOCH_KEY: settings.num_epochs})
+        log(f"epoch {epoch}: " + " ".join(f"{name}={value:.6g}" for name, value in line.items()))
+
+    return on_report
 
 
 def _settings(config: dict[str, Any], pipeline: Callable[..., Any], train_method: Callable[..., Any]) -> RunSettings:
