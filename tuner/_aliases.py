@@ -50,9 +50,20 @@ OLD_MODULES: dict[str, list[str]] = {
     "tuner.cli": ["tuner.cli.run", "tuner.cli.common", "tuner.cli.group"],
     "tuner.extras": ["tuner.errors"],
     "tuner.cli_analysis": ["tuner.cli.analysis"],
+    "tuner.display": [
+        "tuner.display.progress",
+        "tuner.display.trials",
+        "tuner.display.findings",
+        "tuner.display.text",
+        "tuner.display.consoles",
+    ],
 }
 # Old names that were renamed when they moved.
-RENAMED = {("tuner.extras", "EXTRA"): "PLOTS_EXTRA"}
+RENAMED = {
+    ("tuner.extras", "EXTRA"): "PLOTS_EXTRA",
+    ("tuner.sources", "load_config"): "snapshot_and_study_name",
+    ("tuner.retrain", "load_config"): "rendered_config",
+}
 
 
 def lookup(old_module: str, name: str) -> Any:
@@ -93,7 +104,7 @@ class _OldModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Nothing to run: names are looked up when used."""
 
 
-_PACKAGES = {"tuner.config", "tuner.study", "tuner.trials", "tuner.cli"}
+_PACKAGES = {"tuner.config", "tuner.study", "tuner.trials", "tuner.cli", "tuner.display"}
 
 
 def install() -> None:

@@ -1,7 +1,7 @@
 """``tune()``: one study from a config and a search space to the best config.
 
-Four steps: :func:`prepare` checks every argument and makes a :class:`TunePlan` (nothing is stored
-or created before it returns, so a bad input changes nothing); :func:`open_study` claims the results
+Four steps: :func:`tuner.plan.prepare` checks every argument and makes a :class:`TunePlan` (nothing is
+stored or created before it returns, so a bad input changes nothing); :func:`open_study` claims the results
 folder and creates or resumes the study; :func:`run_study` runs its trials with a live display; the
 :class:`TuneResult` holds what it found.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
-import math
 import os
 import shutil
 from collections import Counter
@@ -20,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tuner.config.preflight import PreparedConfig, prepare_config
-from tuner.config.sources import load_config, load_space
 from tuner.display.consoles import message_console
 from tuner.errors import OptionError, OutputError, StudyError
+from tuner.plan import TunePlan, check_plan, prepare
 from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
-from tuner.study.folders import check_owner, claim, default_results_dir
-from tuner.study.objective import Objective, objective_from_options
+from tuner.study.folders import check_owner, claim
+from tuner.study.objective import Objective
 from tuner.study.records import add_spent_seconds, remember_setup, spent_seconds
-from tuner.study.samplers import build_pruner, build_sampler
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
@@ -38,21 +34,16 @@ from tuner.study.storage import (
     open_storage,
     watch_storage_file,
 )
-from tuner.trials.budget import Budget, FailurePolicy
-from tuner.trials.launch import CommandTemplate
+from tuner.trials.budget import Budget
 from tuner.trials.recovery import recover_stale_trials
 from tuner.trials.runner import RunSummary, StudyRunner
-from tuner.trials.slots import Slot, build_slots
-from tuner.trials.trainer_check import check_with_builtin_trainer
 
 if TYPE_CHECKING:
     import optuna
     from rich.console import Console
 
     from tuner.analysis.export import ExportResult
-    from tuner.space.parameters import SearchSpace
 
-DEFAULT_RESULTS_DIR = "results"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,29 +79,6 @@ class TuneResult:
         from tuner.analysis.export import export_study
 
         return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)
-
-
-@dataclass(frozen=True)
-class TunePlan:
-    """Everything :func:`tune` decided from its arguments, all checked, before anything is stored."""
-
-    space: SearchSpace
-    prepared: PreparedConfig  # the config snapshot, checked to render across the space
-    objective: Objective
-    template: CommandTemplate
-    study_name: str
-    storage_url: str
-    results_dir: Path
-    slots: tuple[Slot, ...]
-    sampler: optuna.samplers.BaseSampler
-    pruner: optuna.pruners.BasePruner
-    setup: Mapping[str, Any]  # the sampler and pruner as the study records them
-    failure_policy: FailurePolicy  # counts this run's failures: a plan is run once
-    n_trials: int | None
-    timeout: float | None
-    trial_timeout: float | None
-    restart: bool
-    warm_launch: bool
 
 
 def _storage_and_disk_errors(function: F) -> F:
@@ -158,16 +126,29 @@ def tune(
     *,
     config: str | os.PathLike[str] | Mapping[str, Any],
     search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
-    n_trials: int | None = None, timeout: float | None = None,
-    metric: str | None = None, direction: str | None = None,
-    sampler: Any = "tpe", sampler_kwargs: Mapping[str, Any] | None = None,
-    pruner: Any = "median", pruner_kwargs: Mapping[str, Any] | None = None,
-    seed: int | None = None, storage: str | None = None, study_name: str | None = None,
-    serialization_dir: str | os.PathLike[str] | None = None, ext_vars: Mapping[str, str] | None = None,
-    command: str | None = None, gpus: str | Sequence[int | str] | None = None, trials_per_gpu: int = 1,
-    n_jobs: int | None = None, trial_timeout: float | None = None,
-    max_failures: int | None = None, max_failure_rate: float | None = None,
-    restart: bool = False, warm_launch: bool = True, console: Console | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    sampler: Any = "tpe",
+    sampler_kwargs: Mapping[str, Any] | None = None,
+    pruner: Any = "median",
+    pruner_kwargs: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    serialization_dir: str | os.PathLike[str] | None = None,
+    ext_vars: Mapping[str, str] | None = None,
+    command: str | None = None,
+    gpus: str | Sequence[int | str] | None = None,
+    trials_per_gpu: int = 1,
+    n_jobs: int | None = None,
+    trial_timeout: float | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | None = None,
+    restart: bool = False,
+    warm_launch: bool = True,
+    console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
 
@@ -189,7 +170,8 @@ def tune(
     arguments = dict(locals())  # the first statement: every argument by name, and nothing else
     del arguments["console"]
     console = console or message_console()
-    plan = prepare(arguments, console)
+    plan = prepare(arguments)
+    check_plan(plan, console)
     return run_study(plan, open_study(plan, console), console)
 
 
@@ -206,46 +188,10 @@ def tune_from_config(study_config: Mapping[str, Any], **overrides: Any) -> TuneR
 
 
 def tune_from_path(path: str | os.PathLike[str], **overrides: Any) -> TuneResult:
-    """Like :func:`tune_from_config` for a ``.json`` or ``.jsonnet`` file; its relative paths are relative to its folder."""
+    """Like :func:`tune_from_config` for a ``.json`` or ``.jsonnet`` file; its relative paths start at its folder."""
     from tuner.config.study_file import load_study_config
 
     return tune(**{**load_study_config(path), **overrides})
-
-
-def prepare(arguments: Mapping[str, Any], console: Console) -> TunePlan:
-    """Check :func:`tune`'s ``arguments`` (all of them, by name) and decide the study; nothing is stored yet.
-
-    The checks run in the order a user fixes things: budget, space, config, objective, command,
-    slots, sampler, pruner, failure policy, results folder, and last the trainer's own check.
-    """
-    _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
-    space = load_space(arguments["search_space"])
-    snapshot, default_study_name = load_config(arguments["config"])
-    prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
-    trainer_section = prepared.rendered_low.get("trainer")
-    hinted = trainer_section.get("validation_metric") if isinstance(trainer_section, dict) else None
-    objective = objective_from_options(arguments["metric"], arguments["direction"], hinted, config_name=snapshot.entry)
-    template = CommandTemplate.parse(arguments["command"])
-    study_name = arguments["study_name"] or default_study_name
-    storage_url = arguments["storage"] or default_storage_url()
-    results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
-    slots = tuple(build_slots(gpus=arguments["gpus"], trials_per_gpu=arguments["trials_per_gpu"], n_jobs=arguments["n_jobs"]))
-    sampler = build_sampler(arguments["sampler"], arguments["sampler_kwargs"], seed=arguments["seed"], space=space,
-                            parallel=len(slots) > 1)
-    pruner = build_pruner(arguments["pruner"], arguments["pruner_kwargs"])
-    plan = TunePlan(
-        space=space, prepared=prepared, objective=objective, template=template, study_name=study_name,
-        storage_url=storage_url, results_dir=results_dir, slots=slots, sampler=sampler, pruner=pruner,
-        setup=_setup(arguments, sampler, pruner),
-        failure_policy=FailurePolicy(max_failures=arguments["max_failures"], max_failure_rate=arguments["max_failure_rate"]),
-        n_trials=arguments["n_trials"], timeout=arguments["timeout"], trial_timeout=arguments["trial_timeout"],
-        restart=arguments["restart"], warm_launch=arguments["warm_launch"],
-    )
-    _check_results_dir(plan.results_dir)
-    # Last of the checks before anything is stored: it starts a process that imports torch.
-    for note in check_with_builtin_trainer(prepared, template, {**os.environ, **slots[0].env}):
-        console.print(f"note: {note}", highlight=False)
-    return plan
 
 
 def open_study(plan: TunePlan, console: Console) -> optuna.Study:
@@ -255,17 +201,25 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
     _make_results_dir(plan.results_dir)
     claim(plan.results_dir, storage_url=plan.storage_url, study_name=plan.study_name)
     study, resumed = create_or_resume_study(
-        storage, name=plan.study_name, direction=plan.objective.direction, metric=plan.objective.metric,
-        sampler=plan.sampler, pruner=plan.pruner, restart=plan.restart,
+        storage,
+        name=plan.study_name,
+        direction=plan.objective.direction,
+        metric=plan.objective.metric,
+        sampler=plan.sampler,
+        pruner=plan.pruner,
+        restart=plan.restart,
     )
     if plan.restart:
         _clear_results_dir(plan.results_dir)
     if resumed:
         check_space_compatible(study, plan.space)
     remember_setup(
-        study, space=plan.space, snapshot=plan.prepared.snapshot,
+        study,
+        space=plan.space,
+        snapshot=plan.prepared.snapshot,
         command=None if plan.template.is_default else list(plan.template.argv),
-        sampler=plan.setup["sampler"], pruner=plan.setup["pruner"],
+        sampler=plan.setup["sampler"],
+        pruner=plan.setup["pruner"],
     )
     _announce(console, study, resumed, plan)
     _recover_stale_trials(console, study)
@@ -278,18 +232,29 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
 
     best_config = BestConfigFile(plan.results_dir)
     runner = StudyRunner(
-        study=study, space=plan.space, snapshot=plan.prepared.snapshot, template=plan.template,
+        study=study,
+        space=plan.space,
+        snapshot=plan.prepared.snapshot,
+        template=plan.template,
         objective=plan.objective,
         serialization_dir=plan.results_dir.resolve(),  # trainers may change their working directory
-        slots=list(plan.slots), base_env=os.environ, trial_timeout=plan.trial_timeout,
-        failure_policy=plan.failure_policy, heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
-        warm_launch=plan.warm_launch, on_best=best_config.new_best, storage_watch=watch_storage_file(plan.storage_url),
+        slots=list(plan.slots),
+        base_env=os.environ,
+        trial_timeout=plan.trial_timeout,
+        failure_policy=plan.failure_policy,
+        heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
+        warm_launch=plan.warm_launch,
+        on_best=best_config.new_best,
+        storage_watch=watch_storage_file(plan.storage_url),
     )
     budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
     # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
     runner.on_checkpoint = lambda: _record_spent_time(study, budget)
     display = TuneDisplay(
-        console, n_trials=budget.n_trials, already_done=runner.counted_trials(), budget=budget,
+        console,
+        n_trials=budget.n_trials,
+        already_done=runner.counted_trials(),
+        budget=budget,
         best=_best_trial(study),  # a resumed study shows its best from the start
     )
     with display:
@@ -336,45 +301,11 @@ def _record_spent_time(study: optuna.Study, budget: Budget) -> None:
     budget.recorded += unrecorded
 
 
-def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
-    """For Python callers: the CLI's option types refuse these values before tune is called."""
-    if n_trials is not None and n_trials < 1:
-        raise OptionError(f"n_trials must be at least 1, got {n_trials}")
-    if timeout is not None and not 0 < timeout < math.inf:  # not written `timeout <= 0`: NaN passes that
-        raise OptionError(f"timeout must be a finite positive number of seconds, got {timeout:g}")
-    if trial_timeout is not None and not 0 < trial_timeout < math.inf:
-        raise OptionError(f"trial_timeout must be a finite positive number of seconds, got {trial_timeout:g}")
-
-
-def _results_dir(given: str | os.PathLike[str] | None, study_name: str, storage_url: str) -> Path:
-    return Path(given) if given else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
-
-
-def _check_results_dir(path: Path) -> None:
-    """Refuse a results folder that cannot be used, before anything is created."""
-    if path.exists() and not path.is_dir():
-        raise OptionError(f"serialization_dir {path} is a file, not a folder")
-    existing = next((parent for parent in (path, *path.parents) if parent.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise OptionError(f"serialization_dir {path} is not writable ({existing} is not a writable folder)")
-
-
 def _make_results_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OptionError(f"serialization_dir {path}: cannot create it ({error.strerror})") from None
-
-
-def _setup(arguments: Mapping[str, Any], sampler: Any, pruner: Any) -> dict[str, Any]:
-    """The sampler and pruner as the study records them: class name and arguments (objects as their repr)."""
-    def plain(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-        return json.loads(json.dumps(dict(kwargs or {}), default=repr))
-
-    return {
-        "sampler": {"name": type(sampler).__name__, "kwargs": plain(arguments["sampler_kwargs"]), "seed": arguments["seed"]},
-        "pruner": {"name": type(pruner).__name__, "kwargs": plain(arguments["pruner_kwargs"])},
-    }
 
 
 def _clear_results_dir(path: Path) -> None:
@@ -388,7 +319,8 @@ def _clear_results_dir(path: Path) -> None:
 def _announce(console: Console, study: optuna.Study, resumed: bool, plan: TunePlan) -> None:
     objective = plan.objective
     verb = "Resuming" if resumed else "Created"
-    line = f"{verb} study '{study.study_name}' in {describe_storage(plan.storage_url)}: {objective.direction} {objective.metric}"
+    where = describe_storage(plan.storage_url)
+    line = f"{verb} study '{study.study_name}' in {where}: {objective.direction} {objective.metric}"
     if resumed:
         counts = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
         detail = ", ".join(f"{count} {state}" for state, count in sorted(counts.items())) or "no trials"

@@ -12,7 +12,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from tuner.config.snapshot import ConfigSnapshot
 
-CONFIG = "{x: std.parseJson(std.extVar('x')), y: std.parseJson(std.extVar('y')), units: std.parseInt(std.extVar('units')), act: std.extVar('act'), fixed: std.extVar('fixed')}"
+CONFIG = (
+    "{x: std.parseJson(std.extVar('x')), y: std.parseJson(std.extVar('y')), units: std.parseInt(std.extVar('units')), "
+    "act: std.extVar('act'), fixed: std.extVar('fixed')}"
+)
 DISTRIBUTIONS = {
     "x": FloatDistribution(0.0, 1.0),
     "y": FloatDistribution(1e-4, 1e-1, log=True),
@@ -27,8 +30,8 @@ def make_study(
 ) -> optuna.Study:
     """A maximised study whose value is ``10 x`` plus noise: ``x`` dominates every importance.
 
-    ``storage`` None keeps it in memory. Trials alternate between slots ``gpu 0`` and ``gpu 1``; each has three epochs of
-    intermediate values (pruned ones stop after one) and a folder under ``folder``.
+    ``storage`` None keeps it in memory. Trials alternate between slots ``gpu 0`` and ``gpu 1``; each has
+    three epochs of intermediate values (pruned ones stop after one) and a folder under ``folder``.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
@@ -46,13 +49,26 @@ def make_study(
 
 
 def _trial(number: int, state: str, rng: random.Random, folder: Path, snapshot_key: str) -> optuna.trial.FrozenTrial:
-    params = {"x": rng.random(), "y": 10 ** rng.uniform(-4, -1), "units": rng.randint(8, 64), "act": rng.choice(["relu", "tanh"])}
+    params = {
+        "x": rng.random(),
+        "y": 10 ** rng.uniform(-4, -1),
+        "units": rng.randint(8, 64),
+        "act": rng.choice(["relu", "tanh"]),
+    }
     value = 10 * params["x"] + rng.gauss(0, 0.01)
     epochs = 1 if state == "PRUNED" else 3
     curve = {epoch: value * (epoch + 1) / 3 for epoch in range(epochs)} if state != "FAIL" else {}
     directory = folder / f"trial_{number}"
     _write_folder(directory, curve)
-    attrs = {"launch": {"config_snapshot": snapshot_key, "directory": str(directory), "slot": f"gpu {number % 2}", "pid": 1000 + number, "host": "box"}}
+    attrs = {
+        "launch": {
+            "config_snapshot": snapshot_key,
+            "directory": str(directory),
+            "slot": f"gpu {number % 2}",
+            "pid": 1000 + number,
+            "host": "box",
+        }
+    }
     if state == "PRUNED":
         attrs["pruned_epoch"] = 0
     if state == "FAIL":
@@ -72,9 +88,14 @@ def _trial(number: int, state: str, rng: random.Random, folder: Path, snapshot_k
 
 def _write_folder(directory: Path, curve: dict[int, float]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"epoch": epoch, "validation_accuracy": value, "validation_loss": 1 - value}) for epoch, value in curve.items()]
+    lines = [
+        json.dumps({"epoch": epoch, "validation_accuracy": value, "validation_loss": 1 - value})
+        for epoch, value in curve.items()
+    ]
     (directory / "metrics.jsonl").write_text("".join(line + "\n" for line in lines))
     if len(curve) == 3:
-        (directory / "metrics.json").write_text(json.dumps({"best_validation_accuracy": max(curve.values()), "training_seconds": 9.5}))
+        (directory / "metrics.json").write_text(
+            json.dumps({"best_validation_accuracy": max(curve.values()), "training_seconds": 9.5})
+        )
     (directory / "out.log").write_text("training...\n")
     (directory / "config.json").write_text("{}")

@@ -14,9 +14,22 @@ from tests.analysis.analysis_studies import make_study
 @pytest.fixture
 def tuned(study_files, tune_cli, quadratic_command, tmp_path):
     """A real `tune` run of three trials of the quadratic trainer, in tmp_path."""
-    args = study_files({"x": {"type": "float", "low": 0.0, "high": 6.0}, "sleep": {"type": "categorical", "choices": [0]}})
-    result = tune_cli(*args[:-4], "--ext-var", "epochs=2", "--ext-var", "extra={}", "--n-trials", "3", "--seed", "0",
-                      "--command", quadratic_command)
+    args = study_files(
+        {"x": {"type": "float", "low": 0.0, "high": 6.0}, "sleep": {"type": "categorical", "choices": [0]}}
+    )
+    result = tune_cli(
+        *args[:-4],
+        "--ext-var",
+        "epochs=2",
+        "--ext-var",
+        "extra={}",
+        "--n-trials",
+        "3",
+        "--seed",
+        "0",
+        "--command",
+        quadratic_command,
+    )
     assert result.exit_code == 0, result.output
     return optuna.load_study(study_name="quad", storage="sqlite:///tune.db")
 

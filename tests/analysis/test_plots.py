@@ -98,7 +98,9 @@ def test_study_without_completed_trials_leaves_plots_out(tmp_path):
 
 
 def test_plot_command_writes_the_chosen_kinds(stored, tmp_path):
-    result = CliRunner().invoke(main, ["plot", "history", "slice", "--format", "png", "-o", "out"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["plot", "history", "slice", "--format", "png", "-o", "out"], catch_exceptions=False
+    )
 
     assert result.exit_code == 0, result.output
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["optimization_history.png", "slice.png"]
@@ -120,7 +122,9 @@ def test_the_timeline_starts_each_trial_at_its_launch():
     asked = datetime.datetime(2026, 1, 1, 12, 0, 0)
     launched = asked + datetime.timedelta(seconds=5)
     trial = optuna.trial.create_trial(
-        params={"x": 0.5}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)}, value=1.0,
+        params={"x": 0.5},
+        distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+        value=1.0,
         user_attrs={"launch": {"slot": "job0", "started": launched.timestamp()}},
     )
     trial.datetime_start, trial.datetime_complete = asked, launched + datetime.timedelta(seconds=2)
@@ -140,8 +144,12 @@ def _short_log_range_study() -> optuna.Study:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    distributions = {"num_filters": IntDistribution(4, 30, log=True), "hidden_dim": IntDistribution(16, 128, log=True),
-                     "lr": FloatDistribution(5e-4, 0.1, log=True), "optimizer": CategoricalDistribution(["adam", "rmsprop", "sgd"])}
+    distributions = {
+        "num_filters": IntDistribution(4, 30, log=True),
+        "hidden_dim": IntDistribution(16, 128, log=True),
+        "lr": FloatDistribution(5e-4, 0.1, log=True),
+        "optimizer": CategoricalDistribution(["adam", "rmsprop", "sgd"]),
+    }
     for _ in range(12):
         trial = study.ask(distributions)
         study.tell(trial, trial.params["num_filters"] / 30 + 10 * trial.params["lr"])

@@ -42,7 +42,11 @@ def test_retrain_reports_mean_and_sample_std_over_real_runs(config, tmp_path):
 
 
 def test_seed_keys_present_are_overridden_else_all_three_are_set():
-    assert with_seed({"random_seed": 1, "numpy_seed": 1, "lr": 0.1}, 7) == {"random_seed": 7, "numpy_seed": 7, "lr": 0.1}
+    assert with_seed({"random_seed": 1, "numpy_seed": 1, "lr": 0.1}, 7) == {
+        "random_seed": 7,
+        "numpy_seed": 7,
+        "lr": 0.1,
+    }
     assert with_seed({"lr": 0.1}, 7) == {"lr": 0.1, "random_seed": 7, "numpy_seed": 7, "pytorch_seed": 7}
 
 
@@ -97,7 +101,9 @@ def test_jsonnet_config_is_rendered_with_ext_vars(tmp_path, monkeypatch):
 
 def test_compare_retrains_both_with_the_same_seeds(config, tmp_path):
     (tmp_path / "baseline.json").write_text(json.dumps({**CONFIG, "offset": 0.25}))
-    baseline, tuned = compare(baseline="baseline.json", tuned=config, seeds=3, serialization_dir="cmp", command=COMMAND, n_jobs=2)
+    baseline, tuned = compare(
+        baseline="baseline.json", tuned=config, seeds=3, serialization_dir="cmp", command=COMMAND, n_jobs=2
+    )
 
     assert baseline.values == pytest.approx([0.25, 0.26, 0.27])
     assert tuned.values == pytest.approx([0.5, 0.51, 0.52])

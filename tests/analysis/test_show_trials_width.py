@@ -57,7 +57,7 @@ def body(lines: list[str]) -> list[list[str]]:
 
 
 def footer_names(lines: list[str]) -> list[str]:
-    text = " ".join(lines[lines.index(next(line for line in lines if line.startswith("└"))) + 1:])
+    text = " ".join(lines[lines.index(next(line for line in lines if line.startswith("└"))) + 1 :])
     pattern = r"\+ \d+ columns? not shown: (.*); use --format csv or a wider terminal"
     match = re.fullmatch(pattern, " ".join(text.split()))
     assert match, text
@@ -95,7 +95,7 @@ def test_reason_folds_into_the_room_left_instead_of_being_cut(study):
     reason_column = header(lines).index("reason")
     rows = body(lines)
     start = next(index for index, row in enumerate(rows) if row[0] == str(len(study.trials) - 1))
-    own = [rows[start]] + list(itertools.takewhile(lambda row: not row[0], rows[start + 1:]))
+    own = [rows[start]] + list(itertools.takewhile(lambda row: not row[0], rows[start + 1 :]))
     assert len(own) > 1  # folded onto several lines
     assert " ".join(" ".join(row[reason_column] for row in own).split()) == LONG_REASON
 

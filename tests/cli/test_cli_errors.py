@@ -38,8 +38,18 @@ FILES = {
 
 # A valid run that would add a trial to study 'quad' if the case's bad input were let through.
 VALID_RUN = [
-    "--storage", STORAGE, "--command", COMMAND, "-s", "results/quad",
-    "--metric", "best_validation_accuracy", "--direction", "maximize", "--n-trials", "3",
+    "--storage",
+    STORAGE,
+    "--command",
+    COMMAND,
+    "-s",
+    "results/quad",
+    "--metric",
+    "best_validation_accuracy",
+    "--direction",
+    "maximize",
+    "--n-trials",
+    "3",
 ]
 
 
@@ -79,10 +89,29 @@ def stored_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("project")
     for name, text in FILES.items():
         (directory / name).write_text(text)
-    common = ["--storage", f"sqlite:///{directory / 't.db'}", "--command", COMMAND, "--metric", "best_validation_accuracy", "--direction", "maximize"]
+    common = [
+        "--storage",
+        f"sqlite:///{directory / 't.db'}",
+        "--command",
+        COMMAND,
+        "--metric",
+        "best_validation_accuracy",
+        "--direction",
+        "maximize",
+    ]
     for config, name, n_trials in (("quad.jsonnet", "quad", 2), ("failing.jsonnet", "broken", 1)):
-        result = invoke("run", str(directory / config), str(directory / "space.json"), *common,
-                        "--study-name", name, "--n-trials", str(n_trials), "-s", str(directory / "results" / name))
+        result = invoke(
+            "run",
+            str(directory / config),
+            str(directory / "space.json"),
+            *common,
+            "--study-name",
+            name,
+            "--n-trials",
+            str(n_trials),
+            "-s",
+            str(directory / "results" / name),
+        )
         assert result.exit_code == (1 if name == "broken" else 0), result.output  # 1: every trial failed
     assert trial_states(directory) == {"quad": ["COMPLETE", "COMPLETE"], "broken": ["FAIL"]}
     return directory
@@ -97,38 +126,185 @@ def project(stored_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 RUN_CASES = [
     pytest.param("missing.jsonnet", "space.json", [], ["missing.jsonnet: config file not found"], id="missing-config"),
     pytest.param("quad.jsonnet", "missing.json", [], ["missing.json: search-space file not found"], id="missing-space"),
-    pytest.param("syntax.jsonnet", "space.json", [], ["syntax.jsonnet:3", "expected a comma"], id="jsonnet-syntax-error"),
-    pytest.param("runtime.jsonnet", "space.json", [], ["runtime.jsonnet:3", "no dataset configured"], id="jsonnet-runtime-error"),
-    pytest.param("needs_data.jsonnet", "space.json", [], ["needs_data.jsonnet:3", "ext var 'data_path'"], id="ext-var-missing"),
-    pytest.param("cast.jsonnet", "space.json", [], ["cast.jsonnet:2", "0.0 is not a base 10 integer", "x='0.0'"], id="cast-error-at-bounds"),
-    pytest.param("list.jsonnet", "space.json", [], ["a config must evaluate to an object"], id="config-not-an-object"),
-    pytest.param("quad.jsonnet", "bad_space.json", [], ["bad_space.json: parameter 'x'", "unknown type 'flaot'"], id="search-space-error"),
-    pytest.param("quad.jsonnet", "space.json", ["--sampler", "grid"], ["parameter 'x': grid search needs a finite set"], id="grid-of-continuous-space"),
-    pytest.param("quad.jsonnet", "space.json", ["--sampler", "tpee"], ["unknown sampler 'tpee'", "did you mean 'tpe'", "available: ", "random"], id="unknown-sampler"),
-    pytest.param("quad.jsonnet", "space.json", ["--pruner", "medain"], ["unknown pruner 'medain'", "available: ", "median"], id="unknown-pruner"),
-    pytest.param("quad.jsonnet", "space.json", ["--sampler-kwargs", "{seed: 1}"], ["--sampler-kwargs is not valid JSON"], id="malformed-sampler-kwargs"),
-    pytest.param("quad.jsonnet", "space.json", ["--sampler-kwargs", '{"n_startup": 3}'], ["cannot create sampler TPESampler", "n_startup"], id="sampler-kwargs-not-accepted"),
-    pytest.param("quad.jsonnet", "space.json", ["--direction", "up"], ["'--direction'", "'up'"], id="invalid-direction"),
-    pytest.param("quad.jsonnet", "space.json", ["--n-trials", "0"], ["--n-trials must be at least 1, got 0"], id="zero-trials"),
-    pytest.param("quad.jsonnet", "space.json", ["--n-trials", "-3"], ["--n-trials must be at least 1, got -3"], id="negative-trials"),
-    pytest.param("quad.jsonnet", "space.json", ["--n-trials", "2.5"], ["'--n-trials'", "'2.5' is not a valid integer"], id="fractional-trials"),
-    pytest.param("quad.jsonnet", "space.json", ["--seed", "-1"], ["--seed must be at least 0, got -1"], id="negative-seed"),
-    pytest.param("quad.jsonnet", "space.json", ["--seed", str(2**32)], [f"--seed must be at most {2**32 - 1}"], id="seed-too-large"),
-    pytest.param("quad.jsonnet", "space.json", ["--max-failures", "0"], ["--max-failures must be at least 1, got 0"], id="zero-max-failures"),
-    pytest.param("quad.jsonnet", "space.json", ["--max-failure-rate", "0"], ["--max-failure-rate must be in (0, 1], got 0.0"], id="zero-failure-rate"),
-    pytest.param("quad.jsonnet", "space.json", ["--max-failure-rate", "1.5"], ["--max-failure-rate must be in (0, 1], got 1.5"], id="failure-rate-above-one"),
-    pytest.param("quad.jsonnet", "space.json", ["--ext-var", "epochs"], ["--ext-var", "expected NAME=VALUE, got 'epochs'"], id="malformed-ext-var"),
-    pytest.param("quad.jsonnet", "space.json", ["-s", "space.json"], ["'--serialization-dir'", "'space.json' is a file"], id="serialization-dir-is-a-file"),
-    pytest.param("quad.jsonnet", "space.json", ["--command", "/no/such/trainer {config}"], ["program '/no/such/trainer' does not exist"], id="command-path-missing"),
-    pytest.param("quad.jsonnet", "space.json", ["--command", "no-such-trainer {config}"], ["'no-such-trainer' was not found on PATH"], id="command-not-on-path"),
-    pytest.param("hinted.jsonnet", "space.json", ["--direction", "minimize"], ["--direction minimize contradicts hinted.jsonnet's trainer.validation_metric"], id="direction-contradicts-config"),
-    pytest.param("quad.jsonnet", "space.json", ["--direction", "minimize"], ["study 'quad' was created to maximize, not minimize"], id="resume-with-other-direction"),
-    pytest.param("quad.jsonnet", "space.json", ["--metric", "validation_loss"], ["study 'quad' optimises 'best_validation_accuracy', not 'validation_loss'"], id="resume-with-other-metric"),
-    pytest.param("quad.jsonnet", "space.json", ["--storage", "sqlite:///no/such/folder/t.db"], ["folder no/such/folder does not exist"], id="storage-folder-missing"),
-    pytest.param("quad.jsonnet", "space.json", ["--storage", "not-a-url"], ["cannot open storage not-a-url"], id="storage-url-malformed"),
     pytest.param(
-        "quad.jsonnet", "space.json", ["--storage", f"postgresql://tuner:{POSTGRES_PASSWORD}@127.0.0.1:1/studies"],
-        ["cannot open storage postgresql://tuner:***@127.0.0.1:1/studies"], id="storage-unreachable",
+        "syntax.jsonnet", "space.json", [], ["syntax.jsonnet:3", "expected a comma"], id="jsonnet-syntax-error"
+    ),
+    pytest.param(
+        "runtime.jsonnet", "space.json", [], ["runtime.jsonnet:3", "no dataset configured"], id="jsonnet-runtime-error"
+    ),
+    pytest.param(
+        "needs_data.jsonnet", "space.json", [], ["needs_data.jsonnet:3", "ext var 'data_path'"], id="ext-var-missing"
+    ),
+    pytest.param(
+        "cast.jsonnet",
+        "space.json",
+        [],
+        ["cast.jsonnet:2", "0.0 is not a base 10 integer", "x='0.0'"],
+        id="cast-error-at-bounds",
+    ),
+    pytest.param("list.jsonnet", "space.json", [], ["a config must evaluate to an object"], id="config-not-an-object"),
+    pytest.param(
+        "quad.jsonnet",
+        "bad_space.json",
+        [],
+        ["bad_space.json: parameter 'x'", "unknown type 'flaot'"],
+        id="search-space-error",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--sampler", "grid"],
+        ["parameter 'x': grid search needs a finite set"],
+        id="grid-of-continuous-space",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--sampler", "tpee"],
+        ["unknown sampler 'tpee'", "did you mean 'tpe'", "available: ", "random"],
+        id="unknown-sampler",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--pruner", "medain"],
+        ["unknown pruner 'medain'", "available: ", "median"],
+        id="unknown-pruner",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--sampler-kwargs", "{seed: 1}"],
+        ["--sampler-kwargs is not valid JSON"],
+        id="malformed-sampler-kwargs",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--sampler-kwargs", '{"n_startup": 3}'],
+        ["cannot create sampler TPESampler", "n_startup"],
+        id="sampler-kwargs-not-accepted",
+    ),
+    pytest.param(
+        "quad.jsonnet", "space.json", ["--direction", "up"], ["'--direction'", "'up'"], id="invalid-direction"
+    ),
+    pytest.param(
+        "quad.jsonnet", "space.json", ["--n-trials", "0"], ["--n-trials must be at least 1, got 0"], id="zero-trials"
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--n-trials", "-3"],
+        ["--n-trials must be at least 1, got -3"],
+        id="negative-trials",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--n-trials", "2.5"],
+        ["'--n-trials'", "'2.5' is not a valid integer"],
+        id="fractional-trials",
+    ),
+    pytest.param(
+        "quad.jsonnet", "space.json", ["--seed", "-1"], ["--seed must be at least 0, got -1"], id="negative-seed"
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--seed", str(2**32)],
+        [f"--seed must be at most {2**32 - 1}"],
+        id="seed-too-large",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--max-failures", "0"],
+        ["--max-failures must be at least 1, got 0"],
+        id="zero-max-failures",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--max-failure-rate", "0"],
+        ["--max-failure-rate must be in (0, 1], got 0.0"],
+        id="zero-failure-rate",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--max-failure-rate", "1.5"],
+        ["--max-failure-rate must be in (0, 1], got 1.5"],
+        id="failure-rate-above-one",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--ext-var", "epochs"],
+        ["--ext-var", "expected NAME=VALUE, got 'epochs'"],
+        id="malformed-ext-var",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["-s", "space.json"],
+        ["'--serialization-dir'", "'space.json' is a file"],
+        id="serialization-dir-is-a-file",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--command", "/no/such/trainer {config}"],
+        ["program '/no/such/trainer' does not exist"],
+        id="command-path-missing",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--command", "no-such-trainer {config}"],
+        ["'no-such-trainer' was not found on PATH"],
+        id="command-not-on-path",
+    ),
+    pytest.param(
+        "hinted.jsonnet",
+        "space.json",
+        ["--direction", "minimize"],
+        ["--direction minimize contradicts hinted.jsonnet's trainer.validation_metric"],
+        id="direction-contradicts-config",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--direction", "minimize"],
+        ["study 'quad' was created to maximize, not minimize"],
+        id="resume-with-other-direction",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--metric", "validation_loss"],
+        ["study 'quad' optimises 'best_validation_accuracy', not 'validation_loss'"],
+        id="resume-with-other-metric",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--storage", "sqlite:///no/such/folder/t.db"],
+        ["folder no/such/folder does not exist"],
+        id="storage-folder-missing",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--storage", "not-a-url"],
+        ["cannot open storage not-a-url"],
+        id="storage-url-malformed",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--storage", f"postgresql://tuner:{POSTGRES_PASSWORD}@127.0.0.1:1/studies"],
+        ["cannot open storage postgresql://tuner:***@127.0.0.1:1/studies"],
+        id="storage-unreachable",
     ),
 ]
 
@@ -166,7 +342,9 @@ def test_no_study_name_with_several_studies_is_an_error_listing_them(project: Pa
 
 
 @pytest.mark.parametrize("command", READ_COMMANDS)
-def test_folder_without_tune_db_is_an_error_and_creates_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+def test_folder_without_tune_db_is_an_error_and_creates_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
     monkeypatch.chdir(tmp_path)
 
     result = invoke(command)
@@ -190,7 +368,9 @@ STUDY = ["--storage", STORAGE, "--study-name", "quad"]
         (["compare", "quad.jsonnet", "quad.jsonnet", "--n-jobs", "0"], "--n-jobs must be at least 1, got 0"),
     ],
 )
-def test_bad_numbers_of_the_other_commands_are_refused_by_their_option_types(project: Path, args: list[str], fragment: str) -> None:
+def test_bad_numbers_of_the_other_commands_are_refused_by_their_option_types(
+    project: Path, args: list[str], fragment: str
+) -> None:
     before = sorted(path.name for path in project.iterdir())
 
     assert_user_error(invoke(*args), fragment)
@@ -208,7 +388,9 @@ def test_dump_best_of_a_study_without_a_completed_trial_is_an_error(project: Pat
 
 
 @pytest.mark.parametrize("command", READ_COMMANDS)
-def test_unreachable_storage_is_an_error_that_hides_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+def test_unreachable_storage_is_an_error_that_hides_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
     monkeypatch.chdir(tmp_path)
 
     result = invoke(command, "--storage", f"postgresql://tuner:{POSTGRES_PASSWORD}@127.0.0.1:1/studies")

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from tests.analysis.analysis_studies import DISTRIBUTIONS, make_study
 from tuner.analysis.export import export_study
 from tuner.analysis.results import trial_rows
-from tuner.analysis.retrain import load_config
+from tuner.analysis.retrain import rendered_config
 from tuner.config.study_file import study_config_kwargs
 from tuner.errors import ConfigError, OptionError, SearchSpaceError
 from tuner.space.parse import parse_search_space
@@ -128,7 +128,7 @@ def test_retrain_of_a_config_with_an_unset_ext_var_says_how_to_give_it(tmp_path,
     config = tmp_path / "tuned.jsonnet"
     config.write_text("{trainer: {lr: std.parseJson(std.extVar('lr'))}}")
     with pytest.raises(ConfigError) as error:
-        load_config(config, {})
+        rendered_config(config, {})
     message = str(error.value)
     assert f"{config}: the config reads ext var 'lr' ({config}:1) with no value; pass --ext-var lr=VALUE" in message
     assert "search space" not in message

@@ -38,8 +38,7 @@ else:
 json.dump({"best_validation_accuracy": best}, open(os.path.join(sys.argv[2], "metrics.json"), "w"))
 """
 CONFIG = (
-    "{x: std.parseJson(std.extVar('x')), release: std.extVar('release'), "
-    "trainer: {validation_metric: '+accuracy'}}"
+    "{x: std.parseJson(std.extVar('x')), release: std.extVar('release'), trainer: {validation_metric: '+accuracy'}}"
 )
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WAIT_SECONDS = 120

@@ -1,4 +1,5 @@
 """The Makefile's set-up: torch from the ordinary index by default, from TORCH_INDEX when given."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,8 +14,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def _install_commands(tmp_path: Path, *variables: str) -> list[str]:
     """The commands `make install` would run into a fresh virtual environment under tmp_path."""
-    out = subprocess.run(["make", "-n", "-C", str(ROOT), "install", f"VENV={tmp_path / 'venv'}", *variables],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "install", f"VENV={tmp_path / 'venv'}", *variables],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line for line in out.splitlines() if "pip install" in line]
 
 

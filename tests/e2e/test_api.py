@@ -12,7 +12,7 @@ import pytest
 import tuner
 from tests.conftest import QUADRATIC_CONFIG, TRAINERS
 from tuner.config.snapshot import TEXT_ENTRY
-from tuner.config.sources import is_path, load_config, load_space
+from tuner.config.sources import is_path, load_space, snapshot_and_study_name
 from tuner.errors import ConfigError, OptionError
 from tuner.study import best_config
 from tuner.study.records import trial_config
@@ -41,7 +41,12 @@ def test_paths_give_a_result_with_the_best_trial_and_config(quad, tmp_path):
     assert result.best_trial.number == result.study.best_trial.number
     assert result.best_params == {"x": result.best_trial.params["x"]}
     assert result.best_value == result.study.best_value
-    assert result.best_config == {"x": result.best_params["x"], "epochs": 2, "sleep": 0, "trainer": {"validation_metric": "+accuracy"}}
+    assert result.best_config == {
+        "x": result.best_params["x"],
+        "epochs": 2,
+        "sleep": 0,
+        "trainer": {"validation_metric": "+accuracy"},
+    }
     assert json.loads(result.best_config_path.read_text()) == result.best_config
 
 
@@ -50,7 +55,10 @@ def test_text_inputs_run_without_files_and_name_the_study_by_hash(quad):
 
     assert result.study.study_name.startswith("config-") and len(result.study.study_name) == len("config-") + 8
     assert result.best_config["epochs"] == 2
-    assert tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=1, **quad).study.study_name == result.study.study_name
+    assert (
+        tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=1, **quad).study.study_name
+        == result.study.study_name
+    )
 
 
 def test_dict_config_is_taken_as_json(quad):
@@ -69,14 +77,14 @@ def test_a_string_is_a_path_when_it_names_a_file_or_looks_like_one(tmp_path):
     assert not is_path("{ a: 1 }")
     assert not is_path("local x = 1;\n{ a: x }")
     with pytest.raises(ConfigError, match="missing.jsonnet: config file not found"):
-        load_config("missing.jsonnet")
+        snapshot_and_study_name("missing.jsonnet")
 
 
 def test_text_config_snapshot_has_a_placeholder_entry():
-    snapshot, name = load_config("{ a: std.extVar('a') }")
+    snapshot, name = snapshot_and_study_name("{ a: std.extVar('a') }")
     assert snapshot.entry == TEXT_ENTRY
     assert snapshot.ext_var_names() == {"a": f"{TEXT_ENTRY}:1"}
-    assert name == load_config("{ a: std.extVar('a') }")[1]
+    assert name == snapshot_and_study_name("{ a: std.extVar('a') }")[1]
 
 
 def test_search_space_text_may_be_jsonnet_or_either_format():
@@ -116,7 +124,9 @@ def test_sampler_class_gets_kwargs_and_seed():
     assert isinstance(sampler, optuna.samplers.QMCSampler)
     assert sampled(sampler) == sampled(optuna.samplers.QMCSampler(qmc_type="halton", seed=7))
     assert sampled(sampler) != sampled(optuna.samplers.QMCSampler(qmc_type="halton", seed=8))
-    assert sampled(sampler) != sampled(optuna.samplers.QMCSampler(qmc_type="sobol", seed=7, warn_asynchronous_seeding=False))
+    assert sampled(sampler) != sampled(
+        optuna.samplers.QMCSampler(qmc_type="sobol", seed=7, warn_asynchronous_seeding=False)
+    )
 
 
 def test_unknown_sampler_name_suggests_the_closest():
@@ -135,7 +145,9 @@ def test_pruner_by_name_class_or_instance():
 
 def test_sampler_and_pruner_instances_are_used_as_given(quad):
     sampler, pruner = optuna.samplers.RandomSampler(seed=3), optuna.pruners.NopPruner()
-    result = tuner.tune(config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=1, **{**quad, "pruner": pruner}, sampler=sampler)
+    result = tuner.tune(
+        config=QUADRATIC_CONFIG, search_space=SPACE, n_trials=1, **{**quad, "pruner": pruner}, sampler=sampler
+    )
     assert result.study.sampler is sampler
     assert result.study.pruner is pruner
     assert result.study.user_attrs["sampler"]["name"] == "RandomSampler"
@@ -154,7 +166,12 @@ def test_save_to_directory_writes_what_tune_export_writes(quad, tmp_path):
 
 def test_tune_from_config_takes_sections_and_overrides(quad, tmp_path):
     study_config = {
-        "tune": {"config": QUADRATIC_CONFIG, "search_space": SPACE, "n_trials": 3, "ext_vars": {"epochs": 1, "sleep": 0, "extra": "{}"}},
+        "tune": {
+            "config": QUADRATIC_CONFIG,
+            "search_space": SPACE,
+            "n_trials": 3,
+            "ext_vars": {"epochs": 1, "sleep": 0, "extra": "{}"},
+        },
         "optuna": {"sampler": "random", "seed": 0, "pruner": "none"},
     }
     result = tuner.tune_from_config(study_config, n_trials=1, command=quad["command"], study_name="from-config")

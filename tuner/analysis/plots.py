@@ -48,7 +48,9 @@ KINDS: dict[str, PlotKind] = {
     "parallel": PlotKind("plot_parallel_coordinate", "parallel_coordinate"),
     "slice": PlotKind("plot_slice", "slice"),
     "contour": PlotKind("plot_contour", "contour", sampled_states=("COMPLETE",)),
-    "intermediate": PlotKind("plot_intermediate_values", "intermediate_values", sampled_states=_FINISHED, needs_complete=False),
+    "intermediate": PlotKind(
+        "plot_intermediate_values", "intermediate_values", sampled_states=_FINISHED, needs_complete=False
+    ),
     "timeline": PlotKind("plot_timeline", "timeline", needs_complete=False),
 }
 
@@ -158,7 +160,9 @@ class _Context:
             study = launch_timed_copy(self.study) if spec.function == "plot_timeline" else self.study
             return TrialView(study, tuple(trial.number for trial in trials), len(trials))
         with_intermediate = spec.function == "plot_intermediate_values"
-        return sampled_view(self.study, states=spec.sampled_states, limit=MAX_SAMPLED_TRIALS, with_intermediate=with_intermediate)
+        return sampled_view(
+            self.study, states=spec.sampled_states, limit=MAX_SAMPLED_TRIALS, with_intermediate=with_intermediate
+        )
 
     def _arguments(self, kind: str, fmt: str) -> dict[str, Any]:
         if kind in ("intermediate", "timeline"):
@@ -222,7 +226,10 @@ def _legend(axes: Any, *, many: bool) -> None:
 
     handles = None
     if many:
-        handles = [Line2D([], [], color="gray", label="complete"), Line2D([], [], color="gray", linestyle=":", label="pruned")]
+        handles = [
+            Line2D([], [], color="gray", label="complete"),
+            Line2D([], [], color="gray", linestyle=":", label="pruned"),
+        ]
     axes.legend(handles=handles, bbox_to_anchor=(1.05, 1.0), loc="upper left")
 
 
@@ -261,11 +268,11 @@ def tick_labels_overlap(axis: Any) -> bool:
     """Whether two of ``axis``'s drawn numeric tick labels overlap (the figure must have been drawn)."""
     labels = axis.get_ticklabels(which="both")
     boxes = [label.get_window_extent() for label in labels if label.get_visible() and _is_number(label.get_text())]
-    return any(first.overlaps(second) for index, first in enumerate(boxes) for second in boxes[index + 1:])
+    return any(first.overlaps(second) for index, first in enumerate(boxes) for second in boxes[index + 1 :])
 
 
 def _is_number(text: str) -> bool:
-    """Whether a tick label is a number, as plain text or as matplotlib's mathtext (``$\\mathdefault{2\\times10^{1}}$``)."""
+    """Whether a tick label is a number, as plain text or as mathtext (``$\\mathdefault{2\\times10^{1}}$``)."""
     if text.startswith("$") and any(character.isdigit() for character in text):
         return True
     try:
@@ -281,8 +288,11 @@ def _thin_overlapping_ticks(axis: Any) -> None:
     Names (categories, parameter names) are never dropped: a missing one could not be told from the others.
     """
     low, high = sorted(axis.get_view_interval())
-    ticks = [(location, label.get_text()) for location, label in zip(axis.get_ticklocs(), axis.get_ticklabels())
-             if low <= location <= high]
+    ticks = [
+        (location, label.get_text())
+        for location, label in zip(axis.get_ticklocs(), axis.get_ticklabels())
+        if low <= location <= high
+    ]
     if not ticks or not all(_is_number(text) for _, text in ticks):
         return
     step = 1

@@ -36,7 +36,18 @@ STATES = ("complete", "pruned", "fail", "running", "waiting")
 SORT_KEYS = ("number", "value", "duration", "state")
 # Every column of the trial table but the parameters, which follow as params_<name> (in JSON: "params").
 # start and end are ISO 8601; start is the trial's launch, so duration_s is end - start.
-TRIAL_COLUMNS = ("number", "state", "value", "start", "end", "duration_s", "pruned_epoch", "reason", "slot", "epochs_reported")
+TRIAL_COLUMNS = (
+    "number",
+    "state",
+    "value",
+    "start",
+    "end",
+    "duration_s",
+    "pruned_epoch",
+    "reason",
+    "slot",
+    "epochs_reported",
+)
 PARAM_PREFIX = "params_"
 
 

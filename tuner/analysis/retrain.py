@@ -25,7 +25,7 @@ from tuner.config.snapshot import capture_config
 from tuner.contract import EpochMetricsReader, TrialResultError, read_final_metrics
 from tuner.errors import ConfigError, OptionError
 from tuner.space.parameters import SearchSpace
-from tuner.study.objective import Objective, objective_from_options
+from tuner.study.objective import Objective, objective_from_config
 from tuner.trials.launch import CommandTemplate, TrialProcess, terminate_all, wait_for_exit
 
 SEED_KEYS = ("random_seed", "numpy_seed", "pytorch_seed")
@@ -140,10 +140,8 @@ def retrain_many(
     template = CommandTemplate.parse(command)
     results, jobs = [], []
     for label, path in configs.items():
-        config = load_config(path, ext_vars or {})
-        objective = objective_from_options(
-            metric, direction, (config.get("trainer") or {}).get("validation_metric"), config_name=str(path)
-        )
+        config = rendered_config(path, ext_vars or {})
+        objective = objective_from_config(metric, direction, config, config_name=str(path))
         directory = _directory(serialization_dir, label if subfolders else None, path, config, template)
         result = RetrainResult(label, Path(path), directory, objective)
         results.append(result)
@@ -160,7 +158,7 @@ def _check_same_objective(results: Sequence[RetrainResult]) -> None:
         raise OptionError(f"the configs are judged by different metrics, {described}; pass --metric and --direction")
 
 
-def load_config(path: str | os.PathLike[str], ext_vars: Mapping[str, str]) -> dict[str, Any]:
+def rendered_config(path: str | os.PathLike[str], ext_vars: Mapping[str, str]) -> dict[str, Any]:
     """A ``.json`` config as it is, or a Jsonnet config rendered with ``ext_vars`` (else the environment)."""
     path = Path(path)
     if path.suffix == ".json":
@@ -203,7 +201,11 @@ def with_seed(config: Mapping[str, Any], seed: int) -> dict[str, Any]:
 
 
 def _directory(
-    given: str | os.PathLike[str] | None, label: str | None, path: str | os.PathLike[str], config: Mapping[str, Any], template: CommandTemplate
+    given: str | os.PathLike[str] | None,
+    label: str | None,
+    path: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    template: CommandTemplate,
 ) -> Path:
     if given is not None:
         return Path(given) / label if label else Path(given)
@@ -279,7 +281,12 @@ def _start(job: _Job, template: CommandTemplate) -> TrialProcess:
 def _judge(job: _Job, exit_status: int | None, seconds: float) -> SeedRun:
     directory = _seed_dir(job)
     if exit_status != 0:
-        return SeedRun(job.seed, directory, reason=f"crashed (exit code {exit_status}); see {directory / contract.LOG_FILE_NAME}", seconds=seconds)
+        return SeedRun(
+            job.seed,
+            directory,
+            reason=f"crashed (exit code {exit_status}); see {directory / contract.LOG_FILE_NAME}",
+            seconds=seconds,
+        )
     objective = job.result.objective
     try:
         value = _value(directory, objective)

@@ -1,4 +1,4 @@
-"""Commands that look at a finished study or retrain its configs: plot, importance, show-trials, export, retrain, compare.
+"""Commands that look at a study or retrain its configs: plot, importance, show-trials, export, retrain, compare.
 
 Like every command: parse, call the library, print. :mod:`tuner.cli` adds them to the group.
 """
@@ -31,11 +31,32 @@ def _load(storage: str | None, study_name: str | None) -> Any:
 @click.argument("kinds", nargs=-1, type=click.Choice(PLOT_KINDS), metavar="[KIND]...")
 @storage_options
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="plots", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["html", "png"]), default="html", show_default=True, help="html: interactive (plotly); png: static (matplotlib).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "png"]),
+    default="html",
+    show_default=True,
+    help="html: interactive (plotly); png: static (matplotlib).",
+)
 @click.option("--baseline", type=Finite(), help="A reference value drawn on the optimisation history.")
-@click.option("--evaluator", type=click.Choice(EVALUATORS), default="fanova", show_default=True, help="For the importance plot and the contour's top parameters.")
-def plot_command(kinds: tuple[str, ...], storage: str | None, study_name: str | None, output_dir: str, fmt: str, baseline: float | None, evaluator: str) -> None:
-    """Plot the study: KIND is any of history, importance, parallel, slice, contour, intermediate, timeline (default: all)."""
+@click.option(
+    "--evaluator",
+    type=click.Choice(EVALUATORS),
+    default="fanova",
+    show_default=True,
+    help="For the importance plot and the contour's top parameters.",
+)
+def plot_command(
+    kinds: tuple[str, ...],
+    storage: str | None,
+    study_name: str | None,
+    output_dir: str,
+    fmt: str,
+    baseline: float | None,
+    evaluator: str,
+) -> None:
+    """Plot the study: KIND is any of history, importance, parallel, slice, contour, intermediate, timeline (or all)."""
     from tuner.analysis.plots import write_plots
 
     console = message_console()
@@ -64,7 +85,12 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
     with user_errors(out.messages):
         result = param_importances(_load(storage, study_name), evaluator=evaluator)
     if output_format == "json":
-        data = {"evaluator": result.evaluator, "n_trials": result.n_trials, "n_completed": result.n_completed, "importances": dict(result.values)}
+        data = {
+            "evaluator": result.evaluator,
+            "n_trials": result.n_trials,
+            "n_completed": result.n_completed,
+            "importances": dict(result.values),
+        }
         click.echo(json.dumps(data, indent=2))
     else:
         render_importances(result, out.data)
@@ -73,16 +99,46 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
 # Replaces the plainer show-trials of cli.py (click keeps the last command registered under a name).
 @click.command("show-trials")
 @storage_options
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--sort", type=click.Choice(["number", "value", "duration", "state"]), help="value sorts best first (default: number; value with --top).")
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["number", "value", "duration", "state"]),
+    help="value sorts best first (default: number; value with --top).",
+)
 @click.option("--reverse", is_flag=True, help="Reverse the sort order.")
-@click.option("--state", "states", multiple=True, type=click.Choice(STATES, case_sensitive=False), help="Only trials in this state; repeatable.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATES, case_sensitive=False),
+    help="Only trials in this state; repeatable.",
+)
 @click.option("--top", type=AtLeast(1), help="Only the K best completed trials.")
-@click.option("--param", "params", multiple=True, metavar="NAME", help="Only these parameter columns; shell patterns such as '*_dim'; repeatable.")
-@click.option("--trial", "trial_number", type=AtLeast(0), help="Show this one trial in full: params, metrics, learning curve, files.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME",
+    help="Only these parameter columns; shell patterns such as '*_dim'; repeatable.",
+)
+@click.option(
+    "--trial",
+    "trial_number",
+    type=AtLeast(0),
+    help="Show this one trial in full: params, metrics, learning curve, files.",
+)
 def show_trials_command(
-    storage: str | None, study_name: str | None, output_format: str, sort: str | None, reverse: bool,
-    states: tuple[str, ...], top: int | None, params: tuple[str, ...], trial_number: int | None,
+    storage: str | None,
+    study_name: str | None,
+    output_format: str,
+    sort: str | None,
+    reverse: bool,
+    states: tuple[str, ...],
+    top: int | None,
+    params: tuple[str, ...],
+    trial_number: int | None,
 ) -> None:
     """List a study's trials as a table, CSV or JSON, or show one trial in full."""
     from tuner.analysis.results import trial_detail, trial_rows
@@ -108,7 +164,15 @@ def show_trials_command(
 @click.option("--plot-format", type=click.Choice(["html", "png"]), default="png", show_default=True)
 @click.option("--no-plots", is_flag=True, help="Leave the plots out.")
 @click.option("--baseline", type=Finite(), help="A reference value drawn on the optimisation history.")
-def export_command(storage: str | None, study_name: str | None, output_dir: str, as_csv: bool, plot_format: str, no_plots: bool, baseline: float | None) -> None:
+def export_command(
+    storage: str | None,
+    study_name: str | None,
+    output_dir: str,
+    as_csv: bool,
+    plot_format: str,
+    no_plots: bool,
+    baseline: float | None,
+) -> None:
     """Write the study as files to share: trials.tsv, study.json, best_config.json, plots/."""
     from tuner.analysis.export import export_study
 
@@ -116,21 +180,41 @@ def export_command(storage: str | None, study_name: str | None, output_dir: str,
     with user_errors(console):
         study = _load(storage, study_name)
         result = export_study(
-            study, directory=output_dir, plots=not no_plots, plot_format=plot_format,
-            separator="," if as_csv else "\t", baseline=baseline,
+            study,
+            directory=output_dir,
+            plots=not no_plots,
+            plot_format=plot_format,
+            separator="," if as_csv else "\t",
+            baseline=baseline,
         )
-    console.print(f"Exported study '{study.study_name}' to {output_dir}/: " + ", ".join(
-        str(path.relative_to(output_dir)) for path in result.files), highlight=False)
+    console.print(
+        f"Exported study '{study.study_name}' to {output_dir}/: "
+        + ", ".join(str(path.relative_to(output_dir)) for path in result.files),
+        highlight=False,
+    )
 
 
 def _retrain_options(function: F) -> F:
     options = [
-        click.option("--seeds", type=AtLeast(1), default=5, show_default=True, help="Runs per config, with seeds 0, 1, …"),
-        click.option("-s", "--serialization-dir", type=click.Path(file_okay=False), help="Where the runs go (default: results/retrain/<config>-<hash>)."),
+        click.option(
+            "--seeds", type=AtLeast(1), default=5, show_default=True, help="Runs per config, with seeds 0, 1, …"
+        ),
+        click.option(
+            "-s",
+            "--serialization-dir",
+            type=click.Path(file_okay=False),
+            help="Where the runs go (default: results/retrain/<config>-<hash>).",
+        ),
         click.option("--metric", help="Default: from the config's trainer.validation_metric."),
         click.option("--direction", type=click.Choice(["maximize", "minimize"])),
         click.option("--command", help="Training command, as for `tune run`. Default: the built-in trainer."),
-        click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Ext var for Jsonnet configs; repeatable."),
+        click.option(
+            "--ext-var",
+            "ext_vars",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Ext var for Jsonnet configs; repeatable.",
+        ),
         click.option("--n-jobs", type=AtLeast(1), default=1, show_default=True, help="Runs at once."),
     ]
     for option in reversed(options):

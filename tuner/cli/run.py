@@ -35,30 +35,100 @@ MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 @click.command("run")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.argument("search_space", metavar="SEARCH_SPACE", required=False, type=click.Path(dir_okay=False))
-@click.option("--study-config", type=click.Path(exists=True, dir_okay=False), help="JSON/Jsonnet file with 'tune' and 'optuna' sections (docs/api.md); options given here override its values.")
-@click.option("--n-trials", type=AtLeast(1), help="Total trials the study should have, earlier runs included; re-running resumes up to it.")
-@click.option("--timeout", type=Seconds(), help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.")
-@click.option("--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric).")
-@click.option("--direction", type=click.Choice(["maximize", "minimize"]), help="Default: from the sign of trainer.validation_metric.")
-@click.option("--sampler", default="tpe", show_default=True, help="Optuna sampler by name: tpe, random, grid, cmaes, gp, qmc, ...")
+@click.option(
+    "--study-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON/Jsonnet file with 'tune' and 'optuna' sections (docs/api.md); options given here override its values.",
+)
+@click.option(
+    "--n-trials",
+    type=AtLeast(1),
+    help="Total trials the study should have, earlier runs included; re-running resumes up to it.",
+)
+@click.option(
+    "--timeout",
+    type=Seconds(),
+    help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.",
+)
+@click.option(
+    "--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric)."
+)
+@click.option(
+    "--direction",
+    type=click.Choice(["maximize", "minimize"]),
+    help="Default: from the sign of trainer.validation_metric.",
+)
+@click.option(
+    "--sampler", default="tpe", show_default=True, help="Optuna sampler by name: tpe, random, grid, cmaes, gp, qmc, ..."
+)
 @click.option("--sampler-kwargs", help="JSON object of sampler arguments.")
-@click.option("--pruner", default="median", show_default=True, help="Optuna pruner by name: median, hyperband, successivehalving, percentile, patient, threshold, wilcoxon, none.")
+@click.option(
+    "--pruner",
+    default="median",
+    show_default=True,
+    help="Optuna pruner by name: median, hyperband, successivehalving, percentile, patient, threshold, wilcoxon, none.",
+)
 @click.option("--pruner-kwargs", help="JSON object of pruner arguments.")
 @click.option("--seed", type=AtLeast(0, MAX_SEED), help="Seed for the sampler.")
 @click.option("--storage", help="Optuna storage URL (default: sqlite:///tune.db in this folder).")
 @click.option("--study-name", help="Default: the config file's name without extension.")
-@click.option("-s", "--serialization-dir", type=click.Path(file_okay=False), help="Trial outputs (default: results/<study-name>; with another --storage than tune.db here, results/<study-name>-<storage hash>).")
-@click.option("--ext-var", "ext_vars", multiple=True, metavar="NAME=VALUE", help="Fixed ext var for the config; repeatable. Unset ones come from the environment.")
-@click.option("--command", help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.")
-@click.option("--module", help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).")
-@click.option("--launch", type=click.Choice(["warm", "plain"]), default="warm", show_default=True, help="warm: fork `python -m` trainers from a worker that already imported torch; plain: a fresh interpreter per trial.")
-@click.option("--gpus", type=GpuList(), help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.")
-@click.option("--trials-per-gpu", type=AtLeast(1), default=1, show_default=True, help="Trials running at once on each GPU.")
+@click.option(
+    "-s",
+    "--serialization-dir",
+    type=click.Path(file_okay=False),
+    help=(
+        "Trial outputs (default: results/<study-name>; with another --storage than tune.db here, "
+        "results/<study-name>-<storage hash>)."
+    ),
+)
+@click.option(
+    "--ext-var",
+    "ext_vars",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Fixed ext var for the config; repeatable. Unset ones come from the environment.",
+)
+@click.option(
+    "--command",
+    help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.",
+)
+@click.option(
+    "--module",
+    help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).",
+)
+@click.option(
+    "--launch",
+    type=click.Choice(["warm", "plain"]),
+    default="warm",
+    show_default=True,
+    help=(
+        "warm: fork `python -m` trainers from a worker that already imported torch; "
+        "plain: a fresh interpreter per trial."
+    ),
+)
+@click.option(
+    "--gpus",
+    type=GpuList(),
+    help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.",
+)
+@click.option(
+    "--trials-per-gpu", type=AtLeast(1), default=1, show_default=True, help="Trials running at once on each GPU."
+)
 @click.option("--n-jobs", type=AtLeast(1), help="Trials running at once on the CPU (without --gpus).")
 @click.option("--trial-timeout", type=Seconds(), help="End a trial (recorded as failed) after this many seconds.")
-@click.option("--max-failures", type=AtLeast(1), help="Stop after this many failed trials in this run. Always: stop after 5 failures in a row with the same reason.")
-@click.option("--max-failure-rate", type=Fraction(), help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).")
-@click.option("--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over.")
+@click.option(
+    "--max-failures",
+    type=AtLeast(1),
+    help="Stop after this many failed trials in this run. Always: stop after 5 failures in a row with the same reason.",
+)
+@click.option(
+    "--max-failure-rate",
+    type=Fraction(),
+    help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).",
+)
+@click.option(
+    "--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over."
+)
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
 
@@ -118,7 +188,14 @@ def _print_outcome(console: Console, result: TuneResult) -> None:
 
 @click.command("dump-best")
 @storage_options
-@click.option("-o", "--output", type=click.Path(), default="best_config.json", show_default=True, help="Where to write the config.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    default="best_config.json",
+    show_default=True,
+    help="Where to write the config.",
+)
 @click.option("--trial", "trial_number", type=AtLeast(0), help="Write this trial's config instead of the best one.")
 def dump_best_command(storage: str | None, study_name: str | None, output: str, trial_number: int | None) -> None:
     """Write the best trial's config (rendered from the study alone) as plain JSON."""
@@ -131,14 +208,23 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
         trial = select_trial(study, trial_number)
         path = write_trial_config(study, trial, Path(output))
     which = "trial" if trial_number is not None else "best trial"
-    console.print(f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).", highlight=False)
+    console.print(
+        f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).",
+        highlight=False,
+    )
 
 
 @click.command("init-space")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the search space here (default: print it).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the search space here (default: print it)."
+)
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
-@click.option("--baseline", type=click.Path(exists=True, dir_okay=False), help="Config with the current values written in (e.g. configs/digits_baseline.jsonnet): ranges are set around them.")
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Config with the current values written in (e.g. configs/digits_baseline.jsonnet): ranges go around them.",
+)
 def init_space_command(config: str, output: str | None, force: bool, baseline: str | None) -> None:
     """Write a starting search space for CONFIG: one guessed entry per std.extVar, each marked for review."""
     import json
@@ -164,7 +250,9 @@ def init_space_command(config: str, output: str | None, force: bool, baseline: s
     )
 
 
-@click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.command(
+    "train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+)
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train_command(arguments: tuple[str, ...]) -> None:
     """Train one config with the built-in trainer: tune train CONFIG -s DIR [--ext-var NAME=VALUE]."""

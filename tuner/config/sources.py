@@ -51,7 +51,6 @@ def snapshot_and_study_name(config: Any) -> tuple[ConfigSnapshot, str]:
     return config_from_text(text), "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-load_config = snapshot_and_study_name  # the old name, until every caller says snapshot_and_study_name
 
 
 def load_space(search_space: Any) -> SearchSpace:

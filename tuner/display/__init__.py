@@ -4,3 +4,7 @@
 (stderr), ``trials`` the trial table and one trial in full (stdout: table, CSV, JSON), ``findings``
 importances and retrained seeds, ``text`` the formatting they share.
 """
+
+from tuner._aliases import package_getattr
+
+__getattr__ = package_getattr(__name__)  # names of the old ``tuner.display`` module

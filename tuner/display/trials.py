@@ -1,4 +1,4 @@
-"""``show-trials`` on stdout: the trial table (a terminal table fitted to the width, CSV or JSON) and one trial in full."""
+"""``show-trials`` on stdout: the trial table (a table fitted to the terminal, CSV or JSON) and one trial in full."""
 
 from __future__ import annotations
 
@@ -57,8 +57,11 @@ def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[Table, list[s
     for column in shown:
         # Numbers and states stay whole: the fit above leaves room for every shown cell but the reason's.
         table.add_column(
-            escape(column.header), justify=column.justify, no_wrap=not column.folds,
-            overflow="fold" if column.folds else "ellipsis", min_width=None if column.folds else column.natural,
+            escape(column.header),
+            justify=column.justify,
+            no_wrap=not column.folds,
+            overflow="fold" if column.folds else "ellipsis",
+            min_width=None if column.folds else column.natural,
         )
     colours = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
     for index, row in enumerate(rows):
@@ -87,6 +90,7 @@ class _Column:
 
 def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
     """Every column of the trial table, plain text, in the order they are given room."""
+
     def cells(make: Callable[[Mapping[str, Any]], str]) -> list[str]:
         return [make(row) for row in rows]
 
@@ -96,8 +100,10 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
         _Column("state", cells(lambda row: row["state"].lower()), always=True),
         _Column("value", cells(lambda row: format_value(row["value"])), "right", always=True),
         _Column("duration", cells(lambda row: seconds_text(row["duration_s"])), "right", always=True),
-        *(_Column(name, cells(lambda row, name=name: short_value(row["params"].get(name))), _justify(rows, name))
-          for name in names),
+        *(
+            _Column(name, cells(lambda row, name=name: short_value(row["params"].get(name))), _justify(rows, name))
+            for name in names
+        ),
         _Column("epochs", cells(lambda row: str(row.get("epochs_reported") or "-")), "right"),
         _Column("pruned at", cells(lambda row: "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}")),
         _Column("slot", cells(lambda row: row.get("slot") or "-")),
@@ -143,7 +149,10 @@ def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
     row = detail.row
     facts = [
         ("trial", str(row["number"])),
-        ("state", row["state"].lower() + (f" at epoch {row['pruned_epoch']}" if row["pruned_epoch"] is not None else "")),
+        (
+            "state",
+            row["state"].lower() + (f" at epoch {row['pruned_epoch']}" if row["pruned_epoch"] is not None else ""),
+        ),
         ("value", format_value(row["value"])),
         ("duration", seconds_text(row["duration_s"])),
         ("started", _moment(row["start"])),

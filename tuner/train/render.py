@@ -42,7 +42,6 @@ def render_config_file(
     return data
 
 
-load_config = render_config_file  # the old name, until every caller says render_config_file
 
 
 def _evaluate_jsonnet(path: Path, ext_vars: dict[str, str], environ: Mapping[str, str]) -> Any:

@@ -1,0 +1,149 @@
+"""A study's plan: every argument of :func:`tuner.tune` checked and resolved before anything is stored.
+
+:func:`prepare` reads the space and the config, renders the config across the space, decides the
+objective, the command, the slots, the sampler and the pruner, and returns a frozen :class:`TunePlan`;
+:func:`check_plan` then looks at the results folder and lets the built-in trainer check the config.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.config.preflight import PreparedConfig, prepare_config
+from tuner.config.sources import load_space, snapshot_and_study_name
+from tuner.errors import OptionError
+from tuner.study.folders import default_results_dir
+from tuner.study.objective import Objective, objective_from_config
+from tuner.study.samplers import build_pruner, build_sampler
+from tuner.study.storage import default_storage_url
+from tuner.trials.budget import FailurePolicy
+from tuner.trials.launch import CommandTemplate
+from tuner.trials.slots import Slot, build_slots
+from tuner.trials.trainer_check import check_with_builtin_trainer
+
+if TYPE_CHECKING:
+    import optuna
+    from rich.console import Console
+
+    from tuner.space.parameters import SearchSpace
+
+DEFAULT_RESULTS_DIR = "results"
+
+
+@dataclass(frozen=True)
+class TunePlan:
+    """Everything :func:`tune` decided from its arguments, all checked, before anything is stored."""
+
+    space: SearchSpace
+    prepared: PreparedConfig  # the config snapshot, checked to render across the space
+    objective: Objective
+    template: CommandTemplate
+    study_name: str
+    storage_url: str
+    results_dir: Path
+    slots: tuple[Slot, ...]
+    sampler: optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner
+    setup: Mapping[str, Any]  # the sampler and pruner as the study records them
+    failure_policy: FailurePolicy  # counts this run's failures: a plan is run once
+    n_trials: int | None
+    timeout: float | None
+    trial_timeout: float | None
+    restart: bool
+    warm_launch: bool
+
+
+def prepare(arguments: Mapping[str, Any]) -> TunePlan:
+    """Check :func:`tune`'s ``arguments`` (all of them, by name) and decide the study; nothing is stored yet.
+
+    The checks run in the order a user fixes things: budget, space, config, objective, command,
+    slots, sampler, pruner, failure policy, results folder, and last the trainer's own check.
+    """
+    _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
+    space = load_space(arguments["search_space"])
+    snapshot, default_study_name = snapshot_and_study_name(arguments["config"])
+    prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
+    objective = objective_from_config(
+        arguments["metric"], arguments["direction"], prepared.rendered_low, config_name=snapshot.entry
+    )
+    template = CommandTemplate.parse(arguments["command"])
+    study_name = arguments["study_name"] or default_study_name
+    storage_url = arguments["storage"] or default_storage_url()
+    results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
+    slots = tuple(
+        build_slots(gpus=arguments["gpus"], trials_per_gpu=arguments["trials_per_gpu"], n_jobs=arguments["n_jobs"])
+    )
+    sampler = build_sampler(
+        arguments["sampler"], arguments["sampler_kwargs"], seed=arguments["seed"], space=space, parallel=len(slots) > 1
+    )
+    pruner = build_pruner(arguments["pruner"], arguments["pruner_kwargs"])
+    return TunePlan(
+        space=space,
+        prepared=prepared,
+        objective=objective,
+        template=template,
+        study_name=study_name,
+        storage_url=storage_url,
+        results_dir=results_dir,
+        slots=slots,
+        sampler=sampler,
+        pruner=pruner,
+        setup=_setup(arguments, sampler, pruner),
+        failure_policy=FailurePolicy(
+            max_failures=arguments["max_failures"], max_failure_rate=arguments["max_failure_rate"]
+        ),
+        **{name: arguments[name] for name in ("n_trials", "timeout", "trial_timeout", "restart", "warm_launch")},
+    )
+
+
+def check_plan(plan: TunePlan, console: Console) -> None:
+    """The checks that look outside the arguments: the results folder, then the trainer itself."""
+    _check_results_dir(plan.results_dir)
+    # Last of the checks before anything is stored: it starts a process that imports torch.
+    for note in check_with_builtin_trainer(plan.prepared, plan.template, {**os.environ, **plan.slots[0].env}):
+        console.print(f"note: {note}", highlight=False)
+
+
+def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: float | None) -> None:
+    """For Python callers: the CLI's option types refuse these values before tune is called."""
+    if n_trials is not None and n_trials < 1:
+        raise OptionError(f"n_trials must be at least 1, got {n_trials}")
+    if timeout is not None and not 0 < timeout < math.inf:  # not written `timeout <= 0`: NaN passes that
+        raise OptionError(f"timeout must be a finite positive number of seconds, got {timeout:g}")
+    if trial_timeout is not None and not 0 < trial_timeout < math.inf:
+        raise OptionError(f"trial_timeout must be a finite positive number of seconds, got {trial_timeout:g}")
+
+
+def _results_dir(given: str | os.PathLike[str] | None, study_name: str, storage_url: str) -> Path:
+    return Path(given) if given else default_results_dir(Path(DEFAULT_RESULTS_DIR), study_name, storage_url)
+
+
+def _check_results_dir(path: Path) -> None:
+    """Refuse a results folder that cannot be used, before anything is created."""
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"serialization_dir {path} is a file, not a folder")
+    existing = next((parent for parent in (path, *path.parents) if parent.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(f"serialization_dir {path} is not writable ({existing} is not a writable folder)")
+
+
+def _setup(arguments: Mapping[str, Any], sampler: Any, pruner: Any) -> dict[str, Any]:
+    """The sampler and pruner as the study records them: class name and arguments (objects as their repr)."""
+
+    def plain(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        return json.loads(json.dumps(dict(kwargs or {}), default=repr))
+
+    return {
+        "sampler": {
+            "name": type(sampler).__name__,
+            "kwargs": plain(arguments["sampler_kwargs"]),
+            "seed": arguments["seed"],
+        },
+        "pruner": {"name": type(pruner).__name__, "kwargs": plain(arguments["pruner_kwargs"])},
+    }
