@@ -15,6 +15,7 @@ from tests.faults.conftest import (
     STUDY,
     live_pids,
     load_trials,
+    pid_alive,
     run_tune,
     states,
     tune_process,
@@ -33,6 +34,13 @@ def read_until(process: subprocess.Popen[str], text: str) -> str:
         if text in line:
             break
     return "".join(lines)
+
+
+def wait_until_dead(pids: list[int], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "the trial processes outlived the second Ctrl-C"
+        time.sleep(0.01)
 
 
 def behaving(args: list[str]) -> list[str]:
@@ -66,14 +74,17 @@ def test_second_ctrl_c_ends_trials_that_ignore_sigterm_at_once(faulty_study, tmp
     args = [*faulty_study(fault="hang", spawn=True, ignore_sigterm=True), "--n-trials", "4", "--n-jobs", "2"]
     tune = tune_process(args, tmp_path)
     wait_for_pid_files(tmp_path / "results", 4)
+    trial_processes = [int(path.name) for path in (tmp_path / "results").glob("**/trial_*/pids/*")]
     first_interrupt = time.monotonic()
     tune.send_signal(signal.SIGINT)
     seen = read_until(tune, "ending 2 running trial(s)")  # SIGTERM sent: tune waits out the grace for them
     tune.send_signal(signal.SIGINT)
+    wait_until_dead(trial_processes)
+    killed_after = time.monotonic() - first_interrupt
     output, _ = tune.communicate(timeout=60)
 
-    # The grace began after the first Ctrl-C; tune waiting it out would end no sooner than this.
-    assert time.monotonic() - first_interrupt < TERMINATE_GRACE_SECONDS, seen + output
+    # The grace began after the first Ctrl-C: had tune waited it out, they would have lived at least this long.
+    assert killed_after < TERMINATE_GRACE_SECONDS, seen + output
     output = seen + output
     assert tune.returncode == 130, output
     assert "Traceback" not in output
