@@ -28,7 +28,13 @@ from tests.faults.conftest import (
     wait_for_pid_files,
 )
 from tests.faults.test_tune_interrupted import behaving
-from tuner.study.records import REASON_INTERRUPTED, REASON_NEVER_LAUNCHED, REASON_NO_HEARTBEAT, REASON_SETUP_FAILED, REASON_TUNE_DIED
+from tuner.study.records import (
+    REASON_INTERRUPTED,
+    REASON_NEVER_LAUNCHED,
+    REASON_NO_HEARTBEAT,
+    REASON_SETUP_FAILED,
+    REASON_TUNE_DIED,
+)
 
 
 def age_heartbeats(seconds: int = 70) -> None:

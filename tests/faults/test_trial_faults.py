@@ -9,6 +9,10 @@ import pytest
 
 from tests.faults.conftest import live_pids, load_trials, recorded_pids, states
 
+# --trial-timeout: the hanging trainer's, and a bound no other trial comes near (a trial that crashes at once
+# must fail of its crash however slowly a busy machine starts it, not of a timeout).
+HANG_TIMEOUT = 5
+TRIAL_TIMEOUT = 300
 # fault of trial 0 -> the reason recorded on it, and a line its log must keep ("" where it prints nothing).
 FAULTS = {
     "exit": ("crashed (exit code 3): giving up with status 3", "giving up with status 3"),
@@ -17,7 +21,7 @@ FAULTS = {
     "sigkill": ("killed (SIGKILL, signal 9)", ""),
     "cuda_oom": ("out of memory", "CUDA out of memory"),
     "cpu_oom": ("out of memory", "MemoryError"),
-    "hang": ("timed out after 1 s", ""),
+    "hang": (f"timed out after {HANG_TIMEOUT} s", ""),
     "nan": ("objective 'best_validation_accuracy' is nan", ""),
     "inf": ("objective 'best_validation_accuracy' is inf", ""),
     # An intermediate NaN fails the trial (documented in README: "any per-epoch value is NaN").
@@ -26,6 +30,10 @@ FAULTS = {
     "wrong_name": ("metric 'best_validation_accuracy' was not reported (metrics seen: val_acc)", ""),
     "malformed": ("metrics.jsonl line 1 is not JSON: '{epoch: 0, validation_accuracy: oops}'", ""),
 }
+
+
+def timeout_for(fault: str) -> list[str]:
+    return ["--trial-timeout", str(HANG_TIMEOUT if fault == "hang" else TRIAL_TIMEOUT)]
 
 
 def assert_study_still_usable(tune_cli, tmp_path: Path) -> None:
@@ -37,7 +45,7 @@ def assert_study_still_usable(tune_cli, tmp_path: Path) -> None:
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_faulty_trial_fails_with_its_reason_and_the_next_trial_runs(fault, faulty_study, tune_cli, tmp_path):
     reason, logged = FAULTS[fault]
-    result = tune_cli(*faulty_study(faults={"0": fault}, spawn=True), "--n-trials", "2", "--trial-timeout", "1")
+    result = tune_cli(*faulty_study(faults={"0": fault}, spawn=True), "--n-trials", "2", *timeout_for(fault))
 
     assert result.exit_code == 0, result.output
     first, second = load_trials()
@@ -58,7 +66,7 @@ def test_faulty_trial_fails_with_its_reason_and_the_next_trial_runs(fault, fault
 @pytest.mark.parametrize("fault", ["segv", "hang"])
 def test_warm_launched_faulty_trial_leaves_no_process(fault, faulty_study, tune_cli, tmp_path):
     reason = FAULTS[fault][0]
-    result = tune_cli(*faulty_study(warm=True, faults={"0": fault}, spawn=True), "--n-trials", "2", "--trial-timeout", "1")
+    result = tune_cli(*faulty_study(warm=True, faults={"0": fault}, spawn=True), "--n-trials", "2", *timeout_for(fault))
 
     assert result.exit_code == 0, result.output
     assert [(t.state.name, t.user_attrs.get("reason")) for t in load_trials()] == [("FAIL", reason), ("COMPLETE", None)]

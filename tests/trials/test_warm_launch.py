@@ -83,7 +83,7 @@ def processes_working_in(folder: Path) -> list[int]:
     return found
 
 
-def wait_until_none_work_in(folder: Path, timeout: float = 5.0) -> list[int]:
+def wait_until_none_work_in(folder: Path, timeout: float = 60.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while (left := processes_working_in(folder)) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -178,19 +178,34 @@ SPARE_KILLER = '''
 import json, os, signal, sys, time
 config = json.load(open(sys.argv[1]))
 worker = os.getppid()
-with open(os.path.join(sys.argv[2], ".seen.json"), "w") as handle:
-    json.dump({"ppid": worker}, handle)
-os.replace(os.path.join(sys.argv[2], ".seen.json"), os.path.join(sys.argv[2], "seen.json"))  # whole when seen
-if os.environ["TUNER_TRIAL_NUMBER"] == "0":
-    time.sleep(0.5)  # the worker forks the next trial's process meanwhile
+
+
+def forked_ahead():
+    """The worker's live children but this one: the process it forks ahead for the next trial."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
-                stat = open(f"/proc/{entry}/stat").read()
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == worker:
-                os.kill(int(entry), signal.SIGKILL)  # the process forked ahead for trial 1
+            if int(fields[1]) == worker and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+seen = {"pid": os.getpid(), "ppid": worker}
+if os.environ["TUNER_TRIAL_NUMBER"] == "0":
+    deadline = time.monotonic() + 60
+    while not forked_ahead():  # the worker forks it once this trial has started
+        assert time.monotonic() < deadline, "the worker forked no process ahead"
+        time.sleep(0.01)
+    seen["killed"] = forked_ahead()
+    for pid in seen["killed"]:
+        os.kill(pid, signal.SIGKILL)
+with open(os.path.join(sys.argv[2], ".seen.json"), "w") as handle:
+    json.dump(seen, handle)
+os.replace(os.path.join(sys.argv[2], ".seen.json"), os.path.join(sys.argv[2], "seen.json"))  # whole when seen
 from tuner import report
 report(0, validation_accuracy=float(config["x"]))
 '''
@@ -205,4 +220,6 @@ def test_a_killed_process_forked_ahead_is_replaced_and_launch_stays_warm(module_
     assert "warm launcher unavailable" not in result.output
     trials = optuna.load_study(study_name="c", storage=STORAGE).trials
     assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
+    killed = seen(tmp_path, 0)["killed"]
+    assert len(killed) == 1 and seen(tmp_path, 1)["pid"] not in killed  # trial 1 ran in a process forked anew
     assert seen(tmp_path, 0)["ppid"] == seen(tmp_path, 1)["ppid"] != os.getpid()  # same worker, still warm

@@ -79,6 +79,11 @@ def stored_snapshot(study: optuna.Study, key: str | None) -> ConfigSnapshot:
     return ConfigSnapshot.from_dict(snapshots[key])
 
 
+def remember_metric(study: optuna.Study, metric: str) -> None:
+    """Store the metric a new study optimises; a resumed study must keep it."""
+    study.set_user_attr(ATTR_METRIC, metric)
+
+
 def stored_metric(study: optuna.Study) -> str | None:
     return study.user_attrs.get(ATTR_METRIC)
 
@@ -119,6 +124,37 @@ class TrialOutcome:
     value: float | None = None
     reason: str | None = None
     pruned_epoch: int | None = None
+
+
+def record_launch(trial: optuna.Trial, launch: Mapping[str, Any]) -> None:
+    """Store where, when and by whom ``trial`` runs (:data:`ATTR_LAUNCH`), in one storage write."""
+    trial.set_user_attr(ATTR_LAUNCH, dict(launch))
+
+
+def record_outcome(trial: optuna.Trial, outcome: TrialOutcome, log_tail: str | None = None) -> None:
+    """Store why ``trial`` ended (and at which epoch it was pruned), and for a failure its log's last lines."""
+    if outcome.reason:
+        trial.set_user_attr(ATTR_REASON, outcome.reason)
+    if outcome.pruned_epoch is not None:
+        trial.set_user_attr(ATTR_PRUNED_EPOCH, outcome.pruned_epoch)
+    if outcome.state == "FAIL" and log_tail:
+        trial.set_user_attr(ATTR_LOG_TAIL, log_tail)
+
+
+def mark_not_run(trial: optuna.Trial, reason: str, log_tail: str | None = None) -> None:
+    """Store why ``trial`` ends without having run (one of the ``REASON_`` "not run" reasons)."""
+    trial.set_user_attr(ATTR_REASON, reason)
+    if log_tail:
+        trial.set_user_attr(ATTR_LOG_TAIL, log_tail)
+
+
+def mark_recovered(storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> None:
+    """Store why a trial that another `tune` process left RUNNING is failed.
+
+    The trial is not this process's, so there is no :class:`optuna.Trial` to call; the
+    storage's own (public) call writes the attribute, as Optuna's ``fail_stale_trials`` does.
+    """
+    storage.set_trial_user_attr(trial_id, ATTR_REASON, reason)
 
 
 def launched_at(trial: optuna.trial.FrozenTrial) -> datetime | None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.errors import StudyError, did_you_mean
 from tuner.space.parameters import Parameter, SearchSpace
-from tuner.study.records import ATTR_METRIC, direction_name, stored_metric
+from tuner.study.heartbeat import opened_from
+from tuner.study.records import direction_name, remember_metric, stored_metric
 from tuner.study.sqlite_files import check_sqlite_file, read_only_uri, read_uri
 
 if TYPE_CHECKING:
@@ -69,19 +70,7 @@ def open_storage(
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(url, must_exist=must_exist)
     sqlite_path = _sqlite_path(url)
-    open_url = url
-    if sqlite_path is not None:
-        if must_exist and not sqlite_path.is_file():
-            raise StudyError(
-                f"no study storage at {sqlite_path}; run `tune CONFIG SPACE` here first or pass --storage"
-            )
-        if not must_exist and not sqlite_path.parent.is_dir():
-            raise StudyError(f"--storage {url}: folder {sqlite_path.parent} does not exist")
-        if sqlite_path.is_file():
-            uri = read_uri(sqlite_path) if read_only else read_only_uri(sqlite_path)
-            check_sqlite_file(sqlite_path, uri)
-            if read_only:
-                open_url = f"sqlite:///{uri}{'&' if '?' in uri else '?'}uri=true"
+    open_url = url if sqlite_path is None else _checked_sqlite_url(url, sqlite_path, must_exist=must_exist, read_only=read_only)
     for attempt in range(STORAGE_OPEN_ATTEMPTS):
         try:
             return _open_rdb(open_url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only)
@@ -95,6 +84,19 @@ def open_storage(
                 first_line = "its database driver is not installed (for PostgreSQL: pip install 'tuner[postgres]')"
             raise StudyError(f"cannot open storage {describe_storage(url)}: {first_line}") from None
     raise AssertionError("unreachable")
+
+
+def _checked_sqlite_url(url: str, path: Path, *, must_exist: bool, read_only: bool) -> str:
+    """The URL to open the SQLite file ``path`` with, once it is known to be there (or creatable) and sound."""
+    if must_exist and not path.is_file():
+        raise StudyError(f"no study storage at {path}; run `tune CONFIG SPACE` here first or pass --storage")
+    if not must_exist and not path.parent.is_dir():
+        raise StudyError(f"--storage {url}: folder {path.parent} does not exist")
+    if not path.is_file():
+        return url
+    uri = read_uri(path) if read_only else read_only_uri(path)
+    check_sqlite_file(path, uri)
+    return f"sqlite:///{uri}{'&' if '?' in uri else '?'}uri=true" if read_only else url
 
 
 def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None, read_only: bool = False) -> optuna.storages.BaseStorage:
@@ -209,19 +211,6 @@ def watch_storage_file(url: str) -> StorageFileWatch | None:
     return StorageFileWatch(path) if path is not None and path.exists() else None
 
 
-def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Record that ``trial``'s owner is alive, where the storage keeps heartbeats.
-
-    Optuna beats only inside ``study.optimize``; tune drives trials with ask/tell,
-    so it beats itself, through the storage as ``optimize`` does.
-    """
-    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-
-    storage = study._storage
-    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
-        storage.record_heartbeat(trial._trial_id)
-
-
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     return [summary.study_name for summary in storage.get_all_studies()]
 
@@ -266,15 +255,15 @@ def create_or_resume_study(
     if exists:
         study = _single_objective(optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner))
         _check_compatible(study, direction, metric)
-        return study, True
+        return opened_from(study, storage), True
     try:
         study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler, pruner=pruner)
     except optuna.exceptions.DuplicatedStudyError:  # another process created it a moment ago
         study = _single_objective(optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner))
         _check_compatible(study, direction, metric)
-        return study, True
-    study.set_user_attr(ATTR_METRIC, metric)
-    return study, False
+        return opened_from(study, storage), True
+    remember_metric(study, metric)
+    return opened_from(study, storage), False
 
 
 def check_space_compatible(study: optuna.Study, space: SearchSpace) -> None:

@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.errors import OptionError
@@ -100,7 +101,7 @@ class TrialProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks taken
             )
         self.pid = self.popen.pid
         self._pidfd = _open_pidfd(self.pid)

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.study.heartbeat import heartbeat_grace_seconds, heartbeat_stale_trials, study_storage, trial_id
 from tuner.study.records import (
     ATTR_LAUNCH,
-    ATTR_REASON,
     ATTR_RETRY_OF,
     REASON_NEVER_LAUNCHED,
     REASON_NO_HEARTBEAT,
     REASON_TUNE_DIED,
+    mark_recovered,
 )
 from tuner.trials.descendants import end_marked_processes
 
@@ -47,67 +48,57 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     This host's trials are judged by their launch record (a `tune` process that is alive,
     even if stopped, keeps its trials), other hosts' by Optuna's heartbeat. Leftover processes
     are killed and the parameters queued again, once; failed this way, a trial does not count.
+    A study not opened by tune's :func:`~tuner.study.storage.create_or_resume_study` is left alone.
     """
     import optuna
 
-    host = socket.gethostname()
-    stale_ids = _heartbeat_stale_trial_ids(study)
+    storage = study_storage(study)
+    if storage is None:
+        return []
+    stale = heartbeat_stale_trials(study)
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        launch: dict[str, Any] = trial.user_attrs.get(ATTR_LAUNCH) or {}
-        if launch.get("host") == host:
-            if _owner_alive(launch):
-                continue
-            _kill_leftovers(launch, trial.number)
-            reason = REASON_TUNE_DIED
-        elif trial._trial_id in stale_ids:
-            reason = REASON_NO_HEARTBEAT
-        elif not launch and _asked_long_ago(study, trial):
-            reason = REASON_NEVER_LAUNCHED  # its `tune` died (or failed) between asking and launching
-        else:
-            continue
-        if not _fail(study, trial, reason):
-            continue  # another process recovered it first
+        reason = _stale_reason(study, trial, trial.number in stale)
+        if reason is None or not _fail(study, storage, trial, reason):
+            continue  # alive, or another process recovered it first
         if ATTR_RETRY_OF not in trial.user_attrs and trial.params:
             study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number}, skip_if_exists=False)
         recovered.append(trial.number)
     return recovered
 
 
-def _heartbeat_stale_trial_ids(study: optuna.Study) -> set[int]:
-    """Ids of RUNNING trials whose heartbeat is older than the storage's grace period.
+def _stale_reason(study: optuna.Study, trial: optuna.trial.FrozenTrial, heartbeat_stale: bool) -> str | None:
+    """Why ``trial`` is to be failed as left by a dead `tune`; None while its `tune` may be alive.
 
-    Optuna's ``fail_stale_trials`` is not used: it fails the trials before its callback runs,
-    so the reason can no longer be stored on them, and it would fail this host's trials whose
-    `tune` process is alive but stopped (SIGSTOP, a suspended laptop).
+    A dead owner on this host has its leftover processes killed here.
     """
-    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-
-    storage = study._storage
-    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage):
-        return set()
-    return set(storage._get_stale_trial_ids(study._study_id))
+    launch: dict[str, Any] = trial.user_attrs.get(ATTR_LAUNCH) or {}
+    if launch.get("host") == socket.gethostname():
+        if _owner_alive(launch):
+            return None
+        _kill_leftovers(launch, trial.number)
+        return REASON_TUNE_DIED
+    if heartbeat_stale:
+        return REASON_NO_HEARTBEAT
+    if not launch and _asked_long_ago(study, trial):
+        return REASON_NEVER_LAUNCHED  # its `tune` died (or failed) between asking and launching
+    return None
 
 
 def _asked_long_ago(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     """Whether ``trial`` was asked longer ago than any `tune` takes to launch what it asked."""
-    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-
-    storage = study._storage
-    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage) or trial.datetime_start is None:
+    grace = heartbeat_grace_seconds(study)
+    if grace is None or trial.datetime_start is None:
         return False
-    grace = getattr(storage, "grace_period", None) or 2 * (storage.get_heartbeat_interval() or 0)
     return datetime.now() - trial.datetime_start > timedelta(seconds=grace)
 
 
-def _fail(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+def _fail(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
     """Record ``trial`` as failed for ``reason``; False if another process finished it first."""
     import optuna
 
     try:
-        # There is no public call to annotate another process's trial; Optuna's own
-        # fail_stale_trials uses the storage the same way.
-        study._storage.set_trial_user_attr(trial._trial_id, ATTR_REASON, reason)
+        mark_recovered(storage, trial_id(storage, study, trial.number), reason)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
         return False

@@ -1,46 +1,34 @@
 """Run a study: keep every slot busy with trials until the budget is spent or the user stops.
 
-Sampling stays in this process (ask/tell); each trial runs as a subprocess
-(:mod:`tuner.trials.trial`). On Ctrl-C or SIGTERM no new trial starts, running ones are
+Sampling stays in this process (ask/tell, see :class:`StudyRunner`); each trial runs as a
+subprocess (:mod:`tuner.trials.trial`). On Ctrl-C or SIGTERM no new trial starts, running ones are
 ended and recorded as interrupted, and their parameters are queued again so a
 re-run picks them up first. A second Ctrl-C kills at once.
 """
 
 from __future__ import annotations
 
-import shutil
 import signal
 import statistics
-import threading
 import time
 import warnings
 from collections import Counter, deque
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from tuner.config.snapshot import ConfigSnapshot
-from tuner.errors import OutputError, TrialSetupError, TunerError
 from tuner.space.parameters import SearchSpace
+from tuner.study.heartbeat import record_heartbeat
 from tuner.study.objective import Objective
-from tuner.study.records import (
-    ATTR_LOG_TAIL,
-    ATTR_PRUNED_EPOCH,
-    ATTR_REASON,
-    NOT_COUNTED_REASONS,
-    REASON_INTERRUPTED,
-    REASON_NOT_LAUNCHED,
-    REASON_NOT_WRITTEN,
-    REASON_SETUP_FAILED,
-    REASON_SURPLUS,
-    REASON_TAKEN_OVER,
-    TrialOutcome,
-)
-from tuner.study.storage import StorageFileWatch, record_heartbeat
+from tuner.study.records import NOT_COUNTED_REASONS, REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome, record_outcome
+from tuner.study.storage import StorageFileWatch
+from tuner.trials.asking import TrialSource, study_full_reason
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.launch import CommandTemplate, terminate_all, wait_for_exit
 from tuner.trials.recovery import launch_identity
+from tuner.trials.signals import interrupt_handlers
 from tuner.trials.slots import Slot
 from tuner.trials.trial import TrialRun
 from tuner.trials.warm import Launcher, WarmLauncher, split_python_module
@@ -56,10 +44,6 @@ POLL_INTERVAL_SECONDS = 0.1
 # Optuna's recorded start (stamped at ask) stays the real one.
 PREPARE_AHEAD_BELOW_SECONDS = 10.0
 RECENT_TRIALS = 9
-
-
-def _study_full_reason(n_trials: int) -> str:
-    return f"the study has its {n_trials} trial{'' if n_trials == 1 else 's'}"
 
 
 class RunObserver(Protocol):
@@ -94,29 +78,14 @@ class StudyRunner:
     """Drives one study's trials through the given slots."""
 
     def __init__(
-        self,
-        *,
-        study: optuna.Study,
-        space: SearchSpace,
-        snapshot: ConfigSnapshot,
-        template: CommandTemplate,
-        objective: Objective,
-        serialization_dir: Path,
-        slots: Sequence[Slot],
-        base_env: Mapping[str, str],
-        trial_timeout: float | None = None,
-        failure_policy: FailurePolicy | None = None,
-        heartbeat_interval: float | None = None,
-        warm_launch: bool = True,
-        observer: RunObserver | None = None,
-        on_best: Callable[[Path], None] | None = None,
-        storage_watch: StorageFileWatch | None = None,
+        self, *, study: optuna.Study, space: SearchSpace, snapshot: ConfigSnapshot, template: CommandTemplate,
+        objective: Objective, serialization_dir: Path, slots: Sequence[Slot], base_env: Mapping[str, str],
+        trial_timeout: float | None = None, failure_policy: FailurePolicy | None = None,
+        heartbeat_interval: float | None = None, warm_launch: bool = True, observer: RunObserver | None = None,
+        on_best: Callable[[Path], None] | None = None, storage_watch: StorageFileWatch | None = None,
     ) -> None:
         self.study = study
-        self.space = space
-        self.snapshot = snapshot
         self.template = template
-        self.objective = objective
         self.serialization_dir = serialization_dir
         self.slots = list(slots)
         self.base_env = dict(base_env)
@@ -127,12 +96,11 @@ class StudyRunner:
         self.on_best = on_best
         self.storage_watch = storage_watch  # checked every poll: a deleted SQLite file stops the run
         self.on_checkpoint: Callable[[], None] | None = None  # called every heartbeat interval
-        self._identity = launch_identity()
+        self._source = TrialSource(study, space, snapshot, objective, serialization_dir, launch_identity())
         self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
         self._running: dict[int, TrialRun] = {}
         self._interrupts = 0
         self._last_heartbeat = 0.0
-        self._known_count = 0  # trials counting towards --n-trials, as last seen
         self._prepared: TrialRun | None = None  # asked and rendered, waiting for a slot
         self._starting: list[TrialRun] = []  # asked, maybe launched, maybe not running yet
         self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
@@ -140,14 +108,14 @@ class StudyRunner:
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
         summary = RunSummary()
-        with self._interrupt_handlers(), warnings.catch_warnings():
+        with interrupt_handlers(self._on_interrupt), warnings.catch_warnings():
             # tune beats the heartbeat itself (see record_heartbeat); Optuna's reminder does not apply.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             try:
                 for launcher in self._launchers.values():
                     if isinstance(launcher, WarmLauncher):
                         launcher.start()
-                self._known_count = self.counted_trials()
+                self._source.known_count = self.counted_trials()
                 self._loop(budget, summary)
             finally:
                 try:
@@ -165,24 +133,8 @@ class StudyRunner:
         return self.storage_watch is not None and self.storage_watch.lost
 
     def counted_trials(self, before: int | None = None) -> int:
-        """Trials that count towards --n-trials (numbered below ``before``, if given).
-
-        All count but those still queued and those interrupted, orphaned or surplus.
-        """
-        import optuna
-
-        states = (
-            optuna.trial.TrialState.COMPLETE,
-            optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL,
-            optuna.trial.TrialState.RUNNING,
-        )
-        trials = self.study.get_trials(deepcopy=False, states=states)
-        return sum(
-            1
-            for trial in trials
-            if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS and (before is None or trial.number < before)
-        )
+        """Trials that count towards --n-trials (numbered below ``before``, if given); see :class:`TrialSource`."""
+        return self._source.counted_trials(before)
 
     def _loop(self, budget: Budget, summary: RunSummary) -> None:
         while True:
@@ -234,39 +186,56 @@ class StudyRunner:
             free = [slot for slot in self.slots if slot.label not in busy]
             runs: list[TrialRun] = []
             self._starting = runs  # ended by run() if anything fails before they are running
-            reason = None
-            for _ in free:
-                if prepared_only and self._prepared is None:
-                    break
-                reason = self._stop_reason(budget, new_trial=self._prepared is None)
-                if reason:
-                    break
-                run, self._prepared = self._prepared, None
-                if run is None:
-                    run = self._ask_run(budget)
-                    if run is None:
-                        reason = _study_full_reason(budget.n_trials)
-                        break
-                    self._prepare(run)
-                runs.append(run)
-            for slot, run in zip(free, runs):
-                if run.outcome is None:
-                    run.launch(slot, self.template, self.base_env, self._launchers[slot.label])
-                else:
-                    run.slot = slot
+            reason = self._take_trials(budget, len(free), runs, prepared_only=prepared_only)
+            self._launch(free, runs)
             for run in runs:
-                run.record_launch()
-                if run.outcome is not None:  # failed before any process ran (the config does not render)
-                    self._finish(run, run.outcome, summary)
-                    continue
-                if self.heartbeat_interval is not None:
-                    record_heartbeat(self.study, run.trial)
-                if self.observer:
-                    self.observer.trial_started(run)
-                self._running[run.number] = run
+                self._start_recorded(run, summary)
             self._starting = []
             if reason or prepared_only or all(run.outcome is None for run in runs):
                 return reason
+
+    def _take_trials(self, budget: Budget, count: int, runs: list[TrialRun], *, prepared_only: bool) -> str | None:
+        """Append up to ``count`` trials to ``runs``, the prepared one first; why no more, if so.
+
+        tune asks Optuna for each trial (ask/tell) rather than calling ``study.optimize``: optimize
+        runs the objective in this process, one trial per call (threads for several), while tune
+        runs each trial as a subprocess in a slot, several at once, streams their metrics for
+        pruning, asks a trial ahead while every slot is busy, and ends them all on Ctrl-C.
+        """
+        for _ in range(count):
+            if prepared_only and self._prepared is None:
+                return None
+            reason = self._stop_reason(budget, new_trial=self._prepared is None)
+            if reason:
+                return reason
+            run, self._prepared = self._prepared, None
+            if run is None:
+                run = self._source.ask_run(budget)
+                if run is None:
+                    return study_full_reason(budget.n_trials or 0)
+                self._source.prepare(run)
+            runs.append(run)
+        return None
+
+    def _launch(self, free: Sequence[Slot], runs: Sequence[TrialRun]) -> None:
+        """Start each rendered trial in its slot, all before any is recorded."""
+        for slot, run in zip(free, runs):
+            if run.outcome is None:
+                run.launch(slot, self.template, self.base_env, self._launchers[slot.label])
+            else:
+                run.slot = slot
+
+    def _start_recorded(self, run: TrialRun, summary: RunSummary) -> None:
+        """Record ``run``'s launch; a trial that failed before any process ran is recorded as finished."""
+        run.record_launch()
+        if run.outcome is not None:  # failed before any process ran (the config does not render)
+            self._finish(run, run.outcome, summary)
+            return
+        if self.heartbeat_interval is not None:
+            record_heartbeat(self.study, run.trial)
+        if self.observer:
+            self.observer.trial_started(run)
+        self._running[run.number] = run
 
     def _prepare_next(self, budget: Budget, summary: RunSummary) -> None:
         """While every slot is busy with short trials, ask, sample and render the next trial."""
@@ -280,81 +249,17 @@ class StudyRunner:
         time_left = budget.time_left()
         if time_left is not None and time_left < typical:
             return  # it would probably be handed back unrun
-        run = self._ask_run(budget)
+        run = self._source.ask_run(budget)
         if run is None:
             return
         self._starting = [run]
-        if not self._prepare(run):
-            run.record_launch()
-            self._finish(run, run.outcome, summary)
-            self._starting = []
-            return
+        prepared = self._source.prepare(run)
         run.record_launch()  # this process's identity: recovery finds it if tune dies
-        if self.heartbeat_interval is not None:
+        if not prepared:
+            self._finish(run, run.outcome, summary)
+        elif self.heartbeat_interval is not None:
             record_heartbeat(self.study, run.trial)
-        self._prepared, self._starting = run, []
-
-    def _ask_run(self, budget: Budget) -> TrialRun | None:
-        """A new trial with its sampled parameters; None if other processes filled the study first."""
-        import optuna
-
-        trial = self._ask()
-        try:
-            if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
-                # Other processes asked at the same moment and the study is full: give this one back.
-                trial.set_user_attr(ATTR_REASON, REASON_SURPLUS)
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                return None
-            params = self.space.suggest(trial)
-        except Exception as error:
-            self._abandon(trial, f"{type(error).__name__}: {error}")
-            if isinstance(error, TunerError):
-                raise
-            raise self._sampling_error(trial.number, error) from None
-        directory = self.serialization_dir / f"trial_{trial.number}"
-        return TrialRun(trial, params, directory, self.objective, self._identity)
-
-    def _prepare(self, run: TrialRun) -> bool:
-        """Render ``run``'s config into its folder (see :meth:`TrialRun.prepare`).
-
-        A folder that cannot be written stops the run: the trial is recorded as not run
-        (it does not count) and its parameters are queued again for the next run.
-        """
-        import optuna
-
-        try:
-            return run.prepare(self.snapshot)
-        except OutputError:
-            run.trial.set_user_attr(ATTR_REASON, REASON_NOT_WRITTEN)
-            self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
-            self.study.enqueue_trial(run.params, skip_if_exists=False)
-            raise
-
-    def _ask(self) -> optuna.Trial:
-        """``study.ask()``; a sampler that fails here leaves a trial this process cannot name,
-        which the stale-trial recovery ends once it is older than the heartbeat's grace period."""
-        try:
-            return self.study.ask()
-        except Exception as error:  # noqa: BLE001 - samplers raise anything; it becomes one line
-            raise self._sampling_error(None, error) from None
-
-    def _sampling_error(self, number: int | None, error: Exception) -> TrialSetupError:
-        which = "a new trial" if number is None else f"trial {number}"
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        return TrialSetupError(
-            f"the sampler {type(self.study.sampler).__name__} failed on {which}: {type(error).__name__}: {first_line}"
-        )
-
-    def _abandon(self, trial: optuna.Trial, error: str) -> None:
-        """End a trial that tune failed to prepare or start: FAIL, not counted, the error kept."""
-        import optuna
-
-        try:
-            trial.set_user_attr(ATTR_REASON, REASON_SETUP_FAILED)
-            trial.set_user_attr(ATTR_LOG_TAIL, error)
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
-            pass  # finished already
+        self._prepared, self._starting = (run if prepared else None), []
 
     def _abandon_starting(self) -> None:
         """Trials asked for a start that failed half-way: their processes killed, the trials ended.
@@ -367,18 +272,13 @@ class StudyRunner:
                 continue
             if run.process is not None and run.process.poll() is None:
                 run.process.kill()
-            self._abandon(run.trial, "tune stopped with an error before the trial was running")
+            self._source.abandon(run.trial, "tune stopped with an error before the trial was running")
 
     def _hand_back_prepared(self) -> None:
         """A prepared trial that never got a slot: recorded as not run (it does not count)."""
-        import optuna
-
         run, self._prepared = self._prepared, None
-        if run is None or self.storage_lost:
-            return
-        run.trial.set_user_attr(ATTR_REASON, REASON_NOT_LAUNCHED)
-        self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
-        shutil.rmtree(run.directory, ignore_errors=True)
+        if run is not None and not self.storage_lost:
+            self._source.hand_back(run)
 
     def _stop_reason(self, budget: Budget, *, new_trial: bool = True) -> str | None:
         """Why no trial should start now, if so. A prepared trial (``new_trial=False``) already
@@ -391,36 +291,7 @@ class StudyRunner:
         time_left = budget.time_left()
         if time_left is not None and time_left <= 0:
             return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
-        if not new_trial:
-            return None
-        if budget.n_trials is not None and self._study_full(budget.n_trials):
-            return _study_full_reason(budget.n_trials)
-        is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
-        if is_exhausted is not None and is_exhausted(self.study):
-            return "every point of the grid was tried"
-        return None
-
-    def _study_full(self, n_trials: int) -> bool:
-        """Whether the study has its trials. The count known from this process's last claim
-        answers while it is below ``n_trials`` (the claim after asking is authoritative);
-        only then is the storage asked, which saves a query per trial."""
-        if self._known_count < n_trials:
-            return False
-        self._known_count = self.counted_trials()
-        return self._known_count >= n_trials
-
-    def _claim_place(self, trial: optuna.Trial, n_trials: int) -> bool:
-        """Whether ``trial`` is within the study's ``n_trials``: trials numbered before it decide.
-
-        Below number ``n_trials`` fewer than ``n_trials`` trials come before it, so only the
-        study's last trials need the query.
-        """
-        if trial.number < n_trials:
-            self._known_count += 1  # an estimate; _study_full asks the storage once it reaches n_trials
-            return True
-        before = self.counted_trials(before=trial.number)
-        self._known_count = before + 1
-        return before < n_trials
+        return self._source.exhausted_reason(budget) if new_trial else None
 
     def _make_launcher(self, slot: Slot, warm_launch: bool) -> Launcher:
         probe = self.template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
@@ -445,25 +316,8 @@ class StudyRunner:
 
     def _record(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Tell Optuna the outcome, keep best_config.json current and tell the observer."""
-        import optuna
-
-        trial = run.trial
-        try:
-            if outcome.reason == REASON_TAKEN_OVER:
-                return self._taken_over(run)
-            if outcome.reason:
-                trial.set_user_attr(ATTR_REASON, outcome.reason)
-            if outcome.pruned_epoch is not None:
-                trial.set_user_attr(ATTR_PRUNED_EPOCH, outcome.pruned_epoch)
-            if outcome.state == "FAIL":
-                tail = run.log_tail()
-                if tail:
-                    trial.set_user_attr(ATTR_LOG_TAIL, tail)
-            values = outcome.value if outcome.state == "COMPLETE" else None
-            frozen = self.study.tell(trial, values, state=optuna.trial.TrialState[outcome.state])
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
-            if not self.study._storage.get_trial(trial._trial_id).state.is_finished():
-                raise
+        frozen = self._tell(run, outcome)
+        if frozen is None:
             return self._taken_over(run)
         summary.finished[outcome.state] += 1
         if outcome.state == "FAIL":
@@ -476,6 +330,22 @@ class StudyRunner:
             self.on_best(run.config_path)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
+
+    def _tell(self, run: TrialRun, outcome: TrialOutcome) -> optuna.trial.FrozenTrial | None:
+        """Store the outcome and tell Optuna; None when another process finished the trial meanwhile."""
+        import optuna
+
+        if outcome.reason == REASON_TAKEN_OVER:
+            return None
+        try:
+            record_outcome(run.trial, outcome, run.log_tail() if outcome.state == "FAIL" else None)
+            values = outcome.value if outcome.state == "COMPLETE" else None
+            return self.study.tell(run.trial, values, state=optuna.trial.TrialState[outcome.state])
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            # Optuna raises these for a trial finished by someone else, and ValueError for other reasons too.
+            if not self.study.get_trials(deepcopy=False)[run.number].state.is_finished():
+                raise
+            return None
 
     def _taken_over(self, run: TrialRun) -> None:
         """This process was stopped, and another one recovered the trial meanwhile (and queued it again)."""
@@ -517,25 +387,13 @@ class StudyRunner:
             self._finish(run, run.stop(REASON_INTERRUPTED), summary)
         summary.interrupted = True
 
-    @contextmanager
-    def _interrupt_handlers(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be set from the main thread
-            return
-
-        def handle(signum: int, frame: Any) -> None:
-            self._interrupts += 1
-            if self._interrupts == 1 and self.observer:
-                self.observer.stopping("interrupt received: no new trials; Ctrl-C again to kill running trials at once")
-            if self._interrupts > 1:
-                # Only signals here: waiting for processes is the main loop's job (not re-entrant).
-                for run in list(self._running.values()):
-                    if run.process is not None:
-                        run.process.send(signal.SIGKILL)
-
-        previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+    def _on_interrupt(self) -> None:
+        """Ctrl-C or SIGTERM: the first stops new trials, the second kills running ones at once."""
+        self._interrupts += 1
+        if self._interrupts == 1 and self.observer:
+            self.observer.stopping("interrupt received: no new trials; Ctrl-C again to kill running trials at once")
+        if self._interrupts > 1:
+            # Only signals here: waiting for processes is the main loop's job (not re-entrant).
+            for run in list(self._running.values()):
+                if run.process is not None:
+                    run.process.send(signal.SIGKILL)

@@ -11,8 +11,8 @@ on a 2-core machine).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from tuner.errors import OptionError
 from tuner.trials.gpus import resolve_gpus

@@ -6,15 +6,16 @@ import math
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner import contract
 from tuner.config.snapshot import ConfigSnapshot
 from tuner.contract import EpochMetricsReader, MalformedMetricsError, TrialResultError, read_final_metrics
 from tuner.errors import ConfigError, OutputError
 from tuner.study.objective import Objective
-from tuner.study.records import ATTR_LAUNCH, REASON_TAKEN_OVER, TrialOutcome
+from tuner.study.records import REASON_TAKEN_OVER, TrialOutcome, record_launch
 from tuner.trials.descendants import new_trial_token
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
 from tuner.trials.slots import Slot
@@ -104,8 +105,7 @@ class TrialRun:
         come after other slots' launches.
         """
         self.slot = slot
-        self.started = time.monotonic()
-        self._started_at = time.time()
+        self._started_at = time.time()  # before the process starts: the recorded span holds its whole life
         argv = template.render(config=self.config_path, serialization_dir=self.directory, trial_number=self.number)
         env = {
             **base_env,
@@ -121,6 +121,8 @@ class TrialRun:
             self.process = launcher.launch(argv, env=env, log_path=self.log_path)
         except OSError as error:
             self.outcome = TrialOutcome("FAIL", reason=f"cannot start {argv[0]}: {error.strerror}")
+        # --trial-timeout counts from here: the first warm launch waits for its worker's imports.
+        self.started = time.monotonic()
 
     def record_launch(self) -> None:
         """Store where, when and by whom the trial runs (or, before launch, who prepared it)."""
@@ -133,8 +135,8 @@ class TrialRun:
             self.stop(REASON_TAKEN_OVER)
 
     def _set_launch_record(self, launched: bool) -> None:
-        self.trial.set_user_attr(
-            ATTR_LAUNCH,
+        record_launch(
+            self.trial,
             {
                 "config_snapshot": self._snapshot_key,
                 "directory": str(self.directory),

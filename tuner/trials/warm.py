@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.trials.descendants import end_marked_processes
@@ -120,7 +121,7 @@ class _Worker:
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
                 argv, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True, preexec_fn=die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
             )
         return cls(popen)  # its imports run while tune goes on; fork() waits for "ready"
 

@@ -36,6 +36,7 @@ TRAINER_PRELOADS = {
     "tuner.train": BUILTIN_TRAINER_PRELOAD,
     "tuner.pykeen_trainer": ("tuner.pykeen_trainer.cli", "pykeen.pipeline", "pykeen.datasets", "pykeen.models"),
 }
+_TAKEN = b"+"  # a spare's acknowledgement of its request, on the pipe that later carries its exit status
 
 
 def main() -> None:
@@ -54,9 +55,8 @@ def main() -> None:
     unreaped: list[int] = []  # children that said their status and are still being torn down
     for line in requests:
         child, spare = spare, None
-        if not child.hand(line):
+        while not child.hand(line):
             child = _Spare.fork()  # the spare died (killed from outside): fork one now
-            child.hand(line)
         _reply(replies, {"started": child.pid})
         # Only now are the last trial's remains reaped and the next trial's process forked: a
         # process that had torch mapped takes ~10 ms to tear down and a fork of one ~7 ms, and
@@ -102,10 +102,18 @@ class _Spare:
         return cls(pid, request_write, done_read)
 
     def hand(self, line: bytes) -> bool:
-        """Pass the trial's request on; False if the spare is gone."""
+        """Pass the trial's request on; False if the spare is gone.
+
+        The spare acknowledges the request before it becomes the trial. A spare killed from
+        outside may still hold its pipe open while the kill takes effect, and take the request
+        without ever running it; without the acknowledgement its death would be the trial's.
+        """
         try:
             os.write(self._request, line if line.endswith(b"\n") else line + b"\n")
         except BrokenPipeError:
+            self.dismiss()
+            return False
+        if os.read(self._done, len(_TAKEN)) != _TAKEN:  # end of file: it died before taking the request
             self.dismiss()
             return False
         os.close(self._request)
@@ -140,6 +148,7 @@ def _wait_for_request(request: int, done: int) -> None:
                 os._exit(0)  # dismissed
             line += chunk
         os.close(request)
+        os.write(done, _TAKEN)  # see _Spare.hand
         _run_child(json.loads(line), done)
     except BaseException:  # noqa: BLE001 - never return into the worker's loop
         traceback.print_exc()
@@ -190,8 +199,9 @@ def _redirect_output(log_path: str) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    # The trial's streams for the rest of its life: never closed, the process ends with os._exit.
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
 def _reseed() -> None:

@@ -1,0 +1,80 @@
+"""A study's storage, for what only the storage offers: heartbeats and another process's trials.
+
+tune drives trials with ask/tell, so it beats Optuna's heartbeat (RDB storages) itself, and
+the stale-trial recovery (:mod:`tuner.trials.recovery`) annotates trials that a dead `tune`
+process left RUNNING.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import optuna
+
+# Optuna keeps a study's storage to itself (``study._storage``), yet some of what tune needs only the
+# storage offers: beating the heartbeat (Optuna beats only inside ``study.optimize``; tune drives trials
+# with ask/tell) and annotating a trial that another `tune` process left RUNNING. So the storage each
+# study was opened from is kept here, by :func:`tuner.study.storage.create_or_resume_study`.
+_STORAGE_OF: weakref.WeakKeyDictionary[optuna.Study, optuna.storages.BaseStorage] = weakref.WeakKeyDictionary()
+
+
+def opened_from(study: optuna.Study, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """``study``, remembered as opened from ``storage``."""
+    _STORAGE_OF[study] = storage
+    return study
+
+
+def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage | None:
+    """The storage ``study`` was opened from (:func:`opened_from`); None for other studies."""
+    return _STORAGE_OF.get(study)
+
+
+def trial_id(storage: optuna.storages.BaseStorage, study: optuna.Study, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study`` (what the storage's own calls take)."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+
+
+def heartbeat_storage(study: optuna.Study) -> optuna.storages.RDBStorage | None:
+    """``study``'s storage when it keeps heartbeats (an RDB storage opened with ``heartbeat_interval``)."""
+    import optuna
+
+    storage = study_storage(study)
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
+        return storage
+    return None
+
+
+def heartbeat_grace_seconds(study: optuna.Study) -> int | None:
+    """How long a trial's heartbeat may be silent before it counts as stale; None without heartbeats."""
+    storage = heartbeat_storage(study)
+    if storage is None:
+        return None
+    return storage.grace_period or 2 * (storage.get_heartbeat_interval() or 0)
+
+
+def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Record that ``trial``'s owner is alive, where the storage keeps heartbeats.
+
+    Optuna beats only inside ``study.optimize``; tune drives trials with ask/tell,
+    so it beats itself, through the storage's own call as ``optimize`` does.
+    """
+    storage = heartbeat_storage(study)
+    if storage is not None:
+        storage.record_heartbeat(trial_id(storage, study, trial.number))
+
+
+def heartbeat_stale_trials(study: optuna.Study) -> set[int]:
+    """Numbers of the RUNNING trials whose heartbeat is older than the grace period, left as they are.
+
+    Optuna has no public call for this: its ``fail_stale_trials`` fails those trials first, after
+    which tune can no longer store why (a finished trial's attributes are read-only), and it would
+    fail this host's trials whose `tune` is alive but stopped. This is tune's one use of Optuna's
+    private API, kept to this function.
+    """
+    storage = heartbeat_storage(study)
+    if storage is None:
+        return set()
+    stale = storage._get_stale_trial_ids(storage.get_study_id_from_name(study.study_name))
+    return {storage.get_trial_number_from_id(stale_id) for stale_id in stale}

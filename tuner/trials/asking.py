@@ -1,0 +1,177 @@
+"""New trials for the runner: asked from Optuna within the study's --n-trials, sampled and rendered.
+
+Several `tune` processes may fill one study: a trial asked beyond its ``n_trials`` (others
+asked at the same moment) is handed back uncounted. A trial that tune fails to prepare is
+ended as not run, so that it neither counts nor stays RUNNING.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.config.snapshot import ConfigSnapshot
+from tuner.errors import OutputError, TrialSetupError, TunerError
+from tuner.space.parameters import SearchSpace
+from tuner.study.objective import Objective
+from tuner.study.records import (
+    ATTR_REASON,
+    NOT_COUNTED_REASONS,
+    REASON_NOT_LAUNCHED,
+    REASON_NOT_WRITTEN,
+    REASON_SETUP_FAILED,
+    REASON_SURPLUS,
+    mark_not_run,
+)
+from tuner.trials.budget import Budget
+from tuner.trials.trial import TrialRun
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def study_full_reason(n_trials: int) -> str:
+    return f"the study has its {n_trials} trial{'' if n_trials == 1 else 's'}"
+
+
+class TrialSource:
+    """Asks, samples and renders one study's trials, and keeps count of those that count."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        snapshot: ConfigSnapshot,
+        objective: Objective,
+        serialization_dir: Path,
+        identity: Mapping[str, Any],
+    ) -> None:
+        self.study = study
+        self.space = space
+        self.snapshot = snapshot
+        self.objective = objective
+        self.serialization_dir = serialization_dir
+        self.identity = identity  # this tune process, in every launch record
+        self.known_count = 0  # trials counting towards --n-trials, as last seen
+
+    def counted_trials(self, before: int | None = None) -> int:
+        """Trials that count towards --n-trials (numbered below ``before``, if given).
+
+        All count but those still queued and those interrupted, orphaned or surplus.
+        """
+        import optuna
+
+        states = (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+            optuna.trial.TrialState.RUNNING,
+        )
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return sum(
+            1
+            for trial in trials
+            if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS and (before is None or trial.number < before)
+        )
+
+    def exhausted_reason(self, budget: Budget) -> str | None:
+        """Why no new trial should be asked: the study has its trials, or the grid is done."""
+        if budget.n_trials is not None and self._study_full(budget.n_trials):
+            return study_full_reason(budget.n_trials)
+        is_exhausted = getattr(self.study.sampler, "is_exhausted", None)
+        if is_exhausted is not None and is_exhausted(self.study):
+            return "every point of the grid was tried"
+        return None
+
+    def ask_run(self, budget: Budget) -> TrialRun | None:
+        """A new trial with its sampled parameters; None if other processes filled the study first."""
+        import optuna
+
+        trial = self._ask()
+        try:
+            if budget.n_trials is not None and not self._claim_place(trial, budget.n_trials):
+                # Other processes asked at the same moment and the study is full: give this one back.
+                mark_not_run(trial, REASON_SURPLUS)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                return None
+            params = self.space.suggest(trial)
+        except Exception as error:
+            self.abandon(trial, f"{type(error).__name__}: {error}")
+            if isinstance(error, TunerError):
+                raise
+            raise self._sampling_error(trial.number, error) from None
+        directory = self.serialization_dir / f"trial_{trial.number}"
+        return TrialRun(trial, params, directory, self.objective, self.identity)
+
+    def prepare(self, run: TrialRun) -> bool:
+        """Render ``run``'s config into its folder (see :meth:`TrialRun.prepare`).
+
+        A folder that cannot be written stops the run: the trial is recorded as not run
+        (it does not count) and its parameters are queued again for the next run.
+        """
+        import optuna
+
+        try:
+            return run.prepare(self.snapshot)
+        except OutputError:
+            mark_not_run(run.trial, REASON_NOT_WRITTEN)
+            self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
+            self.study.enqueue_trial(run.params, skip_if_exists=False)
+            raise
+
+    def hand_back(self, run: TrialRun) -> None:
+        """A prepared trial that never got a slot: recorded as not run (it does not count), its folder removed."""
+        import optuna
+
+        mark_not_run(run.trial, REASON_NOT_LAUNCHED)
+        self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
+        shutil.rmtree(run.directory, ignore_errors=True)
+
+    def abandon(self, trial: optuna.Trial, error: str) -> None:
+        """End a trial that tune failed to prepare or start: FAIL, not counted, the error kept."""
+        import optuna
+
+        try:
+            mark_not_run(trial, REASON_SETUP_FAILED, log_tail=error)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            pass  # finished already
+
+    def _ask(self) -> optuna.Trial:
+        """``study.ask()``; a sampler that fails here leaves a trial this process cannot name,
+        which the stale-trial recovery ends once it is older than the heartbeat's grace period."""
+        try:
+            return self.study.ask()
+        except Exception as error:  # noqa: BLE001 - samplers raise anything; it becomes one line
+            raise self._sampling_error(None, error) from None
+
+    def _sampling_error(self, number: int | None, error: Exception) -> TrialSetupError:
+        which = "a new trial" if number is None else f"trial {number}"
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return TrialSetupError(
+            f"the sampler {type(self.study.sampler).__name__} failed on {which}: {type(error).__name__}: {first_line}"
+        )
+
+    def _study_full(self, n_trials: int) -> bool:
+        """Whether the study has its trials. The count known from this process's last claim
+        answers while it is below ``n_trials`` (the claim after asking is authoritative);
+        only then is the storage asked, which saves a query per trial."""
+        if self.known_count < n_trials:
+            return False
+        self.known_count = self.counted_trials()
+        return self.known_count >= n_trials
+
+    def _claim_place(self, trial: optuna.Trial, n_trials: int) -> bool:
+        """Whether ``trial`` is within the study's ``n_trials``: trials numbered before it decide.
+
+        Below number ``n_trials`` fewer than ``n_trials`` trials come before it, so only the
+        study's last trials need the query.
+        """
+        if trial.number < n_trials:
+            self.known_count += 1  # an estimate; _study_full asks the storage once it reaches n_trials
+            return True
+        before = self.counted_trials(before=trial.number)
+        self.known_count = before + 1
+        return before < n_trials
