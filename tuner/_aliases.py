@@ -31,7 +31,7 @@ OLD_MODULES: dict[str, list[str]] = {
     "tuner.sqlite_files": ["tuner.study.sqlite_files"],
     "tuner.folders": ["tuner.study.folders"],
     "tuner.recovery": ["tuner.trials.recovery", "tuner.study.records"],
-    "tuner.runner": ["tuner.trials.runner"],
+    "tuner.runner": ["tuner.trials.runner", "tuner.trials.run_report"],
     "tuner.trials": ["tuner.trials.trial", "tuner.study.records"],
     "tuner.launch": ["tuner.trials.launch"],
     "tuner.warm": ["tuner.trials.warm"],

@@ -36,7 +36,8 @@ from tuner.study.storage import (
 )
 from tuner.trials.budget import Budget
 from tuner.trials.recovery import recover_stale_trials
-from tuner.trials.runner import RunSummary, StudyRunner
+from tuner.trials.run_report import RunSummary
+from tuner.trials.runner import StudyRunner
 
 if TYPE_CHECKING:
     import optuna

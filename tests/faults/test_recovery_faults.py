@@ -1,4 +1,6 @@
-"""Recovery of what a dead, stopped or failing `tune` left: nothing stuck RUNNING, nothing counted twice, no process left.
+"""Recovery of what a dead, stopped or failing `tune` left.
+
+Nothing stays stuck RUNNING, nothing is counted twice, no process is left.
 
 Heartbeats are made stale by moving them back in the database (as 70 s of silence would), so no test waits out
 the 60 s grace period.

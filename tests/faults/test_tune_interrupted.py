@@ -1,4 +1,6 @@
-"""`tune` itself stopped: Ctrl-C, SIGTERM, a second Ctrl-C, SIGKILL. No orphans, nothing left RUNNING, re-runs finish."""
+"""`tune` itself stopped: Ctrl-C, SIGTERM, a second Ctrl-C, SIGKILL.
+
+No orphans, nothing left RUNNING, re-runs finish."""
 
 from __future__ import annotations
 
@@ -48,7 +50,9 @@ def behaving(args: list[str]) -> list[str]:
     return [f"behaviour={json.dumps({'fault': 'ok'})}" if arg.startswith("behaviour=") else arg for arg in args]
 
 
-@pytest.mark.parametrize(("signum", "warm"), [(signal.SIGINT, False), (signal.SIGTERM, True)], ids=["sigint-plain", "sigterm-warm"])
+@pytest.mark.parametrize(
+    ("signum", "warm"), [(signal.SIGINT, False), (signal.SIGTERM, True)], ids=["sigint-plain", "sigterm-warm"]
+)
 def test_interrupt_ends_running_trials_and_a_rerun_finishes_the_study(signum, warm, faulty_study, tmp_path):
     args = [*faulty_study(warm=warm, fault="hang", spawn=True), "--n-trials", "4", "--n-jobs", "2"]
     tune = tune_process(args, tmp_path)
@@ -60,7 +64,9 @@ def test_interrupt_ends_running_trials_and_a_rerun_finishes_the_study(signum, wa
     assert "Traceback" not in output
     assert "Stopped: interrupted; this run: 0 complete, 0 pruned, 2 failed." in output
     trials = load_trials()
-    assert [(t.state.name, t.user_attrs["reason"]) for t in trials if t.state.name == "FAIL"] == [("FAIL", "interrupted")] * 2
+    assert [(t.state.name, t.user_attrs["reason"]) for t in trials if t.state.name == "FAIL"] == [
+        ("FAIL", "interrupted")
+    ] * 2
     assert states(trials).count("RUNNING") == 0
     assert live_pids(tmp_path / "results") == set()
 
@@ -108,7 +114,9 @@ def test_sigkilled_tune_leaves_nothing_running_after_the_next_start(warm, faulty
     assert "left running by a tune process that died: marked failed, parameters queued again" in rerun.stdout
     assert live_pids(tmp_path / "results") == set()  # the grandchildren of the killed run included
     trials = load_trials()
-    assert {t.number: t.user_attrs["reason"] for t in trials if t.state.name == "FAIL"} == dict.fromkeys(stale, "tune process died")
+    assert {t.number: t.user_attrs["reason"] for t in trials if t.state.name == "FAIL"} == dict.fromkeys(
+        stale, "tune process died"
+    )
     assert states(trials).count("COMPLETE") == 3 and "RUNNING" not in states(trials) and "WAITING" not in states(trials)
     assert set(stale.values()) <= {t.params["x"] for t in trials if t.state.name == "COMPLETE"}  # re-queued and run
     for path in [*tmp_path.glob("results/**/metrics.json"), tmp_path / "results" / STUDY / "best_config.json"]:

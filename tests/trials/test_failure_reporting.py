@@ -59,5 +59,6 @@ def test_exit_status_is_0_when_a_trial_of_the_run_completed_beside_failures(faul
 
     assert "this run: 1 complete, 0 pruned, 1 failed" in result.output
     assert result.exit_code == 0
-    assert [trial.state.name for trial in optuna.load_study(study_name="faulty", storage="sqlite:///tune.db").trials] == [
-        "FAIL", "COMPLETE"]
+    assert [
+        trial.state.name for trial in optuna.load_study(study_name="faulty", storage="sqlite:///tune.db").trials
+    ] == ["FAIL", "COMPLETE"]

@@ -51,7 +51,9 @@ def test_the_builtin_trainers_trial_is_still_pruned_before_its_last_epoch(digits
 
 
 @pytest.mark.parametrize("declared, state", [(True, "COMPLETE"), (False, "PRUNED")])
-def test_a_trainer_that_reports_its_last_epoch_is_not_pruned_there(declared, state, study_files, tune_cli, quadratic_command):
+def test_a_trainer_that_reports_its_last_epoch_is_not_pruned_there(
+    declared, state, study_files, tune_cli, quadratic_command
+):
     args = study_files(epochs=2, extra={"declare_last_epoch": declared})
     result = tune_cli(*args, "--n-trials", "1", "--command", quadratic_command, *PRUNE_ALWAYS)
 

@@ -17,21 +17,45 @@ from tests.conftest import QUADRATIC_CONFIG, TRAINERS
 POSTGRES_URL = os.environ.get("TUNER_TEST_POSTGRES_URL")
 
 
-def run_cooperating_processes(tmp_path: Path, storage: str, study_name: str, *, processes: int, n_trials: int) -> list[subprocess.CompletedProcess]:
+def run_cooperating_processes(
+    tmp_path: Path, storage: str, study_name: str, *, processes: int, n_trials: int
+) -> list[subprocess.CompletedProcess]:
     (tmp_path / "quad.jsonnet").write_text(QUADRATIC_CONFIG)
     (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 6}}))
     command = [
-        sys.executable, "-m", "tuner", "quad.jsonnet", "space.json",
-        "--storage", storage, "--study-name", study_name, "--n-trials", str(n_trials), "--pruner", "none",
-        "--ext-var", "epochs=2", "--ext-var", "sleep=0.05", "--ext-var", "extra={}",
-        "--command", f"{sys.executable} {TRAINERS / 'quadratic.py'} {{config}} {{serialization_dir}}",
+        sys.executable,
+        "-m",
+        "tuner",
+        "quad.jsonnet",
+        "space.json",
+        "--storage",
+        storage,
+        "--study-name",
+        study_name,
+        "--n-trials",
+        str(n_trials),
+        "--pruner",
+        "none",
+        "--ext-var",
+        "epochs=2",
+        "--ext-var",
+        "sleep=0.05",
+        "--ext-var",
+        "extra={}",
+        "--command",
+        f"{sys.executable} {TRAINERS / 'quadratic.py'} {{config}} {{serialization_dir}}",
     ]
     started = []
     for index in range(processes):
-        started.append(subprocess.Popen(
-            [*command, "-s", f"results/worker{index}"], cwd=tmp_path,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        started.append(
+            subprocess.Popen(
+                [*command, "-s", f"results/worker{index}"],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=300), p.stdout.read(), "") for p in started]
 
 

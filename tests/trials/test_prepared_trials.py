@@ -38,10 +38,16 @@ def process_times(trial: optuna.trial.FrozenTrial) -> tuple[float, float]:
     return times["start"], times["end"]
 
 
-def running_when_asked(trial: optuna.trial.FrozenTrial, trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+def running_when_asked(
+    trial: optuna.trial.FrozenTrial, trials: list[optuna.trial.FrozenTrial]
+) -> list[optuna.trial.FrozenTrial]:
     """The other trials that tune had launched, and whose processes had not ended, when ``trial`` was asked."""
     asked = trial.datetime_start.timestamp()
-    return [other for other in trials if other is not trial and launched_at(other).timestamp() <= asked < process_times(other)[1]]
+    return [
+        other
+        for other in trials
+        if other is not trial and launched_at(other).timestamp() <= asked < process_times(other)[1]
+    ]
 
 
 def test_short_trials_are_prepared_ahead_and_timed_from_their_launch(study_files, tune_cli, quadratic_command):
@@ -71,7 +77,9 @@ def test_short_trials_are_prepared_ahead_and_timed_from_their_launch(study_files
 
 
 def test_one_slot_asks_each_trial_when_it_starts(study_files, tune_cli, quadratic_command):
-    result = tune_cli(*study_files(epochs=1, sleep=0.2), "--n-trials", "4", "--pruner", "none", "--command", quadratic_command)
+    result = tune_cli(
+        *study_files(epochs=1, sleep=0.2), "--n-trials", "4", "--pruner", "none", "--command", quadratic_command
+    )
     assert result.exit_code == 0, result.output
 
     trials = optuna.load_study(study_name="quad", storage=STORAGE).trials
@@ -81,10 +89,25 @@ def test_one_slot_asks_each_trial_when_it_starts(study_files, tune_cli, quadrati
 
 def test_ctrl_c_hands_a_prepared_trial_back_and_a_rerun_completes_the_study(tmp_path):
     (tmp_path / "numbered_sleeper.py").write_text(NUMBERED_SLEEPER)
-    (tmp_path / "c.jsonnet").write_text("{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}")
+    (tmp_path / "c.jsonnet").write_text(
+        "{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}"
+    )
     (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
-    tune = [sys.executable, "-m", "tuner", "c.jsonnet", "space.json", "--pruner", "none", "--n-trials", "5",
-            "--n-jobs", "2", "--command", f"{sys.executable} numbered_sleeper.py {{config}} {{serialization_dir}}"]
+    tune = [
+        sys.executable,
+        "-m",
+        "tuner",
+        "c.jsonnet",
+        "space.json",
+        "--pruner",
+        "none",
+        "--n-trials",
+        "5",
+        "--n-jobs",
+        "2",
+        "--command",
+        f"{sys.executable} numbered_sleeper.py {{config}} {{serialization_dir}}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     process = subprocess.Popen(tune, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Trial 0 ended, 1 and 2 sleep in the two slots, 3 is rendered and waits for a slot.
@@ -100,7 +123,12 @@ def test_ctrl_c_hands_a_prepared_trial_back_and_a_rerun_completes_the_study(tmp_
     trials = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path / 'tune.db'}").trials
     ran = [trial for trial in trials if trial.state.name != "WAITING"]  # interrupted points are queued again
     assert [trial.state.name for trial in ran] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
-    assert [trial.user_attrs.get("reason") for trial in ran] == [None, "interrupted", "interrupted", REASON_NOT_LAUNCHED]
+    assert [trial.user_attrs.get("reason") for trial in ran] == [
+        None,
+        "interrupted",
+        "interrupted",
+        REASON_NOT_LAUNCHED,
+    ]
     assert len(trials) - len(ran) == 2
     assert not prepared.exists()  # no folder that looks like a trial that ran
 

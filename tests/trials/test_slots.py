@@ -117,7 +117,9 @@ report(0, validation_accuracy=json.load(open(sys.argv[1]))["x"])
 def _threads_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tune_cli, *options: str) -> list[dict]:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "threads_trainer.py").write_text(THREADS_TRAINER)
-    (tmp_path / "c.jsonnet").write_text("{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}")
+    (tmp_path / "c.jsonnet").write_text(
+        "{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}"
+    )
     (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
     result = tune_cli("c.jsonnet", "space.json", "--module", "threads_trainer", "--n-trials", "2", *options)
     assert result.exit_code == 0, result.output

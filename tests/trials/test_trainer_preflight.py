@@ -142,7 +142,10 @@ def test_the_tutorials_optuna_pruner_callback_runs_with_a_note_that_it_is_not_ne
     result = run_study(digits_config(callbacks=[{"type": "optuna_pruner"}]), "--n-trials", "1")
 
     assert result.exit_code == 0, result.output
-    assert "note: trainer.callbacks: 'optuna_pruner' is not needed and is ignored: tune prunes trials by itself" in result.output
+    assert (
+        "note: trainer.callbacks: 'optuna_pruner' is not needed and is ignored: tune prunes trials by itself"
+        in result.output
+    )
     assert result.output.count("note: trainer.callbacks") == 1
     assert [trial.state.name for trial in stored_trials()] == ["COMPLETE"]
 

@@ -18,7 +18,7 @@ from tuner.trials.warm import split_python_module
 STORAGE = "sqlite:///tune.db"
 
 # A trainer module that pollutes everything it can, and behaves as its config says.
-POLLUTER = '''
+POLLUTER = """
 import json, os, random, sys, time
 import torch
 
@@ -45,9 +45,12 @@ if config.get("segfault"):
     os.kill(os.getpid(), 11)
 from tuner import report
 report(0, validation_accuracy=float(config["x"]))
-'''
+"""
 
-CONFIG = "{x: std.parseJson(std.extVar('x')), hang: std.parseJson(std.extVar('hang')), segfault: std.parseJson(std.extVar('segfault')), trainer: {validation_metric: '+accuracy'}}"
+CONFIG = (
+    "{x: std.parseJson(std.extVar('x')), hang: std.parseJson(std.extVar('hang')), "
+    "segfault: std.parseJson(std.extVar('segfault')), trainer: {validation_metric: '+accuracy'}}"
+)
 
 
 @pytest.fixture
@@ -58,8 +61,18 @@ def module_study(tmp_path, monkeypatch):
     (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
 
     def args(*, hang: bool = False, segfault: bool = False) -> list[str]:
-        return ["c.jsonnet", "space.json", "--module", "polluter_trainer", "--pruner", "none",
-                "--ext-var", f"hang={json.dumps(hang)}", "--ext-var", f"segfault={json.dumps(segfault)}"]
+        return [
+            "c.jsonnet",
+            "space.json",
+            "--module",
+            "polluter_trainer",
+            "--pruner",
+            "none",
+            "--ext-var",
+            f"hang={json.dumps(hang)}",
+            "--ext-var",
+            f"segfault={json.dumps(segfault)}",
+        ]
 
     return args
 
@@ -147,7 +160,7 @@ def test_ctrl_c_with_four_busy_slots_leaves_no_process(module_study, tmp_path):
     assert wait_until_none_work_in(tmp_path) == []
 
 
-FORKING_TRAINER = '''
+FORKING_TRAINER = """
 import json, os, sys, time
 config = json.load(open(sys.argv[1]))
 helper = os.fork()
@@ -159,7 +172,7 @@ from tuner import report
 report(0, validation_accuracy=float(config["x"]))
 from tuner.contract import write_json_atomically
 write_json_atomically(os.path.join(sys.argv[2], "metrics.json"), {"best_validation_accuracy": float(config["x"])})
-'''
+"""
 
 
 def test_a_forked_helper_ending_does_not_end_the_trial(module_study, tune_cli, tmp_path):

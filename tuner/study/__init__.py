@@ -2,8 +2,9 @@
 
 ``storage`` opens storages and creates or resumes studies; ``records`` is every attribute `tune` writes
 into a study and reads back (names, failure reasons); ``samplers`` builds samplers and pruners by name;
-``objective`` says which metric judges a trial; ``folders`` and ``sqlite_files`` look after the files
-next to a study.
+``objective`` says which metric judges a trial; ``heartbeat`` keeps each study's storage for heartbeats
+and stale trials; ``best_config`` writes best_config.json; ``folders`` and ``sqlite_files`` look after the
+files next to a study.
 """
 
 from tuner._aliases import package_getattr

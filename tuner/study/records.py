@@ -69,7 +69,11 @@ def remember_setup(
 
 def stored_snapshot(study: optuna.Study, key: str | None) -> ConfigSnapshot:
     """The config snapshot stored under ``key`` (the latest one when None)."""
-    snapshots = {name[len(ATTR_SNAPSHOT_PREFIX):]: value for name, value in study.user_attrs.items() if name.startswith(ATTR_SNAPSHOT_PREFIX)}
+    snapshots = {
+        name[len(ATTR_SNAPSHOT_PREFIX) :]: value
+        for name, value in study.user_attrs.items()
+        if name.startswith(ATTR_SNAPSHOT_PREFIX)
+    }
     if not snapshots:
         raise StudyError(f"study '{study.study_name}' was not created by tune: it stores no config")
     if key is None or key not in snapshots:
@@ -110,8 +114,14 @@ REASON_TAKEN_OVER = "ended: another tune process recovered it as stale"
 # Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
 NOT_COUNTED_REASONS = frozenset(
     {
-        REASON_INTERRUPTED, REASON_TUNE_DIED, REASON_NO_HEARTBEAT, REASON_SURPLUS, REASON_NOT_LAUNCHED,
-        REASON_NEVER_LAUNCHED, REASON_SETUP_FAILED, REASON_NOT_WRITTEN,
+        REASON_INTERRUPTED,
+        REASON_TUNE_DIED,
+        REASON_NO_HEARTBEAT,
+        REASON_SURPLUS,
+        REASON_NOT_LAUNCHED,
+        REASON_NEVER_LAUNCHED,
+        REASON_SETUP_FAILED,
+        REASON_NOT_WRITTEN,
     }
 )
 
@@ -188,16 +198,12 @@ def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[s
 
 def _with_inactive_defaults(study: optuna.Study, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` plus the default of each conditional parameter the trial left inactive."""
-    import warnings
-
-    from tuner.space.parse import parse_search_space
+    from tuner.space.parse import parse_stored_space
 
     stored = study.user_attrs.get(ATTR_SEARCH_SPACE)
     if not stored:
         return dict(params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # notes about the space were shown when the study ran
-        return parse_search_space(stored, source=f"study '{study.study_name}'").complete(params)
+    return parse_stored_space(stored, source=f"study '{study.study_name}'").complete(params)
 
 
 def write_trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial, path: Path) -> Path:

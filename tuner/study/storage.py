@@ -70,10 +70,16 @@ def open_storage(
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(url, must_exist=must_exist)
     sqlite_path = _sqlite_path(url)
-    open_url = url if sqlite_path is None else _checked_sqlite_url(url, sqlite_path, must_exist=must_exist, read_only=read_only)
+    open_url = (
+        url
+        if sqlite_path is None
+        else _checked_sqlite_url(url, sqlite_path, must_exist=must_exist, read_only=read_only)
+    )
     for attempt in range(STORAGE_OPEN_ATTEMPTS):
         try:
-            return _open_rdb(open_url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only)
+            return _open_rdb(
+                open_url, sqlite=sqlite_path is not None, heartbeat_interval=heartbeat_interval, read_only=read_only
+            )
         except Exception as error:  # noqa: BLE001 - drivers raise many kinds; all become one line
             if _is_creation_race(error) and attempt + 1 < STORAGE_OPEN_ATTEMPTS:
                 time.sleep(0.2 * (attempt + 1))  # another process is creating the tables right now
@@ -99,7 +105,9 @@ def _checked_sqlite_url(url: str, path: Path, *, must_exist: bool, read_only: bo
     return f"sqlite:///{uri}{'&' if '?' in uri else '?'}uri=true" if read_only else url
 
 
-def _open_rdb(url: str, *, sqlite: bool, heartbeat_interval: int | None, read_only: bool = False) -> optuna.storages.BaseStorage:
+def _open_rdb(
+    url: str, *, sqlite: bool, heartbeat_interval: int | None, read_only: bool = False
+) -> optuna.storages.BaseStorage:
     import optuna
 
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}} if sqlite else None
@@ -155,7 +163,7 @@ def _open_journal(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    path = Path(url[len(JOURNAL_PREFIX):])
+    path = Path(url[len(JOURNAL_PREFIX) :])
     if must_exist and not path.is_file():
         raise StudyError(f"no journal storage at {path}; run `tune CONFIG SPACE --storage {url}` first")
     if not path.parent.is_dir():
@@ -164,7 +172,9 @@ def _open_journal(url: str, *, must_exist: bool) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except Exception as error:  # noqa: BLE001 - a damaged journal fails in many ways; all become one line
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StudyError(f"{path} is not a readable Optuna journal ({detail}); restore it or pass another --storage") from None
+        raise StudyError(
+            f"{path} is not a readable Optuna journal ({detail}); restore it or pass another --storage"
+        ) from None
 
 
 def _is_creation_race(error: Exception) -> bool:
@@ -207,7 +217,7 @@ class StorageFileWatch:
 
 def watch_storage_file(url: str) -> StorageFileWatch | None:
     """A :class:`StorageFileWatch` for a SQLite or journal storage; None for a database server."""
-    path = Path(url[len(JOURNAL_PREFIX):]) if url.startswith(JOURNAL_PREFIX) else _sqlite_path(url)
+    path = Path(url[len(JOURNAL_PREFIX) :]) if url.startswith(JOURNAL_PREFIX) else _sqlite_path(url)
     return StorageFileWatch(path) if path is not None and path.exists() else None
 
 
@@ -224,10 +234,15 @@ def load_existing_study(storage: optuna.storages.BaseStorage, name: str | None, 
         raise StudyError(f"storage {describe_storage(url)} holds no study yet")
     if name is None:
         if len(names) > 1:
-            raise StudyError(f"storage {describe_storage(url)} holds several studies ({', '.join(names)}); pass --study-name")
+            raise StudyError(
+                f"storage {describe_storage(url)} holds several studies ({', '.join(names)}); pass --study-name"
+            )
         name = names[0]
     if name not in names:
-        raise StudyError(f"no study '{name}' in {describe_storage(url)}{did_you_mean(name, names)}; studies there: {', '.join(names)}")
+        raise StudyError(
+            f"no study '{name}' in {describe_storage(url)}{did_you_mean(name, names)}; "
+            f"studies there: {', '.join(names)}"
+        )
     return _single_objective(optuna.load_study(study_name=name, storage=storage))
 
 
@@ -257,7 +272,9 @@ def create_or_resume_study(
         _check_compatible(study, direction, metric)
         return opened_from(study, storage), True
     try:
-        study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler, pruner=pruner)
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction=direction, sampler=sampler, pruner=pruner
+        )
     except optuna.exceptions.DuplicatedStudyError:  # another process created it a moment ago
         study = _single_objective(optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner))
         _check_compatible(study, direction, metric)
@@ -299,7 +316,9 @@ def _distribution(parameter: Parameter) -> optuna.distributions.BaseDistribution
     if parameter.choices is not None:
         return optuna.distributions.CategoricalDistribution(list(parameter.choices))
     if parameter.kind == "int":
-        return optuna.distributions.IntDistribution(parameter.low, parameter.high, log=parameter.log, step=parameter.step or 1)
+        return optuna.distributions.IntDistribution(
+            parameter.low, parameter.high, log=parameter.log, step=parameter.step or 1
+        )
     return optuna.distributions.FloatDistribution(parameter.low, parameter.high, log=parameter.log, step=parameter.step)
 
 
@@ -343,5 +362,5 @@ def _sqlite_path(url: str) -> Path | None:
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         return None
-    path = url[len(prefix):].split("?", 1)[0]
+    path = url[len(prefix) :].split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None

@@ -1,6 +1,7 @@
 """Running trials: the runner, one trial's life, launching processes, slots, budget and recovery.
 
-``runner`` asks Optuna for trials and fills free slots; ``trial`` is one trial from sampled values to
+``runner`` fills free slots and records outcomes, ``asking`` asks Optuna for trials and prepares them,
+``signals`` turns Ctrl-C and SIGTERM into a graceful stop; ``trial`` is one trial from sampled values to
 outcome; ``launch`` / ``warm`` / ``worker`` start its process (cold, or forked from a warm worker);
 ``slots`` and ``gpus`` say where it runs; ``budget`` when the study stops; ``recovery`` ends trials
 left behind by a `tune` that died; ``descendants`` finds a trial's processes; ``trainer_check`` tries

@@ -73,7 +73,8 @@ class TrialSource:
         return sum(
             1
             for trial in trials
-            if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS and (before is None or trial.number < before)
+            if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS
+            and (before is None or trial.number < before)
         )
 
     def exhausted_reason(self, budget: Budget) -> str | None:

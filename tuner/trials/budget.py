@@ -80,7 +80,7 @@ class FailurePolicy:
                     f"{failures} of {self._finished} trials failed, more than --max-failure-rate "
                     f"{self.max_failure_rate:g}; most often: {self._most_common()}"
                 )
-        streak = self._streak[-self.same_reason_streak:]
+        streak = self._streak[-self.same_reason_streak :]
         if len(streak) == self.same_reason_streak and len(set(streak)) == 1:
             return f"the last {self.same_reason_streak} trials all failed with: {streak[-1]}"
         return None

@@ -93,7 +93,9 @@ def _asked_long_ago(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> boo
     return datetime.now() - trial.datetime_start > timedelta(seconds=grace)
 
 
-def _fail(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+def _fail(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, trial: optuna.trial.FrozenTrial, reason: str
+) -> bool:
     """Record ``trial`` as failed for ``reason``; False if another process finished it first."""
     import optuna
 

@@ -12,22 +12,22 @@ import signal
 import statistics
 import time
 import warnings
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from tuner.config.snapshot import ConfigSnapshot
 from tuner.space.parameters import SearchSpace
 from tuner.study.heartbeat import record_heartbeat
 from tuner.study.objective import Objective
-from tuner.study.records import NOT_COUNTED_REASONS, REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome, record_outcome
+from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome, record_outcome
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.asking import TrialSource, study_full_reason
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.launch import CommandTemplate, terminate_all, wait_for_exit
 from tuner.trials.recovery import launch_identity
+from tuner.trials.run_report import RunObserver, RunSummary
 from tuner.trials.signals import interrupt_handlers
 from tuner.trials.slots import Slot
 from tuner.trials.trial import TrialRun
@@ -46,43 +46,27 @@ PREPARE_AHEAD_BELOW_SECONDS = 10.0
 RECENT_TRIALS = 9
 
 
-class RunObserver(Protocol):
-    """What the runner tells the display (or nobody) as a study progresses."""
-
-    def trial_started(self, run: TrialRun) -> None: ...
-
-    def trial_finished(self, trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> None: ...
-
-    def stopping(self, reason: str) -> None: ...
-
-
-@dataclass
-class RunSummary:
-    """What happened in one call of :meth:`StudyRunner.run`."""
-
-    finished: dict[str, int] = field(default_factory=lambda: {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
-    interrupted: bool = False
-    gave_up: bool = False  # stopped because trials kept failing
-    stop_reason: str = ""
-    failure_reasons: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def only_failures(self) -> bool:
-        """Trials of this run failed and none completed or was pruned (failures that say nothing
-        about the parameters, such as interrupted trials, aside)."""
-        failed = sum(count for reason, count in self.failure_reasons.items() if reason not in NOT_COUNTED_REASONS)
-        return failed > 0 and self.finished["COMPLETE"] + self.finished["PRUNED"] == 0
-
-
 class StudyRunner:
     """Drives one study's trials through the given slots."""
 
     def __init__(
-        self, *, study: optuna.Study, space: SearchSpace, snapshot: ConfigSnapshot, template: CommandTemplate,
-        objective: Objective, serialization_dir: Path, slots: Sequence[Slot], base_env: Mapping[str, str],
-        trial_timeout: float | None = None, failure_policy: FailurePolicy | None = None,
-        heartbeat_interval: float | None = None, warm_launch: bool = True, observer: RunObserver | None = None,
-        on_best: Callable[[Path], None] | None = None, storage_watch: StorageFileWatch | None = None,
+        self,
+        *,
+        study: optuna.Study,
+        space: SearchSpace,
+        snapshot: ConfigSnapshot,
+        template: CommandTemplate,
+        objective: Objective,
+        serialization_dir: Path,
+        slots: Sequence[Slot],
+        base_env: Mapping[str, str],
+        trial_timeout: float | None = None,
+        failure_policy: FailurePolicy | None = None,
+        heartbeat_interval: float | None = None,
+        warm_launch: bool = True,
+        observer: RunObserver | None = None,
+        on_best: Callable[[Path], None] | None = None,
+        storage_watch: StorageFileWatch | None = None,
     ) -> None:
         self.study = study
         self.template = template

@@ -36,7 +36,9 @@ def builtin_trainer_packages(template: CommandTemplate) -> list[str] | None:
     return [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--include-package"]
 
 
-def check_with_builtin_trainer(prepared: PreparedConfig, template: CommandTemplate, env: Mapping[str, str]) -> list[str]:
+def check_with_builtin_trainer(
+    prepared: PreparedConfig, template: CommandTemplate, env: Mapping[str, str]
+) -> list[str]:
     """Run the built-in trainer's config check on the corner renders; return its notes.
 
     Does nothing (returns no notes) when the trials run another trainer.

@@ -275,7 +275,7 @@ def last_error_line(log: str) -> str | None:
         return None
     marked = [line for line in lines if line.lower().startswith("error:") or ": error:" in line.lower()]
     line = marked[-1] if marked else lines[-1]
-    line = line[line.lower().index("error:") + len("error:"):].strip() if marked else line
+    line = line[line.lower().index("error:") + len("error:") :].strip() if marked else line
     return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 3] + "..."
 
 

@@ -120,8 +120,13 @@ class _Worker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
-                argv, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
+                argv,
+                env=dict(env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
             )
         return cls(popen)  # its imports run while tune goes on; fork() waits for "ready"
 
