@@ -7,8 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
+from tests.conftest import wait_for
 from tests.faults.conftest import REPO, live_pids, load_trials, run_tune, states, tune_process
 from tuner.study.records import REASON_NOT_LAUNCHED
 
@@ -44,9 +44,8 @@ def test_random_faults_on_four_slots_interrupted_and_resumed_add_up(faulty_study
     args = [*faulty_study(fault="random", sleep=0.2, spawn=True), "--n-trials", str(n_trials), "--n-jobs", "4",
             "--sampler", "random", "--trial-timeout", "1"]
     tune = tune_process(args, tmp_path)
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("results/faulty/trial_*"))) < n_trials // 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(list(tmp_path.glob("results/faulty/trial_*"))) >= n_trials // 2,
+             f"{n_trials // 2} trial folders (half the run)", process=tune)
     tune.send_signal(signal.SIGINT)
     first, _ = tune.communicate(timeout=60)
     assert tune.returncode == 130, first
