@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import pytest
 from click.testing import CliRunner, Result
 
 TRAINERS = Path(__file__).parent / "trainers"
+WAIT_SECONDS = 120  # a deadline guards against a hang; a passing wait ends as soon as its event happens
+
+T = TypeVar("T")
 
 QUADRATIC_CONFIG = """
 {
@@ -51,12 +57,14 @@ def study_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
 @pytest.fixture
 def tune_cli() -> Callable[..., Result]:
     """Invoke the ``tune`` CLI in-process and return click's result."""
+    return invoke_tune
+
+
+def invoke_tune(*args: str) -> Result:
+    """Run the ``tune`` CLI in-process (in the working directory) and return click's result."""
     from tuner.cli import main
 
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def working_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -67,3 +75,25 @@ def working_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     shutil.copytree(source, directory)
     monkeypatch.chdir(directory)
     return directory
+
+
+def wait_for(condition: Callable[[], T], what: str, *, timeout: float = WAIT_SECONDS,
+             process: subprocess.Popen[str] | None = None) -> T:
+    """Poll ``condition`` until it returns something true, and return that.
+
+    ``what`` names the awaited event ("trial 0's trainer started"). Raises AssertionError naming it when
+    ``timeout`` seconds pass first, or at once (with its output) when ``process``, the program expected to
+    bring the event about, exits without it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        exited = process is not None and process.poll() is not None  # before the check: it may act, then exit
+        if value := condition():
+            return value
+        if exited:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"waiting for {what}: the process exited (status {process.returncode}) without it;"
+                                 f" its output:\n{output}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waiting for {what}: not the case after {timeout:g} s")
+        time.sleep(0.05)

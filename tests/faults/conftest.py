@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 import pytest
 
-from tests.conftest import TRAINERS
+from tests.conftest import TRAINERS, WAIT_SECONDS, wait_for
 
 STORAGE = "sqlite:///tune.db"
 STUDY = "faulty"
@@ -35,13 +36,18 @@ def faulty_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
     ``warm=True`` runs the trainer as ``--module faulty`` (forked by a warm worker), else as a script.
     """
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "faulty.jsonnet").write_text(FAULTY_CONFIG)
-    (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0.0, "high": 1.0}}))
+    return write_faulty_study(tmp_path)
+
+
+def write_faulty_study(folder: Path) -> Callable[..., list[str]]:
+    """Write the faulty trainer's config and space into ``folder``; return what makes tune arguments."""
+    (folder / "faulty.jsonnet").write_text(FAULTY_CONFIG)
+    (folder / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0.0, "high": 1.0}}))
 
     def make(*, warm: bool = False, **behaviour: Any) -> list[str]:
         launch = ["--module", "faulty"] if warm else ["--command", SCRIPT_COMMAND]
         if warm:  # the worker imports the module from tune's working directory
-            (tmp_path / "faulty.py").write_text((TRAINERS / "faulty.py").read_text())
+            (folder / "faulty.py").write_text((TRAINERS / "faulty.py").read_text())
         return ["faulty.jsonnet", "space.json", "--pruner", "none", "--seed", "0",
                 "--ext-var", f"behaviour={json.dumps(behaviour)}", *launch]
 
@@ -103,12 +109,14 @@ def processes_in_environment(results: Path) -> set[int]:
     return {pid for pid in found if pid_alive(pid)}
 
 
-def live_pids(results: Path) -> set[int]:
-    """Processes of the run still alive, after a moment for the kernel to deliver pending kills.
+def live_pids(results: Path, settle: float = 10) -> set[int]:
+    """Processes of the run still alive: those whose pids the trainers recorded, and any process whose environment
+    names a trial folder.
 
-    Those whose pids the trainers recorded, and any process whose environment names a trial folder.
+    Waits up to ``settle`` seconds for the set to empty (the kernel delivering pending kills), so a passing check
+    returns as soon as the last one is gone; on a deadline it returns the survivors for the assertion to show.
     """
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + settle
     while True:
         alive = {pid for pid in recorded_pids(results) if pid_alive(pid)} | processes_in_environment(results)
         if not alive or time.monotonic() > deadline:
@@ -116,13 +124,19 @@ def live_pids(results: Path) -> set[int]:
         time.sleep(0.05)
 
 
-def wait_for_pid_files(results: Path, count: int, timeout: float = 90) -> None:
-    """Wait until the trainers and grandchildren of the run wrote ``count`` pid files."""
-    deadline = time.monotonic() + timeout
-    while len(list(results.glob("**/trial_*/pids/*"))) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(list(results.glob("**/trial_*/pids/*"))) >= count
-    time.sleep(0.1)  # the files' contents
+def wait_for_pid_files(results: Path, count: int, timeout: float = WAIT_SECONDS) -> None:
+    """Wait until the trainers and grandchildren of the run wrote ``count`` pid files, contents included."""
+    def written() -> bool:  # each writer ends its file with a newline
+        return sum(1 for path in results.glob("**/trial_*/pids/*") if _text(path).endswith("\n")) >= count
+
+    wait_for(written, f"{count} pid files under {results}", timeout=timeout)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 @pytest.fixture(autouse=True)

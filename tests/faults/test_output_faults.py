@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
-from tests.conftest import TRAINERS
-from tests.faults.conftest import load_trials
+from tests.conftest import TRAINERS, invoke_tune
+from tests.faults.conftest import load_trials, write_faulty_study
 
 BAD_OUTPUT_COMMAND = f"{sys.executable} {TRAINERS / 'bad_output.py'} {{config}} {{serialization_dir}}"
 
-# output of trial 0 (tests/trainers/bad_output.py) -> the reason recorded on it.
+# an output of tests/trainers/bad_output.py -> the reason recorded on its trial.
 BAD_OUTPUTS = {
     "line_not_utf8": "metrics.jsonl line 1 is not UTF-8 (byte 0xe9 at offset 53)",
     "final_not_utf8": "metrics.json is not UTF-8 (byte 0xe9 at offset 46)",
@@ -34,17 +35,34 @@ def bad_output_study(faulty_study, **behaviour) -> list[str]:
     return [*arguments[:command], "--command", BAD_OUTPUT_COMMAND, *arguments[command + 2:]]
 
 
+@pytest.fixture(scope="module")
+def every_bad_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
+    """One study whose trial n writes the n-th of BAD_OUTPUTS, then one trial that behaves; its folder and tune's result.
+
+    One run for them all: each bad trial is followed by another, so it shows that the run goes on after it.
+    """
+    folder = tmp_path_factory.mktemp("bad_outputs")
+    faults = {str(number): output for number, output in enumerate(BAD_OUTPUTS)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        arguments = bad_output_study(write_faulty_study(folder), faults=faults)
+        return folder, invoke_tune(*arguments, "--n-trials", str(len(faults) + 1))
+
+
 @pytest.mark.parametrize("output", list(BAD_OUTPUTS))
-def test_bad_trainer_output_fails_only_its_trial_with_the_reason(output, faulty_study, tune_cli):
-    result = tune_cli(*bad_output_study(faulty_study, faults={"0": output}), "--n-trials", "2")
+def test_bad_trainer_output_fails_only_its_trial_with_the_reason(output, every_bad_output, tune_cli, monkeypatch):
+    folder, result = every_bad_output
+    monkeypatch.chdir(folder)
+    number = list(BAD_OUTPUTS).index(output)
 
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
-    first, second = load_trials()
-    assert (first.state.name, first.user_attrs["reason"]) == ("FAIL", BAD_OUTPUTS[output])
-    assert second.state.name == "COMPLETE"
+    trials = load_trials()
+    assert (trials[number].state.name, trials[number].user_attrs.get("reason")) == ("FAIL", BAD_OUTPUTS[output])
+    assert [trial.user_attrs.get("reason") for trial in trials].count(BAD_OUTPUTS[output]) == 1  # only its trial
+    assert trials[-1].state.name == "COMPLETE"  # the trial that behaves, after every bad one
     assert f"failed: {BAD_OUTPUTS[output]}" in result.output
-    shown = tune_cli("show-trials", "--trial", "0", "--format", "json")  # what the folder holds, as far as it reads
+    shown = tune_cli("show-trials", "--trial", str(number), "--format", "json")  # what the folder holds, as far as it reads
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["reason"] == BAD_OUTPUTS[output]
 

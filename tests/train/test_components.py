@@ -100,9 +100,32 @@ def test_optimizer_scheduler_and_clipping_options_run(tmp_path: Path, text_data:
 
 
 def test_reduce_on_plateau_gets_the_validation_metric(tmp_path: Path, text_data: dict[str, str]) -> None:
-    config = text_config(text_data, num_epochs=2,
-                         learning_rate_scheduler={"type": "reduce_on_plateau", "mode": "max", "patience": 0})
+    from tuner.train.models.text import BasicClassifier
+
+    class PlateauProbe(BasicClassifier):
+        """``answer`` improves (falls) every training pass, and is flat on validation."""
+
+        passes = 0
+
+        def get_metrics(self, reset: bool = False) -> dict[str, float]:
+            if self.training:
+                PlateauProbe.passes += 1
+                return {"answer": -float(PlateauProbe.passes)}
+            return {"answer": 42.0}
+
+    if "plateau_probe_for_test" not in MODELS.names():
+        MODELS.register("plateau_probe_for_test")(PlateauProbe)
+    # factor 0: once the scheduler sees a plateau the learning rate is 0 and the weights stop moving. Only the
+    # validation answer plateaus; the training answer and the losses improve, so they would never stop it.
+    scheduler = {"type": "reduce_on_plateau", "mode": "min", "patience": 0, "factor": 0.0}
+    config = text_config(text_data, num_epochs=4, validation_metric="-answer", learning_rate_scheduler=scheduler)
+    config["model"]["type"] = "plateau_probe_for_test"
     train(config, tmp_path / "run", log=lambda line: None)
+
+    losses = [line["validation_loss"] for line in read_lines(tmp_path / "run" / "metrics.jsonl")]
+    assert [line["validation_answer"] for line in read_lines(tmp_path / "run" / "metrics.jsonl")] == [42.0] * 4
+    assert losses[0] != losses[1]  # the first two epochs learn; the plateau is seen after the second
+    assert losses[1] == losses[2] == losses[3], losses  # then the learning rate is 0: the same weights each epoch
 
 
 def test_vocabulary_respects_min_count_and_max_size(tmp_path: Path, text_data: dict[str, str]) -> None:

@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from tuner.contract import report, write_json_atomically  # noqa: E402
+from tuner.contract import report, write_json_atomically
 
 GRANDCHILD = 'echo $$ > "$0/$$"; exec sleep 3600'
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from tuner.contract import report, write_json_atomically  # noqa: E402
+from tuner.contract import report, write_json_atomically
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from tuner.contract import report, write_json_atomically  # noqa: E402
+from tuner.contract import report, write_json_atomically
 
 
 def main() -> int:

@@ -10,7 +10,8 @@ import sys
 import time
 
 start = time.time()
-config = json.load(open(sys.argv[1]))
+with open(sys.argv[1]) as config_file:
+    config = json.load(config_file)
 if config.get("import_torch"):
     import torch  # noqa: F401  - what a real trainer pays at start
 work_start = time.time()
