@@ -26,9 +26,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# Lint (ruff, zero findings) and the package's layout properties (tools/check_layout.py prints each one).
+# Lint (ruff check: zero findings; ruff format: one layout of code) and the package's layout properties (tools/check_layout.py prints each one).
 check: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python tools/check_layout.py
 
 clean:

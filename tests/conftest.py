@@ -46,9 +46,12 @@ def study_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         return [
             "quad.jsonnet",
             "space.json",
-            "--ext-var", f"epochs={epochs}",
-            "--ext-var", f"sleep={sleep}",
-            "--ext-var", f"extra={json.dumps(extra or {})}",
+            "--ext-var",
+            f"epochs={epochs}",
+            "--ext-var",
+            f"sleep={sleep}",
+            "--ext-var",
+            f"extra={json.dumps(extra or {})}",
         ]
 
     return make
@@ -77,8 +80,13 @@ def working_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return directory
 
 
-def wait_for(condition: Callable[[], T], what: str, *, timeout: float = WAIT_SECONDS,
-             process: subprocess.Popen[str] | None = None) -> T:
+def wait_for(
+    condition: Callable[[], T],
+    what: str,
+    *,
+    timeout: float = WAIT_SECONDS,
+    process: subprocess.Popen[str] | None = None,
+) -> T:
     """Poll ``condition`` until it returns something true, and return that.
 
     ``what`` names the awaited event ("trial 0's trainer started"). Raises AssertionError naming it when
@@ -92,8 +100,10 @@ def wait_for(condition: Callable[[], T], what: str, *, timeout: float = WAIT_SEC
             return value
         if exited:
             output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"waiting for {what}: the process exited (status {process.returncode}) without it;"
-                                 f" its output:\n{output}")
+            raise AssertionError(
+                f"waiting for {what}: the process exited (status {process.returncode}) without it;"
+                f" its output:\n{output}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"waiting for {what}: not the case after {timeout:g} s")
         time.sleep(0.05)

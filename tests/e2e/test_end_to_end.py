@@ -34,7 +34,9 @@ def pid_alive(pid: int) -> bool:
 
 
 def test_study_runs_trials_and_writes_best_config(study_files, tune_cli, quadratic_command, tmp_path):
-    result = tune_cli(*study_files(), "--n-trials", "6", "--seed", "1", "--pruner", "none", "--command", quadratic_command)
+    result = tune_cli(
+        *study_files(), "--n-trials", "6", "--seed", "1", "--pruner", "none", "--command", quadratic_command
+    )
 
     assert result.exit_code == 0, result.output
     trials = load_trials()
@@ -71,8 +73,21 @@ def test_objective_is_derived_from_epoch_lines_without_metrics_json(study_files,
 def test_plain_metric_is_the_last_epoch_value(study_files, tune_cli, quadratic_command):
     # At x = 3 the loss falls 0.75, 0.5, 0.25, 0.0: the best (highest) would be 0.75, the last is 0.0.
     args = study_files({"x": {"type": "categorical", "choices": [3.0]}}, epochs=4, extra={"no_final": True})
-    result = tune_cli(*args, "--n-trials", "1", "--metric", "validation_loss", "--direction", "maximize",
-                      "--pruner", "none", "--study-name", "last", "--command", quadratic_command)
+    result = tune_cli(
+        *args,
+        "--n-trials",
+        "1",
+        "--metric",
+        "validation_loss",
+        "--direction",
+        "maximize",
+        "--pruner",
+        "none",
+        "--study-name",
+        "last",
+        "--command",
+        quadratic_command,
+    )
     assert result.exit_code == 0, result.output
     assert load_trials("last")[0].value == pytest.approx(0.0)
 
@@ -87,8 +102,17 @@ def test_direction_contradicting_the_config_is_refused(study_files, tune_cli, qu
 def test_pruner_ends_a_bad_trial_mid_run(study_files, tune_cli, quadratic_command, tmp_path):
     epochs = 60  # 0.3 s each: the trainer, left alone, would write 60 epoch lines and metrics.json
     args = study_files({"x": {"type": "categorical", "choices": [0.0]}}, epochs=epochs, sleep=0.3)
-    result = tune_cli(*args, "--n-trials", "1", "--pruner", "threshold", "--pruner-kwargs", '{"lower": 0.5}',
-                      "--command", quadratic_command)
+    result = tune_cli(
+        *args,
+        "--n-trials",
+        "1",
+        "--pruner",
+        "threshold",
+        "--pruner-kwargs",
+        '{"lower": 0.5}',
+        "--command",
+        quadratic_command,
+    )
 
     assert result.exit_code == 0, result.output
     (trial,) = load_trials()
@@ -102,7 +126,9 @@ def test_pruner_ends_a_bad_trial_mid_run(study_files, tune_cli, quadratic_comman
 
 
 def test_failing_trial_is_recorded_and_the_study_goes_on(study_files, tune_cli, quadratic_command):
-    args = study_files({"x": {"type": "categorical", "choices": [1.0, 2.0]}}, extra={"fail_at_epoch": 1, "exit_code": 3})
+    args = study_files(
+        {"x": {"type": "categorical", "choices": [1.0, 2.0]}}, extra={"fail_at_epoch": 1, "exit_code": 3}
+    )
     result = tune_cli(*args, "--n-trials", "2", "--sampler", "grid", "--command", quadratic_command)
 
     assert result.exit_code == 1, result.output  # every trial of the run failed
@@ -124,12 +150,26 @@ def test_nan_objective_fails_the_trial(study_files, tune_cli, quadratic_command)
 
 def test_missing_metric_names_the_metrics_seen(study_files, tune_cli, quadratic_command):
     args = study_files({"x": {"type": "categorical", "choices": [3.0]}}, extra={"no_final": True})
-    result = tune_cli(*args, "--n-trials", "1", "--metric", "best_f1", "--direction", "maximize", "--study-name", "f1",
-                      "--command", quadratic_command)
+    result = tune_cli(
+        *args,
+        "--n-trials",
+        "1",
+        "--metric",
+        "best_f1",
+        "--direction",
+        "maximize",
+        "--study-name",
+        "f1",
+        "--command",
+        quadratic_command,
+    )
     assert result.exit_code == 1, result.output  # its only trial failed
     (trial,) = load_trials("f1")
     assert trial.state.name == "FAIL"
-    assert trial.user_attrs["reason"] == "metric 'best_f1' was not reported (metrics seen: validation_accuracy, validation_loss)"
+    assert (
+        trial.user_attrs["reason"]
+        == "metric 'best_f1' was not reported (metrics seen: validation_accuracy, validation_loss)"
+    )
 
 
 def test_rerunning_the_command_resumes_up_to_n_trials(study_files, tune_cli, quadratic_command):
@@ -220,11 +260,14 @@ def test_show_trials_formats(study_files, tune_cli, quadratic_command):
     assert sorted(row["number"] for row in only_complete) == [0, 1, 2]  # the filter keeps what matches
 
 
-def test_config_that_fails_to_render_for_one_value_fails_only_that_trial(study_files, tune_cli, quadratic_command, tmp_path):
+def test_config_that_fails_to_render_for_one_value_fails_only_that_trial(
+    study_files, tune_cli, quadratic_command, tmp_path
+):
     # Pre-flight renders only the ends of an int range, so x = 2 first fails in its trial.
     args = study_files({"x": {"type": "int", "low": 1, "high": 3}})
     (tmp_path / "quad.jsonnet").write_text(
-        (tmp_path / "quad.jsonnet").read_text() + "+ {check: if std.parseJson(std.extVar('x')) == 2 then error 'x=2 unsupported' else 1}"
+        (tmp_path / "quad.jsonnet").read_text()
+        + "+ {check: if std.parseJson(std.extVar('x')) == 2 then error 'x=2 unsupported' else 1}"
     )
     result = tune_cli(*args, "--n-trials", "3", "--sampler", "grid", "--command", quadratic_command)
 
@@ -256,10 +299,14 @@ def test_ctrl_c_ends_the_running_trial_and_a_rerun_resumes(study_files, quadrati
     args = study_files({"x": {"type": "categorical", "choices": [3.0]}}, extra=hanging)
     tune = [sys.executable, "-m", "tuner", *args, "--n-trials", "2", "--command", quadratic_command]
     process = subprocess.Popen(tune, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for((tmp_path / "results" / "quad" / "trial_0" / "env.json").exists, "trial 0's trainer to start",
-             process=process)
-    wait_for(lambda: load_trials()[0].user_attrs.get("launch", {}).get("pid"), "trial 0's launch to be recorded",
-             process=process)
+    wait_for(
+        (tmp_path / "results" / "quad" / "trial_0" / "env.json").exists, "trial 0's trainer to start", process=process
+    )
+    wait_for(
+        lambda: load_trials()[0].user_attrs.get("launch", {}).get("pid"),
+        "trial 0's launch to be recorded",
+        process=process,
+    )
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
 

@@ -48,8 +48,17 @@ def write_faulty_study(folder: Path) -> Callable[..., list[str]]:
         launch = ["--module", "faulty"] if warm else ["--command", SCRIPT_COMMAND]
         if warm:  # the worker imports the module from tune's working directory
             (folder / "faulty.py").write_text((TRAINERS / "faulty.py").read_text())
-        return ["faulty.jsonnet", "space.json", "--pruner", "none", "--seed", "0",
-                "--ext-var", f"behaviour={json.dumps(behaviour)}", *launch]
+        return [
+            "faulty.jsonnet",
+            "space.json",
+            "--pruner",
+            "none",
+            "--seed",
+            "0",
+            "--ext-var",
+            f"behaviour={json.dumps(behaviour)}",
+            *launch,
+        ]
 
     return make
 
@@ -57,8 +66,14 @@ def write_faulty_study(folder: Path) -> Callable[..., list[str]]:
 def tune_process(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     """`tune` as its own process (for signals), with the repository importable."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def run_tune(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -102,7 +117,9 @@ def processes_in_environment(results: Path) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and any(v.startswith(marker) for v in (entry / "environ").read_bytes().split(b"\0")):
+            if entry.name.isdigit() and any(
+                v.startswith(marker) for v in (entry / "environ").read_bytes().split(b"\0")
+            ):
                 found.add(int(entry.name))
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
@@ -126,6 +143,7 @@ def live_pids(results: Path, settle: float = 10) -> set[int]:
 
 def wait_for_pid_files(results: Path, count: int, timeout: float = WAIT_SECONDS) -> None:
     """Wait until the trainers and grandchildren of the run wrote ``count`` pid files, contents included."""
+
     def written() -> bool:  # each writer ends its file with a newline
         return sum(1 for path in results.glob("**/trial_*/pids/*") if _text(path).endswith("\n")) >= count
 

@@ -27,8 +27,12 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     def mount(size: str) -> Path:
         point = tmp_path / f"disk{len(mounted)}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              check=False, capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
         mounted.append(point)
@@ -103,9 +107,7 @@ def test_full_disk_under_the_trial_folders_stops_with_one_line_and_the_next_run_
     assert first.params == not_run.params  # the trial that could not be written runs first
 
 
-def test_full_disk_under_the_database_stops_with_one_line_and_the_next_run_recovers(
-    faulty_study, small_disk, tmp_path
-):
+def test_full_disk_under_the_database_stops_with_one_line_and_the_next_run_recovers(faulty_study, small_disk, tmp_path):
     disk = small_disk("4m")
     storage = f"sqlite:///{disk / 'tune.db'}"
     arguments = faulty_study(faults={"0": "fill"}, fill=str(disk / "filler"))

@@ -23,14 +23,23 @@ print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 def peak_rss_kib(args: list[str], cwd) -> tuple[int, int]:
     """Exit status and peak RSS of `tune` (and its trials: the largest of them) in KiB."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    output = subprocess.run([sys.executable, "-c", MEASURE_PEAK_RSS, sys.executable, "-m", "tuner", *args],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", MEASURE_PEAK_RSS, sys.executable, "-m", "tuner", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     status, peak = output.split()
     return int(status), int(peak)
 
 
 def test_a_200_mb_log_goes_to_the_file_not_into_tunes_memory(faulty_study, tmp_path):
-    quiet_status, quiet_peak = peak_rss_kib([*faulty_study(fault="ok"), "--n-trials", "1", "--study-name", "quiet"], tmp_path)
+    quiet_status, quiet_peak = peak_rss_kib(
+        [*faulty_study(fault="ok"), "--n-trials", "1", "--study-name", "quiet"], tmp_path
+    )
     status, peak = peak_rss_kib([*faulty_study(fault="flood", flood_mb=200), "--n-trials", "1"], tmp_path)
 
     assert quiet_status == status == 0
@@ -44,7 +53,9 @@ def trainer_running(trial_folder: Path) -> bool:
     """Whether the trial's trainer (not its grandchild) wrote its pid file and still runs."""
     for path in trial_folder.glob("pids/*"):
         text = path.read_text()
-        if text.endswith("\n") and text.strip() != path.name and pid_alive(int(path.name)):  # a grandchild writes its own pid
+        if (
+            text.endswith("\n") and text.strip() != path.name and pid_alive(int(path.name))
+        ):  # a grandchild writes its own pid
             return True
     return False
 
@@ -52,8 +63,11 @@ def trainer_running(trial_folder: Path) -> bool:
 # What trial n does: FAULT_CYCLE[n % 4], but for two that hang. By trial number, not by the sampled x: a resumed
 # run with the same --seed samples the first run's values again, and those happen to be faultless.
 FAULT_CYCLE = ("ok", "exit", "ok", "nan")
-FAULT_REASONS = {"exit": "crashed (exit code 3): giving up with status 3", "hang": "timed out after 5 s",
-                 "nan": "objective 'best_validation_accuracy' is nan"}
+FAULT_REASONS = {
+    "exit": "crashed (exit code 3): giving up with status 3",
+    "hang": "timed out after 5 s",
+    "nan": "objective 'best_validation_accuracy' is nan",
+}
 
 
 def test_mixed_faults_on_four_slots_interrupted_and_resumed_add_up(faulty_study, tmp_path):
@@ -63,11 +77,23 @@ def test_mixed_faults_on_four_slots_interrupted_and_resumed_add_up(faulty_study,
     faults[str(halfway)] = "hang"  # so Ctrl-C is sure to find it running
     faults[str(halfway + 8)] = "hang"  # in the resumed run (the first ends before it): one that times out
     # The trial timeout ends the hanging trials, and leaves the others time to finish on a busy machine.
-    args = [*faulty_study(faults=faults, sleep=0.2, spawn=True), "--n-trials", str(n_trials), "--n-jobs", "4",
-            "--sampler", "random", "--trial-timeout", "5"]
+    args = [
+        *faulty_study(faults=faults, sleep=0.2, spawn=True),
+        "--n-trials",
+        str(n_trials),
+        "--n-jobs",
+        "4",
+        "--sampler",
+        "random",
+        "--trial-timeout",
+        "5",
+    ]
     tune = tune_process(args, tmp_path)
-    wait_for(lambda: trainer_running(tmp_path / "results" / "faulty" / f"trial_{halfway}"),
-             f"trial {halfway}'s trainer to run (half the trials launched)", process=tune)
+    wait_for(
+        lambda: trainer_running(tmp_path / "results" / "faulty" / f"trial_{halfway}"),
+        f"trial {halfway}'s trainer to run (half the trials launched)",
+        process=tune,
+    )
     tune.send_signal(signal.SIGINT)
     first, _ = tune.communicate(timeout=120)
     assert tune.returncode == 130, first

@@ -32,12 +32,12 @@ def bad_output_study(faulty_study, **behaviour) -> list[str]:
     """tune arguments for the faulty trainer's config and space, run by tests/trainers/bad_output.py."""
     arguments = faulty_study(**behaviour)
     command = arguments.index("--command")
-    return [*arguments[:command], "--command", BAD_OUTPUT_COMMAND, *arguments[command + 2:]]
+    return [*arguments[:command], "--command", BAD_OUTPUT_COMMAND, *arguments[command + 2 :]]
 
 
 @pytest.fixture(scope="module")
 def every_bad_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
-    """One study whose trial n writes the n-th of BAD_OUTPUTS, then one trial that behaves; its folder and tune's result.
+    """One study whose trial n writes the n-th of BAD_OUTPUTS, then a trial that behaves; its folder and result.
 
     One run for them all: each bad trial is followed by another, so it shows that the run goes on after it.
     """
@@ -62,7 +62,9 @@ def test_bad_trainer_output_fails_only_its_trial_with_the_reason(output, every_b
     assert [trial.user_attrs.get("reason") for trial in trials].count(BAD_OUTPUTS[output]) == 1  # only its trial
     assert trials[-1].state.name == "COMPLETE"  # the trial that behaves, after every bad one
     assert f"failed: {BAD_OUTPUTS[output]}" in result.output
-    shown = tune_cli("show-trials", "--trial", str(number), "--format", "json")  # what the folder holds, as far as it reads
+    shown = tune_cli(
+        "show-trials", "--trial", str(number), "--format", "json"
+    )  # what the folder holds, as far as it reads
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["reason"] == BAD_OUTPUTS[output]
 

@@ -24,8 +24,12 @@ def write_text_split(path: Path, n: int, seed: int, labels: tuple[str, str] = ("
         for i in range(n):
             positive = i % 2 == 0
             words = rng.choices(FILLER, k=rng.randint(3, 12))
-            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if positive else NEGATIVE).upper()
-                         if rng.random() < 0.3 else rng.choice(POSITIVE if positive else NEGATIVE))
+            words.insert(
+                rng.randrange(len(words) + 1),
+                rng.choice(POSITIVE if positive else NEGATIVE).upper()
+                if rng.random() < 0.3
+                else rng.choice(POSITIVE if positive else NEGATIVE),
+            )
             handle.write(json.dumps({"text": " ".join(words), "label": labels[0] if positive else labels[1]}) + "\n")
     return path
 
@@ -52,9 +56,14 @@ def text_data(tmp_path: Path) -> dict[str, str]:
 def text_config(data: dict[str, str], encoder: dict[str, Any] | None = None, **trainer: Any) -> dict[str, Any]:
     """A small basic_classifier config in the seed's shape."""
     return {
-        "random_seed": 1, "numpy_seed": 1, "pytorch_seed": 1,
-        "dataset_reader": {"type": "text_classification_json", "tokenizer": {"type": "whitespace"},
-                           "token_indexers": {"tokens": {"type": "single_id", "lowercase_tokens": True}}},
+        "random_seed": 1,
+        "numpy_seed": 1,
+        "pytorch_seed": 1,
+        "dataset_reader": {
+            "type": "text_classification_json",
+            "tokenizer": {"type": "whitespace"},
+            "token_indexers": {"tokens": {"type": "single_id", "lowercase_tokens": True}},
+        },
         "datasets_for_vocab_creation": ["train"],
         **data,
         "model": {
@@ -64,8 +73,13 @@ def text_config(data: dict[str, str], encoder: dict[str, Any] | None = None, **t
             "dropout": 0.1,
         },
         "data_loader": {"batch_size": 16},
-        "trainer": {"num_epochs": 8, "optimizer": {"type": "adam", "lr": 0.02}, "validation_metric": "+accuracy",
-                    "cuda_device": -1, **trainer},
+        "trainer": {
+            "num_epochs": 8,
+            "optimizer": {"type": "adam", "lr": 0.02},
+            "validation_metric": "+accuracy",
+            "cuda_device": -1,
+            **trainer,
+        },
     }
 
 

@@ -14,7 +14,7 @@ from tests.train.conftest import text_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CUSTOM_MODEL = '''
+CUSTOM_MODEL = """
 import torch
 from tuner.train import MODELS
 
@@ -35,14 +35,21 @@ class MeanOfEmbeddings(torch.nn.Module):
 
     def get_metrics(self, reset=False):
         return {}
-'''
+"""
 
 
 def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "TUNER_METRICS_FILE"}
     environ.update(PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}", OMP_NUM_THREADS="1", **env)
-    return subprocess.run([sys.executable, "-m", "tuner.train", *args], check=False, cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tuner.train", *args],
+        check=False,
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _jsonnet(tmp_path: Path, data: dict[str, str]) -> Path:
@@ -61,8 +68,9 @@ def test_jsonnet_run_with_ext_vars_from_option_and_environment(tmp_path: Path, t
     assert json.loads((tmp_path / "run" / "config.json").read_text())["trainer"]["optimizer"]["lr"] == 0.02
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epoch"] == 1
     sink = tmp_path / "trial.jsonl"
-    done = _run([str(config), "-s", str(tmp_path / "run2"), "--ext-var", "lr=0.01"], tmp_path,
-                TUNER_METRICS_FILE=str(sink))
+    done = _run(
+        [str(config), "-s", str(tmp_path / "run2"), "--ext-var", "lr=0.01"], tmp_path, TUNER_METRICS_FILE=str(sink)
+    )
     assert done.returncode == 0, done.stderr
     assert len(sink.read_text().splitlines()) == 2
 
@@ -100,8 +108,13 @@ def test_sigterm_leaves_no_final_metrics(tmp_path: Path, text_data: dict[str, st
     run = tmp_path / "run"
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     environ.pop("TUNER_METRICS_FILE", None)
-    process = subprocess.Popen([sys.executable, "-m", "tuner.train", str(path), "-s", str(run)], cwd=ROOT,
-                               env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuner.train", str(path), "-s", str(run)],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         lines = run / "metrics.jsonl"

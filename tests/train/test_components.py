@@ -74,9 +74,14 @@ def test_tabular_feature_columns_select_inputs(tmp_path: Path) -> None:
     assert state["layers.1.weight"].shape == (8, 2)
 
 
-@pytest.mark.parametrize("dataset,model", [("digits", {"type": "cnn", "channels": [4, 8], "hidden_dim": 16}),
-                                           ("digits", {"type": "mlp", "hidden_dims": [32]}),
-                                           ("iris", {"type": "mlp", "hidden_dims": []})])
+@pytest.mark.parametrize(
+    "dataset,model",
+    [
+        ("digits", {"type": "cnn", "channels": [4, 8], "hidden_dim": 16}),
+        ("digits", {"type": "mlp", "hidden_dims": [32]}),
+        ("iris", {"type": "mlp", "hidden_dims": []}),
+    ],
+)
 def test_sklearn_datasets_train(tmp_path: Path, dataset: str, model: dict) -> None:
     pytest.importorskip("sklearn")
     config = {
@@ -92,8 +97,13 @@ def test_sklearn_datasets_train(tmp_path: Path, dataset: str, model: dict) -> No
 
 
 def test_optimizer_scheduler_and_clipping_options_run(tmp_path: Path, text_data: dict[str, str]) -> None:
-    config = text_config(text_data, num_epochs=3, grad_norm=1.0, grad_clipping=0.5,
-                         learning_rate_scheduler={"type": "step_lr", "step_size": 1, "gamma": 0.5})
+    config = text_config(
+        text_data,
+        num_epochs=3,
+        grad_norm=1.0,
+        grad_clipping=0.5,
+        learning_rate_scheduler={"type": "step_lr", "step_size": 1, "gamma": 0.5},
+    )
     config["trainer"]["optimizer"] = {"type": "sgd", "lr": 0.5, "momentum": 0.9}
     metrics = train(config, tmp_path / "run", log=lambda line: None)
     assert metrics["epoch"] == 2

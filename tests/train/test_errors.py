@@ -50,8 +50,9 @@ def test_missing_required_key_is_named(tmp_path: Path, text_data: dict[str, str]
 def test_unknown_type_lists_the_registered_names(tmp_path: Path, text_data: dict[str, str]) -> None:
     config = _edit(text_data, lambda c: c["model"]["seq2vec_encoder"].update(type="lstmm"))
     message = _fails(tmp_path, config)
-    assert message == ("model.seq2vec_encoder.type: unknown type 'lstmm'. Did you mean 'lstm'? "
-                       "Available: boe, cnn, gru, lstm")
+    assert message == (
+        "model.seq2vec_encoder.type: unknown type 'lstmm'. Did you mean 'lstm'? Available: boe, cnn, gru, lstm"
+    )
 
 
 def test_unknown_optimizer_lists_torch_optimizers(tmp_path: Path, text_data: dict[str, str]) -> None:
@@ -100,14 +101,20 @@ def test_encoder_size_must_match_the_embedder(tmp_path: Path, text_data: dict[st
 
 def test_image_cnn_rejects_flat_features(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
-    config = {"dataset_reader": {"type": "sklearn", "dataset": "iris"}, "train_data_path": "train",
-              "model": {"type": "cnn"}}
+    config = {
+        "dataset_reader": {"type": "sklearn", "dataset": "iris"},
+        "train_data_path": "train",
+        "model": {"type": "cnn"},
+    }
     assert "'cnn' needs 2-D inputs" in _fails(tmp_path, config)
 
 
 def test_sklearn_dataset_name_is_checked(tmp_path: Path) -> None:
-    config = {"dataset_reader": {"type": "sklearn", "dataset": "digit"}, "train_data_path": "train",
-              "model": {"type": "mlp"}}
+    config = {
+        "dataset_reader": {"type": "sklearn", "dataset": "digit"},
+        "train_data_path": "train",
+        "model": {"type": "mlp"},
+    }
     assert "Did you mean 'digits'" in _fails(tmp_path, config)
 
 

@@ -23,11 +23,22 @@ def test_epoch_lines_and_final_metrics_follow_the_contract(tmp_path: Path, text_
     assert [line["last_epoch"] for line in lines] == [2, 2, 2]  # declared so that tune never prunes at epoch 2
     final = json.loads((run / "metrics.json").read_text())
     assert final == metrics
-    for key in ("best_epoch", "best_validation_loss", "best_validation_accuracy", "training_duration", "epoch",
-                "training_loss", "training_accuracy", "validation_loss", "validation_accuracy"):
+    for key in (
+        "best_epoch",
+        "best_validation_loss",
+        "best_validation_accuracy",
+        "training_duration",
+        "epoch",
+        "training_loss",
+        "training_accuracy",
+        "validation_loss",
+        "validation_accuracy",
+    ):
         assert key in final
     best = lines[final["best_epoch"]]
-    assert final["best_validation_accuracy"] == best["validation_accuracy"] == max(l["validation_accuracy"] for l in lines)
+    assert (
+        final["best_validation_accuracy"] == best["validation_accuracy"] == max(l["validation_accuracy"] for l in lines)
+    )
 
 
 def test_metrics_file_from_the_tuner_receives_the_epoch_lines(tmp_path: Path, text_data: dict[str, str]) -> None:
@@ -64,7 +75,8 @@ def test_patience_stops_training_early(tmp_path: Path, text_data: dict[str, str]
 
 
 def test_minus_loss_selects_the_lowest_validation_loss(tmp_path: Path, text_data: dict[str, str]) -> None:
-    metrics = train(text_config(text_data, num_epochs=3, validation_metric="-loss"), tmp_path / "run",
-                    log=lambda line: None)
+    metrics = train(
+        text_config(text_data, num_epochs=3, validation_metric="-loss"), tmp_path / "run", log=lambda line: None
+    )
     lines = read_lines(tmp_path / "run" / "metrics.jsonl")
     assert metrics["best_validation_loss"] == min(line["validation_loss"] for line in lines)

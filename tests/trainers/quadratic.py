@@ -52,7 +52,9 @@ def train(config_path: str, directory: str) -> int:
         print(f"epoch {epoch} accuracy {accuracy}", flush=True)
         best = accuracy if best is None else max(best, accuracy)
     if not config.get("no_final"):
-        write_json_atomically(os.path.join(directory, "metrics.json"), {"best_validation_accuracy": best, "epoch": epochs - 1})
+        write_json_atomically(
+            os.path.join(directory, "metrics.json"), {"best_validation_accuracy": best, "epoch": epochs - 1}
+        )
     return 0
 
 

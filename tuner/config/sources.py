@@ -51,8 +51,6 @@ def snapshot_and_study_name(config: Any) -> tuple[ConfigSnapshot, str]:
     return config_from_text(text), "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-
-
 def load_space(search_space: Any) -> SearchSpace:
     """A validated search space from a path, JSON/Jsonnet text, a mapping or a list."""
     if is_path(search_space):

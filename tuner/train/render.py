@@ -42,8 +42,6 @@ def render_config_file(
     return data
 
 
-
-
 def _evaluate_jsonnet(path: Path, ext_vars: dict[str, str], environ: Mapping[str, str]) -> Any:
     import _gojsonnet
 
