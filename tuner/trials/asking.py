@@ -104,7 +104,9 @@ class TrialSource:
                 raise
             raise self._sampling_error(trial.number, error) from None
         directory = self.serialization_dir / f"trial_{trial.number}"
-        return TrialRun(trial, params, directory, self.objective, self.identity)
+        run = TrialRun(trial, params, directory, self.objective, self.identity)
+        run.record_owner()
+        return run
 
     def prepare(self, run: TrialRun) -> bool:
         """Render ``run``'s config into its folder (see :meth:`TrialRun.prepare`).

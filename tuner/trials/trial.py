@@ -134,6 +134,11 @@ class TrialRun:
         except UpdateFinishedTrialError:  # this process was stopped, and another one recovered the trial
             self.stop(REASON_TAKEN_OVER)
 
+    def record_owner(self) -> None:
+        """Store who asked the trial, before anything else can fail: a `tune` that cannot record the launch
+        (its storage's disk filled meanwhile) still leaves a trial the next run can tell is its own and stale."""
+        record_launch(self.trial, {"directory": str(self.directory), "token": self.token, **self.identity})
+
     def _set_launch_record(self, launched: bool) -> None:
         record_launch(
             self.trial,
