@@ -79,7 +79,7 @@ def test_trials_per_gpu_shares_a_gpu_between_slots(monkeypatch):
         ({"gpus": "first"}, "GPU indices"),
         ({"gpus": "0", "n_jobs": 2}, "--n-jobs is for CPU trials"),
         ({"trials_per_gpu": 2}, "--trials-per-gpu needs --gpus"),
-        ({"n_jobs": 0}, "--n-jobs must be at least 1"),
+        ({"n_jobs": 0}, "n_jobs must be at least 1"),
     ],
 )
 def test_bad_slot_options_are_refused(monkeypatch, options, message):

@@ -54,10 +54,11 @@ class FailurePolicy:
     _streak: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # The CLI's option types refuse these first; this is for Python callers.
         if self.max_failures is not None and self.max_failures < 1:
-            raise OptionError(f"--max-failures must be at least 1, got {self.max_failures}")
+            raise OptionError(f"max_failures must be at least 1, got {self.max_failures}")
         if self.max_failure_rate is not None and not 0 < self.max_failure_rate <= 1:
-            raise OptionError(f"--max-failure-rate must be in (0, 1], got {self.max_failure_rate}")
+            raise OptionError(f"max_failure_rate must be in (0, 1], got {self.max_failure_rate}")
 
     def record(self, state: str, reason: str | None) -> None:
         """Count one finished trial (``state`` an Optuna state name)."""

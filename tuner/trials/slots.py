@@ -35,10 +35,10 @@ def build_slots(
     environ: Mapping[str, str] | None = None,
 ) -> list[Slot]:
     """The slots for ``--gpus``/``--trials-per-gpu`` or ``--n-jobs`` (``environ``: the user's, default os.environ)."""
-    if trials_per_gpu < 1:
-        raise OptionError(f"--trials-per-gpu must be at least 1, got {trials_per_gpu}")
+    if trials_per_gpu < 1:  # the CLI's option types refuse these first; this is for Python callers
+        raise OptionError(f"trials_per_gpu must be at least 1, got {trials_per_gpu}")
     if n_jobs is not None and n_jobs < 1:
-        raise OptionError(f"--n-jobs must be at least 1, got {n_jobs}")
+        raise OptionError(f"n_jobs must be at least 1, got {n_jobs}")
     if gpus is None or gpus == [] or gpus == ():
         if trials_per_gpu != 1:
             raise OptionError("--trials-per-gpu needs --gpus")
