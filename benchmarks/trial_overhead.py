@@ -12,7 +12,7 @@ Wall per trial = the median interval between consecutive trial completions (stea
 warm worker's one-off start is left out). Overhead = that minus the median time the trainer itself
 ran (from its first line to its last, as it records in work.json: its "own working time"; for plain
 launch that includes its torch import). Medians over repeats. Run from the repository root:
-    python benchmarks/trial_overhead.py --trials 50 --repeats 3
+    python benchmarks/trial_overhead.py --trials 50 --repeats 3 [--modes warm]
 """
 
 from __future__ import annotations
@@ -77,14 +77,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", choices=("plain", "warm", "optuna"), default=["plain", "warm", "optuna"])
     args = parser.parse_args()
     os.chdir(ROOT)  # `python -m tests.trainers.sleeper` is found from here
     sys.path.insert(0, str(ROOT))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    per_trial: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
-    overhead: dict[str, list[float]] = {"plain": [], "warm": [], "optuna": []}
+    per_trial: dict[str, list[float]] = {mode: [] for mode in args.modes}
+    overhead: dict[str, list[float]] = {mode: [] for mode in args.modes}
     for _ in range(args.repeats):
         for mode, medians in per_trial.items():
             with tempfile.TemporaryDirectory() as folder:
