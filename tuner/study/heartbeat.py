@@ -8,32 +8,46 @@ process left RUNNING.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import optuna
 
+
 # Optuna keeps a study's storage to itself (``study._storage``), yet some of what tune needs only the
 # storage offers: beating the heartbeat (Optuna beats only inside ``study.optimize``; tune drives trials
 # with ask/tell) and annotating a trial that another `tune` process left RUNNING. So the storage each
-# study was opened from is kept here, by :func:`tuner.study.storage.create_or_resume_study`.
-_STORAGE_OF: weakref.WeakKeyDictionary[optuna.Study, optuna.storages.BaseStorage] = weakref.WeakKeyDictionary()
+# study was opened from is kept here, by :func:`tuner.study.storage.create_or_resume_study`, with the
+# storage's ids of the study and its trials: a heartbeat at each launch then costs one write, no lookups.
+@dataclass
+class _Opened:
+    storage: optuna.storages.BaseStorage
+    study_id: int
+    trial_ids: dict[int, int] = field(default_factory=dict)  # trial number -> storage id
+
+
+_OPENED: weakref.WeakKeyDictionary[optuna.Study, _Opened] = weakref.WeakKeyDictionary()
 
 
 def opened_from(study: optuna.Study, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """``study``, remembered as opened from ``storage``."""
-    _STORAGE_OF[study] = storage
+    _OPENED[study] = _Opened(storage, storage.get_study_id_from_name(study.study_name))
     return study
 
 
 def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage | None:
     """The storage ``study`` was opened from (:func:`opened_from`); None for other studies."""
-    return _STORAGE_OF.get(study)
+    opened = _OPENED.get(study)
+    return opened.storage if opened else None
 
 
-def trial_id(storage: optuna.storages.BaseStorage, study: optuna.Study, number: int) -> int:
-    """The storage's id of trial ``number`` of ``study`` (what the storage's own calls take)."""
-    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+def trial_id(study: optuna.Study, number: int) -> int:
+    """The storage's id of trial ``number`` of a study opened by :func:`opened_from` (what the storage's calls take)."""
+    opened = _OPENED[study]
+    if number not in opened.trial_ids:
+        opened.trial_ids[number] = opened.storage.get_trial_id_from_study_id_trial_number(opened.study_id, number)
+    return opened.trial_ids[number]
 
 
 def heartbeat_storage(study: optuna.Study) -> optuna.storages.RDBStorage | None:
@@ -62,7 +76,7 @@ def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
     """
     storage = heartbeat_storage(study)
     if storage is not None:
-        storage.record_heartbeat(trial_id(storage, study, trial.number))
+        storage.record_heartbeat(trial_id(study, trial.number))
 
 
 def heartbeat_stale_trials(study: optuna.Study) -> set[int]:
@@ -76,5 +90,5 @@ def heartbeat_stale_trials(study: optuna.Study) -> set[int]:
     storage = heartbeat_storage(study)
     if storage is None:
         return set()
-    stale = storage._get_stale_trial_ids(storage.get_study_id_from_name(study.study_name))
+    stale = storage._get_stale_trial_ids(_OPENED[study].study_id)
     return {storage.get_trial_number_from_id(stale_id) for stale_id in stale}

@@ -100,7 +100,7 @@ def _fail(
     import optuna
 
     try:
-        mark_recovered(storage, trial_id(storage, study, trial.number), reason)
+        mark_recovered(storage, trial_id(study, trial.number), reason)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
         return False
