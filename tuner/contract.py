@@ -11,6 +11,12 @@ A trial process finds in its environment:
 * ``TUNER_TRIAL_NUMBER``: the Optuna trial number.
 * ``TUNER_TRIAL_TOKEN``: a marker unique to this launch; `tune` ends every process that carries
   it when the trial ends, so keep it in the environment of anything the trainer starts.
+* ``TUNER_RESUME``: ``1`` when this launch resumes a trial that was interrupted, in the same folder;
+  a trainer that checkpoints continues from its checkpoint (:func:`is_resumed`), one that does not
+  simply starts over. Epochs already reported stay reported: report only the epochs it runs now.
+
+Several processes (torchrun, DDP): only global rank 0 (torchrun's ``RANK``) reports; :func:`report`
+does nothing on the other ranks, so every rank may call it.
 
 Each epoch line is ``{"epoch": N, <metric>: <value>, ...}``. A trainer that knows how many
 epochs it will run may add ``"last_epoch"``: the ``epoch`` value its final epoch will have
@@ -18,6 +24,11 @@ epochs it will run may add ``"last_epoch"``: the ``epoch`` value its final epoch
 pruning there saves nothing and loses a finished result.
 
 At the end it may write ``<serialization dir>/metrics.json`` with final metrics.
+
+A trainer may say which of its files are model weights and which are checkpoints
+(:func:`declare_files`, written to ``tuner_files.json``): `tune` then copies the best trial's weights
+next to best_config.json and deletes the weights of trials that can no longer be among the best
+(``--keep-checkpoints``). Undeclared files are never deleted.
 """
 
 from __future__ import annotations
@@ -26,8 +37,9 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,11 +48,14 @@ ENV_SERIALIZATION_DIR = "TUNER_SERIALIZATION_DIR"
 ENV_METRICS_FILE = "TUNER_METRICS_FILE"
 ENV_TRIAL_NUMBER = "TUNER_TRIAL_NUMBER"
 ENV_TRIAL_TOKEN = "TUNER_TRIAL_TOKEN"
+ENV_RESUME = "TUNER_RESUME"
+ENV_RANK = "RANK"  # torchrun's global rank
 
 CONFIG_FILE_NAME = "config.json"
 EPOCH_METRICS_FILE_NAME = "metrics.jsonl"
 FINAL_METRICS_FILE_NAME = "metrics.json"
 LOG_FILE_NAME = "out.log"
+FILES_MANIFEST_NAME = "tuner_files.json"
 
 EPOCH_KEY = "epoch"
 LAST_EPOCH_KEY = "last_epoch"
@@ -54,12 +69,55 @@ def report(epoch: int, *, last_epoch: int | None = None, **metrics: float) -> bo
     (``TUNER_METRICS_FILE`` unset), so a trainer can call it unconditionally.
     """
     path = os.environ.get(ENV_METRICS_FILE)
-    if not path:
+    if not path or not is_rank_zero():
         return False
     if last_epoch is not None:
         metrics = {**metrics, LAST_EPOCH_KEY: last_epoch}
     append_epoch_metrics(Path(path), epoch, metrics)
     return True
+
+
+def is_rank_zero() -> bool:
+    """Whether this process reports: true unless torchrun's ``RANK`` names another rank."""
+    rank = os.environ.get(ENV_RANK, "0").strip()
+    return rank in ("", "0")
+
+
+def is_resumed() -> bool:
+    """Whether `tune` started this process to resume an interrupted trial in its folder."""
+    return os.environ.get(ENV_RESUME) == "1"
+
+
+@dataclass(frozen=True)
+class DeclaredFiles:
+    """A trial folder's files as its trainer declared them, as paths relative to the folder."""
+
+    weights: tuple[str, ...] = ()
+    checkpoints: tuple[str, ...] = ()
+
+
+def declare_files(directory: Path, *, weights: Iterable[str] = (), checkpoints: Iterable[str] = ()) -> None:
+    """Say which files in trial folder ``directory`` are model weights and which are checkpoints."""
+    manifest = {"weights": [str(name) for name in weights], "checkpoints": [str(name) for name in checkpoints]}
+    write_json_atomically(Path(directory) / FILES_MANIFEST_NAME, manifest, durable=False)
+
+
+def declared_files(directory: Path) -> DeclaredFiles:
+    """What the trainer declared in ``directory`` (nothing, when it declared nothing or the file is unreadable)."""
+    try:
+        data = json.loads((Path(directory) / FILES_MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return DeclaredFiles()
+    if not isinstance(data, dict):
+        return DeclaredFiles()
+
+    def names(key: str) -> tuple[str, ...]:
+        listed = data.get(key)
+        if not isinstance(listed, list):
+            return ()
+        return tuple(name for name in listed if isinstance(name, str) and name and not Path(name).is_absolute())
+
+    return DeclaredFiles(weights=names("weights"), checkpoints=names("checkpoints"))
 
 
 def append_epoch_metrics(path: Path, epoch: int, metrics: dict[str, Any]) -> None:
