@@ -35,7 +35,9 @@ from tuner.study.storage import (
     watch_storage_file,
 )
 from tuner.trials.budget import Budget
+from tuner.trials.launch import TERMINATE_GRACE_SECONDS
 from tuner.trials.recovery import recover_stale_trials
+from tuner.trials.retries import DEFAULT_MAX_RETRIES
 from tuner.trials.run_report import RunSummary
 from tuner.trials.runner import StudyRunner
 
@@ -149,6 +151,8 @@ def tune(
     max_failure_rate: float | None = None,
     restart: bool = False,
     warm_launch: bool = True,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    grace: float = TERMINATE_GRACE_SECONDS,
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -223,7 +227,7 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
         pruner=plan.setup["pruner"],
     )
     _announce(console, study, resumed, plan)
-    _recover_stale_trials(console, study)
+    _recover_stale_trials(console, study, plan.max_retries)
     return study
 
 
@@ -247,6 +251,8 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         warm_launch=plan.warm_launch,
         on_best=best_config.new_best,
         storage_watch=watch_storage_file(plan.storage_url),
+        max_retries=plan.max_retries,
+        grace=plan.grace,
     )
     budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
     # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
@@ -285,12 +291,13 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
 
 
-def _recover_stale_trials(console: Console, study: optuna.Study) -> None:
-    recovered = recover_stale_trials(study)
+def _recover_stale_trials(console: Console, study: optuna.Study, max_retries: int) -> None:
+    recovered = recover_stale_trials(study, max_retries)
     if recovered:
         which = f"Trial {recovered[0]} was" if len(recovered) == 1 else f"Trials {', '.join(map(str, recovered))} were"
         console.print(
-            f"{which} left running by a tune process that died: marked failed, parameters queued again.",
+            f"{which} left running by a tune process that died: marked failed, parameters queued again "
+            "(to resume in the same folder).",
             highlight=False,
         )
 

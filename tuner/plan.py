@@ -23,7 +23,8 @@ from tuner.study.objective import Objective, objective_from_config
 from tuner.study.samplers import build_pruner, build_sampler
 from tuner.study.storage import default_storage_url
 from tuner.trials.budget import FailurePolicy
-from tuner.trials.launch import CommandTemplate
+from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
+from tuner.trials.retries import DEFAULT_MAX_RETRIES
 from tuner.trials.slots import Slot, build_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
 
@@ -57,6 +58,9 @@ class TunePlan:
     trial_timeout: float | None
     restart: bool
     warm_launch: bool
+    # Retries and interrupts (issue 16): attempts after an interrupt; SIGTERM-to-SIGKILL seconds on Ctrl-C/SIGTERM.
+    max_retries: int = DEFAULT_MAX_RETRIES
+    grace: float = TERMINATE_GRACE_SECONDS
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -66,6 +70,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     slots, sampler, pruner, failure policy, results folder, and last the trainer's own check.
     """
     _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
+    _check_retries(arguments["max_retries"], arguments["grace"])
     space = load_space(arguments["search_space"])
     snapshot, default_study_name = snapshot_and_study_name(arguments["config"])
     prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
@@ -99,6 +104,8 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
             max_failures=arguments["max_failures"], max_failure_rate=arguments["max_failure_rate"]
         ),
         **{name: arguments[name] for name in ("n_trials", "timeout", "trial_timeout", "restart", "warm_launch")},
+        max_retries=arguments["max_retries"],
+        grace=arguments["grace"],
     )
 
 
@@ -118,6 +125,14 @@ def _check_budget(n_trials: int | None, timeout: float | None, trial_timeout: fl
         raise OptionError(f"timeout must be a finite positive number of seconds, got {timeout:g}")
     if trial_timeout is not None and not 0 < trial_timeout < math.inf:
         raise OptionError(f"trial_timeout must be a finite positive number of seconds, got {trial_timeout:g}")
+
+
+def _check_retries(max_retries: int, grace: float) -> None:
+    """For Python callers, as :func:`_check_budget`."""
+    if max_retries < 0:
+        raise OptionError(f"max_retries must be at least 0, got {max_retries}")
+    if not 0 < grace < math.inf:
+        raise OptionError(f"grace must be a finite positive number of seconds, got {grace:g}")
 
 
 def _results_dir(given: str | os.PathLike[str] | None, study_name: str, storage_url: str) -> Path:

@@ -24,6 +24,7 @@ from tuner.study.records import (
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
     ATTR_REASON,
+    attempt_number,
     launched_at,
     run_duration,
 )
@@ -47,6 +48,7 @@ TRIAL_COLUMNS = (
     "reason",
     "slot",
     "epochs_reported",
+    "attempts",  # 1, or the attempt a retry is (interrupted, or out of memory on a shared GPU)
 )
 PARAM_PREFIX = "params_"
 
@@ -106,6 +108,7 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: in
         "reason": trial.user_attrs.get(ATTR_REASON),
         "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
         "epochs_reported": _epochs_reported(trial, first_epoch),
+        "attempts": attempt_number(trial),
         "params": {name: value for name, value in _params(trial).items() if keep is None or name in keep},
     }
 

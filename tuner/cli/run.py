@@ -127,6 +127,20 @@ MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
     help="Stop when more than this fraction (0-1) of this run's trials failed (after 5).",
 )
 @click.option(
+    "--max-retries",
+    type=AtLeast(0),
+    default=2,
+    show_default=True,
+    help="Times an interrupted trial (Ctrl-C, SIGTERM, tune killed) resumes in its folder before it counts as failed.",
+)
+@click.option(
+    "--grace",
+    type=Seconds(),
+    default=30,
+    show_default=True,
+    help="Seconds trials get to save a checkpoint after SIGTERM, on Ctrl-C or SIGTERM, before SIGKILL.",
+)
+@click.option(
     "--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over."
 )
 def run_command(**options: Any) -> None:

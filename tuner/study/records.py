@@ -111,6 +111,8 @@ REASON_NOT_WRITTEN = "not run: its trial folder could not be written"
 REASON_NEVER_LAUNCHED = "not run: its tune process died before launching it"
 REASON_SETUP_FAILED = "not run: tune failed while preparing it (see log_tail)"
 REASON_TAKEN_OVER = "ended: another tune process recovered it as stale"
+REASON_OOM = "out of memory"  # every out-of-memory reason starts so (the failure policy tells them apart)
+REASON_OOM_SHARED = "out of memory while sharing its GPU: retried alone"
 # Failures that say nothing about the trial's parameters: they do not count towards --n-trials.
 NOT_COUNTED_REASONS = frozenset(
     {
@@ -122,6 +124,7 @@ NOT_COUNTED_REASONS = frozenset(
         REASON_NEVER_LAUNCHED,
         REASON_SETUP_FAILED,
         REASON_NOT_WRITTEN,
+        REASON_OOM_SHARED,
     }
 )
 
@@ -187,7 +190,60 @@ def run_duration(trial: optuna.trial.FrozenTrial) -> timedelta | None:
     return max(timedelta(0), trial.datetime_complete - start)
 
 
-ATTR_RETRY_OF = "retry_of"
+ATTR_RETRY_OF = "retry_of"  # before retries resumed: the number of the trial it re-ran from scratch
+# A trial that runs again (interrupted, or out of memory on a shared GPU) is a new Optuna trial tied to the
+# old one: "of" (the trial it retries), "first" (the first attempt), "attempt" (1 = the first), "directory"
+# (the folder it resumes in), "alone" (to run with its GPU to itself).
+ATTR_RETRY = "retry"
+
+
+def interrupted_times_reason(attempts: int) -> str:
+    """Why a trial interrupted on every one of its ``attempts`` is failed (and counted)."""
+    return f"interrupted {attempts} times"
+
+
+def retry_of(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The retry record of a trial (its user attributes), None for a first attempt."""
+    record = attrs.get(ATTR_RETRY)
+    if isinstance(record, dict) and isinstance(record.get("attempt"), int):
+        return dict(record)
+    if isinstance(attrs.get(ATTR_RETRY_OF), int):  # re-run from scratch by an older tune
+        return {"of": attrs[ATTR_RETRY_OF], "first": attrs[ATTR_RETRY_OF], "attempt": 2, "directory": None}
+    return None
+
+
+def attempt_number(trial: optuna.trial.FrozenTrial) -> int:
+    """Which attempt at its parameters ``trial`` is: 1, or more for a retry."""
+    record = retry_of(trial.user_attrs)
+    return record["attempt"] if record else 1
+
+
+def next_attempt(number: int, attrs: Mapping[str, Any], *, directory: str | None, alone: bool = False) -> dict:
+    """The retry record of the attempt after trial ``number`` (whose user attributes are ``attrs``)."""
+    previous = retry_of(attrs)
+    first = previous["first"] if previous else number
+    attempt = previous["attempt"] + 1 if previous else 2
+    return {"of": number, "first": first, "attempt": attempt, "directory": directory, "alone": alone}
+
+
+def queue_retry(
+    study: optuna.Study, params: Mapping[str, Any], intermediate_values: Mapping[int, float], record: Mapping[str, Any]
+) -> None:
+    """Queue ``params`` again as the attempt ``record`` says, with the intermediate values reported so far.
+
+    As Optuna's ``RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)`` does, so that the
+    pruner judges all attempts as one trial.
+    """
+    import optuna
+
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            system_attrs={"fixed_params": dict(params)},
+            user_attrs={ATTR_RETRY: dict(record)},
+            intermediate_values=dict(intermediate_values),
+        )
+    )
 
 
 def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from tuner.study.records import (
     REASON_NOT_WRITTEN,
     REASON_SETUP_FAILED,
     REASON_SURPLUS,
+    REASON_TAKEN_OVER,
+    TrialOutcome,
     mark_not_run,
+    queue_retry,
+    record_outcome,
+    retry_of,
 )
 from tuner.trials.budget import Budget
 from tuner.trials.trial import TrialRun
@@ -103,10 +108,20 @@ class TrialSource:
             if isinstance(error, TunerError):
                 raise
             raise self._sampling_error(trial.number, error) from None
-        directory = self.serialization_dir / f"trial_{trial.number}"
-        run = TrialRun(trial, params, directory, self.objective, self.identity)
+        run = self._trial_run(trial, params)
         run.record_owner()
         return run
+
+    def _trial_run(self, trial: optuna.Trial, params: Mapping[str, Any]) -> TrialRun:
+        """The run of a new trial in ``trial_<number>``; a retry goes back to the folder of its first attempt,
+        with the intermediate values the earlier attempts reported (which Optuna keeps with the queued trial)."""
+        directory = self.serialization_dir / f"trial_{trial.number}"
+        retry = retry_of(trial.user_attrs)
+        if retry is None:
+            return TrialRun(trial, params, directory, self.objective, self.identity)
+        inherited = self.study.get_trials(deepcopy=False)[trial.number].intermediate_values
+        directory = Path(retry["directory"]) if retry.get("directory") else directory
+        return TrialRun(trial, params, directory, self.objective, self.identity, retry=retry, inherited=inherited)
 
     def prepare(self, run: TrialRun) -> bool:
         """Render ``run``'s config into its folder (see :meth:`TrialRun.prepare`).
@@ -121,16 +136,45 @@ class TrialSource:
         except OutputError:
             mark_not_run(run.trial, REASON_NOT_WRITTEN)
             self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
-            self.study.enqueue_trial(run.params, skip_if_exists=False)
+            self._queue_again(run)
             raise
 
+    def _queue_again(self, run: TrialRun) -> None:
+        """Queue an unrun trial's parameters again; a retry keeps its attempt, folder and intermediate values."""
+        if run.retry is None:
+            self.study.enqueue_trial(run.params, skip_if_exists=False)
+        else:
+            queue_retry(self.study, run.params, run.reported, run.retry)
+
     def hand_back(self, run: TrialRun) -> None:
-        """A prepared trial that never got a slot: recorded as not run (it does not count), its folder removed."""
+        """A prepared trial that never got a slot: recorded as not run (it does not count), its folder removed.
+
+        A retry keeps its folder (the checkpoint of its earlier attempts) and is queued again.
+        """
         import optuna
 
         mark_not_run(run.trial, REASON_NOT_LAUNCHED)
         self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
-        shutil.rmtree(run.directory, ignore_errors=True)
+        if run.retry is None:
+            shutil.rmtree(run.directory, ignore_errors=True)
+        else:
+            self._queue_again(run)
+
+    def tell(self, run: TrialRun, outcome: TrialOutcome) -> optuna.trial.FrozenTrial | None:
+        """Store the outcome and tell Optuna; None when another process finished the trial meanwhile."""
+        import optuna
+
+        if outcome.reason == REASON_TAKEN_OVER:
+            return None
+        try:
+            record_outcome(run.trial, outcome, run.log_tail() if outcome.state == "FAIL" else None)
+            values = outcome.value if outcome.state == "COMPLETE" else None
+            return self.study.tell(run.trial, values, state=optuna.trial.TrialState[outcome.state])
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            # Optuna raises these for a trial finished by someone else, and ValueError for other reasons too.
+            if not self.study.get_trials(deepcopy=False)[run.number].state.is_finished():
+                raise
+            return None
 
     def abandon(self, trial: optuna.Trial, error: str) -> None:
         """End a trial that tune failed to prepare or start: FAIL, not counted, the error kept."""

@@ -7,9 +7,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tuner.errors import OptionError
+from tuner.study.records import REASON_OOM
 
 # A broken config or trainer fails every trial the same way; stop rather than burn the night.
 DEFAULT_SAME_REASON_STREAK = 5
+# Out of memory says the parameters are too big (a region of large batch sizes), not that the config is
+# broken: only a far longer streak of it, with nothing completed or pruned in between, stops a run.
+OUT_OF_MEMORY_STREAK = 20
 MIN_TRIALS_FOR_FAILURE_RATE = 5
 
 
@@ -41,9 +45,11 @@ class Budget:
 class FailurePolicy:
     """Stops a run whose trials fail systematically.
 
-    Three rules, each on this run's trials (interrupted ones aside): ``max_failures``
+    Four rules, each on this run's trials (interrupted ones aside): ``max_failures``
     failed trials in all; a failure rate above ``max_failure_rate`` once at least
-    5 trials finished; ``same_reason_streak`` failures in a row with the same reason.
+    5 trials finished; ``same_reason_streak`` failures in a row with the same reason, out-of-memory
+    failures left out (they neither extend nor break such a streak); :data:`OUT_OF_MEMORY_STREAK`
+    out-of-memory failures with no trial completed or pruned in between.
     """
 
     max_failures: int | None = None
@@ -52,6 +58,7 @@ class FailurePolicy:
     _finished: int = 0
     _reasons: Counter[str] = field(default_factory=Counter)
     _streak: list[str] = field(default_factory=list)
+    _out_of_memory: int = 0  # failures out of memory since the last trial that completed or was pruned
 
     def __post_init__(self) -> None:
         # The CLI's option types refuse these first; this is for Python callers.
@@ -65,9 +72,13 @@ class FailurePolicy:
         self._finished += 1
         if state == "FAIL":
             self._reasons[reason or "unknown"] += 1
-            self._streak.append(reason or "unknown")
+            if (reason or "").startswith(REASON_OOM):
+                self._out_of_memory += 1
+            else:
+                self._streak.append(reason or "unknown")
         else:
             self._streak.clear()
+            self._out_of_memory = 0
 
     def stop_reason(self) -> str | None:
         """Why the run should stop, or None."""
@@ -84,6 +95,11 @@ class FailurePolicy:
         streak = self._streak[-self.same_reason_streak :]
         if len(streak) == self.same_reason_streak and len(set(streak)) == 1:
             return f"the last {self.same_reason_streak} trials all failed with: {streak[-1]}"
+        if self._out_of_memory >= OUT_OF_MEMORY_STREAK:
+            return (
+                f"{self._out_of_memory} trials in a row ran out of memory, none completed or pruned in between; "
+                "narrow the search space (batch or model sizes) or run fewer trials per GPU"
+            )
         return None
 
     def _most_common(self) -> str:

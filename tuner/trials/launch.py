@@ -24,9 +24,12 @@ from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.errors import OptionError
 from tuner.trials.descendants import end_marked_processes
 
-PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}")
+PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}", "{resume}")
 DEFAULT_COMMAND = "{python} -m tuner.train {config} -s {serialization_dir}"
-TERMINATE_GRACE_SECONDS = 5.0
+# Ctrl-C, SIGTERM (a scheduler preempting tune): time for trainers to write a checkpoint (--grace).
+TERMINATE_GRACE_SECONDS = 30.0
+# A pruned or timed-out trial is not resumed: its checkpoint is of no use, so it gets no more than this.
+ENDING_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,11 @@ class CommandTemplate:
     def is_default(self) -> bool:
         return " ".join(self.argv) == DEFAULT_COMMAND
 
-    def render(self, *, config: Path, serialization_dir: Path, trial_number: int) -> list[str]:
-        """The argument list for one trial."""
+    def render(self, *, config: Path, serialization_dir: Path, trial_number: int, resume: bool = False) -> list[str]:
+        """The argument list for one trial; an argument that is exactly ``{resume}`` becomes ``--resume``
+        when resuming and is dropped otherwise, ``{resume}`` inside another becomes ``1`` or ``0``."""
         values = {
+            "{resume}": "1" if resume else "0",
             "{python}": sys.executable,
             "{config}": str(config),
             "{serialization_dir}": str(serialization_dir),
@@ -64,6 +69,9 @@ class CommandTemplate:
         }
         rendered: list[str] = []
         for argument in self.argv:
+            if argument == "{resume}":
+                rendered.extend(["--resume"] if resume else [])
+                continue
             for placeholder, value in values.items():
                 argument = argument.replace(placeholder, value)
             rendered.append(argument)

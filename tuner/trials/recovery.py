@@ -1,4 +1,4 @@
-"""Trials left RUNNING by a `tune` process that died: find them, end what is left, retry once.
+"""Trials left RUNNING by a `tune` process that died: find them, end what is left, queue them to resume.
 
 On this host a trial's launch record (process ids and start times) tells at once
 whether the `tune` process that owns it is still alive. Trials of other hosts are
@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any
 from tuner.study.heartbeat import heartbeat_grace_seconds, heartbeat_stale_trials, study_storage, trial_id
 from tuner.study.records import (
     ATTR_LAUNCH,
-    ATTR_RETRY_OF,
     REASON_NEVER_LAUNCHED,
     REASON_NO_HEARTBEAT,
     REASON_TUNE_DIED,
+    attempt_number,
+    interrupted_times_reason,
     mark_recovered,
+    next_attempt,
+    queue_retry,
+    retry_of,
 )
 from tuner.trials.descendants import end_marked_processes
 
@@ -42,13 +46,15 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def recover_stale_trials(study: optuna.Study) -> list[int]:
+def recover_stale_trials(study: optuna.Study, max_retries: int = 2) -> list[int]:
     """Fail the RUNNING trials whose `tune` process is gone; returns their numbers.
 
     This host's trials are judged by their launch record (a `tune` process that is alive,
     even if stopped, keeps its trials), other hosts' by Optuna's heartbeat. Leftover processes
-    are killed and the parameters queued again, once; failed this way, a trial does not count.
-    A study not opened by tune's :func:`~tuner.study.storage.create_or_resume_study` is left alone.
+    are killed and the trial queued again to resume in its folder (:mod:`tuner.trials.retries`);
+    failed this way, a trial does not count. One interrupted on each of its ``max_retries`` + 1
+    attempts is failed for good, and counts. A study not opened by tune's
+    :func:`~tuner.study.storage.create_or_resume_study` is left alone.
     """
     import optuna
 
@@ -59,12 +65,25 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         reason = _stale_reason(study, trial, trial.number in stale)
+        last_attempt = attempt_number(trial) > max_retries and reason in (REASON_TUNE_DIED, REASON_NO_HEARTBEAT)
+        if last_attempt:
+            reason = interrupted_times_reason(attempt_number(trial))
         if reason is None or not _fail(study, storage, trial, reason):
             continue  # alive, or another process recovered it first
-        if ATTR_RETRY_OF not in trial.user_attrs and trial.params:
-            study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number}, skip_if_exists=False)
+        if not last_attempt and trial.params:
+            queue_retry(study, trial.params, trial.intermediate_values, _next_attempt(trial))
         recovered.append(trial.number)
     return recovered
+
+
+def _next_attempt(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The next attempt of a stale trial, in its folder; one never launched keeps its attempt (it did not run)."""
+    launch: dict[str, Any] = trial.user_attrs.get(ATTR_LAUNCH) or {}
+    previous = retry_of(trial.user_attrs)
+    if not launch.get("started") and previous is not None:
+        return previous
+    alone = bool(previous and previous.get("alone"))
+    return next_attempt(trial.number, trial.user_attrs, directory=launch.get("directory"), alone=alone)
 
 
 def _stale_reason(study: optuna.Study, trial: optuna.trial.FrozenTrial, heartbeat_stale: bool) -> str | None:

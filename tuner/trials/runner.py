@@ -2,8 +2,8 @@
 
 Sampling stays in this process (ask/tell, see :class:`StudyRunner`); each trial runs as a
 subprocess (:mod:`tuner.trials.trial`). On Ctrl-C or SIGTERM no new trial starts, running ones are
-ended and recorded as interrupted, and their parameters are queued again so a
-re-run picks them up first. A second Ctrl-C kills at once.
+ended (SIGTERM, ``--grace`` seconds, SIGKILL) and recorded as interrupted, and queued again to resume
+in their folders when the command is run again (:mod:`tuner.trials.retries`). A second Ctrl-C kills at once.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from tuner.config.snapshot import ConfigSnapshot
 from tuner.space.parameters import SearchSpace
 from tuner.study.heartbeat import record_heartbeat
 from tuner.study.objective import Objective
-from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome, record_outcome
+from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.asking import TrialSource, study_full_reason
 from tuner.trials.budget import Budget, FailurePolicy
-from tuner.trials.launch import CommandTemplate, terminate_all, wait_for_exit
+from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate, terminate_all, wait_for_exit
 from tuner.trials.recovery import launch_identity
+from tuner.trials.retries import DEFAULT_MAX_RETRIES, Retries, tells_of_health
 from tuner.trials.run_report import RunObserver, RunSummary
 from tuner.trials.signals import interrupt_handlers
 from tuner.trials.slots import Slot
@@ -67,6 +68,8 @@ class StudyRunner:
         observer: RunObserver | None = None,
         on_best: Callable[[Path], None] | None = None,
         storage_watch: StorageFileWatch | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        grace: float = TERMINATE_GRACE_SECONDS,
     ) -> None:
         self.study = study
         self.template = template
@@ -88,6 +91,8 @@ class StudyRunner:
         self._prepared: TrialRun | None = None  # asked and rendered, waiting for a slot
         self._starting: list[TrialRun] = []  # asked, maybe launched, maybe not running yet
         self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
+        self._retries = Retries(study, self.slots, max_retries)
+        self.grace = grace  # seconds between SIGTERM and SIGKILL for trials ended by an interrupt
 
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
@@ -153,6 +158,7 @@ class StudyRunner:
             if self._interrupts and outcome.state == "FAIL":
                 # Killed by a second Ctrl-C before _end_all_running got to it: the kill is ours, not the trial's.
                 outcome = run.stop(REASON_INTERRUPTED)
+            outcome = self._retries.judge(run, outcome)
             del self._running[run.number]
             self._recent_durations.append(time.monotonic() - run.started)
             self._tell_failure_policy(outcome)
@@ -166,17 +172,26 @@ class StudyRunner:
         together, so that no slot waits for another's sampling; records come last.
         """
         while True:
-            busy = {run.slot.label for run in self._running.values() if run.slot is not None}
-            free = [slot for slot in self.slots if slot.label not in busy]
+            self._launch_held(budget, summary)
+            free = self._retries.free_slots(self._running.values())
             runs: list[TrialRun] = []
             self._starting = runs  # ended by run() if anything fails before they are running
             reason = self._take_trials(budget, len(free), runs, prepared_only=prepared_only)
+            runs[:] = self._retries.hold_alone(runs, self._running.values())  # they wait for a GPU of their own
             self._launch(free, runs)
             for run in runs:
                 self._start_recorded(run, summary)
             self._starting = []
-            if reason or prepared_only or all(run.outcome is None for run in runs):
+            held_idle = bool(self._retries.held) and not self._running  # a held alone retry starts next pass
+            if reason or prepared_only or (all(run.outcome is None for run in runs) and not held_idle):
                 return reason
+
+    def _launch_held(self, budget: Budget, summary: RunSummary) -> None:
+        """Start the alone retries whose GPU emptied (unless the run stops: they are handed back then)."""
+        if self._retries.held and not self._stop_reason(budget, new_trial=False):
+            for slot, run in self._retries.take_startable(self._running.values()):
+                self._launch([slot], [run])
+                self._start_recorded(run, summary)
 
     def _take_trials(self, budget: Budget, count: int, runs: list[TrialRun], *, prepared_only: bool) -> str | None:
         """Append up to ``count`` trials to ``runs``, the prepared one first; why no more, if so.
@@ -259,9 +274,10 @@ class StudyRunner:
             self._source.abandon(run.trial, "tune stopped with an error before the trial was running")
 
     def _hand_back_prepared(self) -> None:
-        """A prepared trial that never got a slot: recorded as not run (it does not count)."""
-        run, self._prepared = self._prepared, None
-        if run is not None and not self.storage_lost:
+        """Trials prepared or held that never got a slot: recorded as not run (they do not count)."""
+        runs = [*([self._prepared] if self._prepared else []), *self._retries.release()]
+        self._prepared = None
+        for run in runs if not self.storage_lost else []:
             self._source.hand_back(run)
 
     def _stop_reason(self, budget: Budget, *, new_trial: bool = True) -> str | None:
@@ -290,46 +306,30 @@ class StudyRunner:
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Record an outcome that the failure policy has not heard of yet."""
         self._running.pop(run.number, None)
+        outcome = self._retries.judge(run, outcome)
         self._tell_failure_policy(outcome)
         self._record(run, outcome, summary)
 
     def _tell_failure_policy(self, outcome: TrialOutcome) -> None:
-        """Interrupted trials and trials another process took over say nothing of this run's health."""
-        if outcome.reason not in (REASON_INTERRUPTED, REASON_TAKEN_OVER):
+        """Interrupted trials, trials another process took over and alone retries' first attempts say nothing
+        of this run's health."""
+        if tells_of_health(outcome):
             self.failure_policy.record(outcome.state, outcome.reason)
 
     def _record(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Tell Optuna the outcome, keep best_config.json current and tell the observer."""
-        frozen = self._tell(run, outcome)
+        frozen = self._source.tell(run, outcome)
         if frozen is None:
             return self._taken_over(run)
         summary.finished[outcome.state] += 1
         if outcome.state == "FAIL":
             summary.failure_reasons[outcome.reason or "unknown"] += 1
-        if outcome.reason == REASON_INTERRUPTED:
-            # Queue the same point again so that re-running the command finishes the planned study.
-            self.study.enqueue_trial(run.params, skip_if_exists=False)
+        self._retries.queue(run, outcome, frozen)  # interrupted: resumes in its folder when the command runs again
         is_best = outcome.state == "COMPLETE" and self._is_best(frozen)
         if is_best and self.on_best:
             self.on_best(run.config_path)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
-
-    def _tell(self, run: TrialRun, outcome: TrialOutcome) -> optuna.trial.FrozenTrial | None:
-        """Store the outcome and tell Optuna; None when another process finished the trial meanwhile."""
-        import optuna
-
-        if outcome.reason == REASON_TAKEN_OVER:
-            return None
-        try:
-            record_outcome(run.trial, outcome, run.log_tail() if outcome.state == "FAIL" else None)
-            values = outcome.value if outcome.state == "COMPLETE" else None
-            return self.study.tell(run.trial, values, state=optuna.trial.TrialState[outcome.state])
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
-            # Optuna raises these for a trial finished by someone else, and ValueError for other reasons too.
-            if not self.study.get_trials(deepcopy=False)[run.number].state.is_finished():
-                raise
-            return None
 
     def _taken_over(self, run: TrialRun) -> None:
         """This process was stopped, and another one recovered the trial meanwhile (and queued it again)."""
@@ -347,7 +347,7 @@ class StudyRunner:
         if self.heartbeat_interval is None or time.monotonic() - self._last_heartbeat < self.heartbeat_interval:
             return
         self._last_heartbeat = time.monotonic()
-        for run in [*self._running.values(), *([self._prepared] if self._prepared else [])]:
+        for run in [*self._running.values(), *([self._prepared] if self._prepared else []), *self._retries.waiting]:
             record_heartbeat(self.study, run.trial)
         if self.on_checkpoint is not None:
             self.on_checkpoint()
@@ -364,7 +364,7 @@ class StudyRunner:
             for process in live:
                 process.kill()
         else:
-            terminate_all(live)
+            terminate_all(live, self.grace)
         if self.storage_lost:
             return  # records would go to the deleted file, or into a new, empty one in its place
         for run in runs:

@@ -15,9 +15,9 @@ from tuner.config.snapshot import ConfigSnapshot
 from tuner.contract import EpochMetricsReader, MalformedMetricsError, TrialResultError, read_final_metrics
 from tuner.errors import ConfigError, OutputError
 from tuner.study.objective import Objective
-from tuner.study.records import REASON_TAKEN_OVER, TrialOutcome, record_launch
+from tuner.study.records import REASON_OOM, REASON_TAKEN_OVER, TrialOutcome, record_launch
 from tuner.trials.descendants import new_trial_token
-from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
+from tuner.trials.launch import ENDING_GRACE_SECONDS, CommandTemplate
 from tuner.trials.slots import Slot
 from tuner.trials.warm import Launcher
 
@@ -46,6 +46,8 @@ class TrialRun:
         directory: Path,
         objective: Objective,
         identity: Mapping[str, Any],
+        retry: Mapping[str, Any] | None = None,
+        inherited: Mapping[int, float] | None = None,
     ) -> None:
         self.trial = trial
         self.params = dict(params)
@@ -62,6 +64,18 @@ class TrialRun:
         self._started_at = 0.0  # wall clock at launch
         self.token = new_trial_token()  # in the environment of all its processes (tuner.trials.descendants)
         self._last_epoch: int | None = None  # declared by the trainer: never prune there
+        self.retry = dict(retry) if retry else None  # the retry record of a trial that runs again (records.py)
+        self.reported = dict(inherited or {})  # step -> value Optuna has (earlier attempts' included)
+        self.resume = False  # set by prepare: a retry that finds its folder continues there
+
+    @property
+    def alone(self) -> bool:
+        """Whether the trial is to have its GPU to itself (it ran out of memory sharing it)."""
+        return bool(self.retry and self.retry.get("alone"))
+
+    @property
+    def attempt(self) -> int:
+        return self.retry["attempt"] if self.retry else 1
 
     @property
     def number(self) -> int:
@@ -82,20 +96,35 @@ class TrialRun:
         """
         self._snapshot_key = snapshot.key
         try:
-            if self.directory.exists():  # left by a deleted study of this name: kept, never deleted
+            self.resume = self.retry is not None and self.directory.is_dir()
+            if self.directory.exists() and not self.resume:  # left by a deleted study of this name: kept
                 _move_aside(self.directory)
-            self.directory.mkdir(parents=True)
+            self.directory.mkdir(parents=True, exist_ok=self.resume)
             try:
                 config = snapshot.render(self.params)
             except ConfigError as error:
                 self.outcome = TrialOutcome("FAIL", reason=f"config does not render: {error}")
                 return False
             contract.write_json_atomically(self.config_path, config, durable=False)  # dump-best can re-render it
+            if self.resume:
+                return self._take_over_metrics()
         except OSError as error:
             raise OutputError(
                 f"cannot write trial {self.number}'s folder {self.directory}: {error.strerror}; "
                 "free space there and run the same command again to resume"
             ) from None
+        return True
+
+    def _take_over_metrics(self) -> bool:
+        """Resuming: read the epochs earlier attempts left in metrics.jsonl, so that only new ones are read
+        from the launch on; those that tune had not reported yet (it was killed) are reported now."""
+        _drop_torn_line(self.reader.path)  # an attempt killed mid-write; the next line would join it
+        try:
+            for line in self.reader.read_new():
+                self._report_line(line, prune=False)
+        except (MalformedMetricsError, TrialResultError) as error:
+            self.outcome = TrialOutcome("FAIL", reason=str(error))
+            return False
         return True
 
     def launch(self, slot: Slot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher) -> None:
@@ -106,7 +135,9 @@ class TrialRun:
         """
         self.slot = slot
         self._started_at = time.time()  # before the process starts: the recorded span holds its whole life
-        argv = template.render(config=self.config_path, serialization_dir=self.directory, trial_number=self.number)
+        argv = template.render(
+            config=self.config_path, serialization_dir=self.directory, trial_number=self.number, resume=self.resume
+        )
         env = {
             **base_env,
             **slot.env,
@@ -116,6 +147,9 @@ class TrialRun:
             contract.ENV_TRIAL_NUMBER: str(self.number),
             contract.ENV_TRIAL_TOKEN: self.token,
         }
+        env.pop(contract.ENV_RESUME, None)  # only tune says so, never an inherited environment
+        if self.resume:
+            env[contract.ENV_RESUME] = "1"
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
             self.process = launcher.launch(argv, env=env, log_path=self.log_path)
@@ -150,6 +184,7 @@ class TrialRun:
                 "pid": self.process.pid if self.process else None,
                 "token": self.token,
                 "started": round(self._started_at, 3) if launched else None,
+                **({"resumed": True} if self.resume else {}),
                 **self.identity,
             },
         )
@@ -187,7 +222,7 @@ class TrialRun:
         """SIGTERM the trial's process group; ``outcome`` stands once it has ended."""
         if self.process.poll() is None:
             self.process.send(signal.SIGTERM)
-        self._ending = (outcome, time.monotonic() + TERMINATE_GRACE_SECONDS)
+        self._ending = (outcome, time.monotonic() + ENDING_GRACE_SECONDS)
         return self._finish_ending()
 
     def _finish_ending(self) -> TrialOutcome | None:
@@ -226,17 +261,31 @@ class TrialRun:
     def _report_new_epochs(self) -> tuple[int, float] | None:
         """Report each new epoch's monitored value to Optuna; the epoch and value to prune at, if any."""
         for line in self.reader.read_new():
-            value = self.objective.epoch_value(line)
-            if value is None:
-                continue
-            step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
-            if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
-                raise MalformedMetricsError(f"epoch must be an integer from 0 to {_MAX_STEP}, got {step!r:.40}")
-            if not math.isfinite(value):
-                raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
-            self.trial.report(value, step)
-            if not self._at_last_epoch(line, step) and self.trial.should_prune():
-                return step, value
+            reported = self._report_line(line)
+            if reported is not None:
+                return reported
+        return None
+
+    def _report_line(self, line: Mapping[str, Any], *, prune: bool = True) -> tuple[int, float] | None:
+        """Report one epoch line; the epoch and value to prune at, if Optuna says so.
+
+        An epoch an earlier attempt reported stays as it was (a trainer that starts over runs it again).
+        """
+        value = self.objective.epoch_value(line)
+        if value is None:
+            return None
+        step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
+            raise MalformedMetricsError(f"epoch must be an integer from 0 to {_MAX_STEP}, got {step!r:.40}")
+        if not math.isfinite(value):
+            raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
+        at_last_epoch = self._at_last_epoch(line, step)
+        if step in self.reported:
+            return None
+        self.trial.report(value, step)
+        self.reported[step] = value
+        if prune and not at_last_epoch and self.trial.should_prune():
+            return step, value
         return None
 
     def _at_last_epoch(self, line: Mapping[str, Any], step: int) -> bool:
@@ -253,7 +302,7 @@ class TrialRun:
             return TrialOutcome("FAIL", reason=self._crash_reason(exit_status))
         try:
             final = read_final_metrics(self.directory / contract.FINAL_METRICS_FILE_NAME)
-            value = self.objective.final_value(self.reader.epochs, final)
+            value = self.objective.final_value(_latest_per_epoch(self.reader.epochs), final)
         except TrialResultError as error:
             return TrialOutcome("FAIL", reason=str(error))
         return TrialOutcome("COMPLETE", value=value)
@@ -261,7 +310,7 @@ class TrialRun:
     def _crash_reason(self, exit_status: int) -> str:
         tail = self.log_tail()
         if any(marker in tail.lower() for marker in _OOM_MARKERS):
-            return "out of memory"
+            return REASON_OOM
         if exit_status < 0:
             try:
                 name = signal.Signals(-exit_status).name
@@ -282,6 +331,28 @@ def last_error_line(log: str) -> str | None:
     line = marked[-1] if marked else lines[-1]
     line = line[line.lower().index("error:") + len("error:") :].strip() if marked else line
     return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 3] + "..."
+
+
+def _latest_per_epoch(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The epoch lines with each epoch once, as its last line has it: a resumed trainer that started over
+    ran the first epochs again."""
+    latest: dict[Any, dict[str, Any]] = {}
+    for index, line in enumerate(epochs):
+        key = line.get(contract.EPOCH_KEY, ("line", index))
+        latest.pop(key, None)  # a repeated epoch moves to where it was run last
+        latest[key] = line
+    return list(latest.values())
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut a last line without its newline (a writer killed mid-line) off the end of ``path``."""
+    try:
+        with open(path, "rb+") as handle:
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
 
 
 def _move_aside(directory: Path) -> Path:
