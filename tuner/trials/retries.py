@@ -98,11 +98,15 @@ class Retries:
         """
         running, rest = list(running), []
         for run in runs:
-            if run.alone and run.outcome is None and any(self._shares_gpu(slot) for slot in self.slots):
+            if self.waits_for_gpu(run):
                 self.hold(run, running)
             else:
                 rest.append(run)
         return rest
+
+    def waits_for_gpu(self, run: TrialRun) -> bool:
+        """Whether ``run`` is an alone retry that a GPU must be emptied for (not where no slot shares one)."""
+        return run.alone and run.outcome is None and any(self._shares_gpu(slot) for slot in self.slots)
 
     def hold(self, run: TrialRun, running: Iterable[TrialRun]) -> None:
         """Keep the alone retry ``run`` until a GPU empties: the one running the fewest trials (and kept for

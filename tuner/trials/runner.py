@@ -177,13 +177,14 @@ class StudyRunner:
             runs: list[TrialRun] = []
             self._starting = runs  # ended by run() if anything fails before they are running
             reason = self._take_trials(budget, len(free), runs, prepared_only=prepared_only)
+            asked = len(runs)
             runs[:] = self._retries.hold_alone(runs, self._running.values())  # they wait for a GPU of their own
             self._launch(free, runs)
             for run in runs:
                 self._start_recorded(run, summary)
             self._starting = []
-            held_idle = bool(self._retries.held) and not self._running  # a held alone retry starts next pass
-            if reason or prepared_only or (all(run.outcome is None for run in runs) and not held_idle):
+            held = len(runs) < asked  # next pass: it starts if its GPU is empty, others fill the other GPUs
+            if reason or prepared_only or (all(run.outcome is None for run in runs) and not held):
                 return reason
 
     def _launch_held(self, budget: Budget, summary: RunSummary) -> None:
@@ -214,6 +215,8 @@ class StudyRunner:
                     return study_full_reason(budget.n_trials or 0)
                 self._source.prepare(run)
             runs.append(run)
+            if self._retries.waits_for_gpu(run):
+                return None  # the caller holds it, then fills the slots left (which may not be on its GPU)
         return None
 
     def _launch(self, free: Sequence[Slot], runs: Sequence[TrialRun]) -> None:
