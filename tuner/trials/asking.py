@@ -113,14 +113,16 @@ class TrialSource:
         return run
 
     def _trial_run(self, trial: optuna.Trial, params: Mapping[str, Any]) -> TrialRun:
-        """The run of a new trial in ``trial_<number>``; a retry goes back to the folder of its first attempt,
-        with the intermediate values the earlier attempts reported (which Optuna keeps with the queued trial)."""
+        """The run of a new trial in ``trial_<number>``; a retry goes back to the folder of its first attempt
+        (where that folder is here: another host's may not be), with the intermediate values the earlier
+        attempts reported (which Optuna keeps with the queued trial)."""
         directory = self.serialization_dir / f"trial_{trial.number}"
         retry = retry_of(trial.user_attrs)
         if retry is None:
             return TrialRun(trial, params, directory, self.objective, self.identity)
         inherited = self.study.get_trials(deepcopy=False)[trial.number].intermediate_values
-        directory = Path(retry["directory"]) if retry.get("directory") else directory
+        if retry.get("directory") and Path(retry["directory"]).is_dir():
+            directory = Path(retry["directory"])
         return TrialRun(trial, params, directory, self.objective, self.identity, retry=retry, inherited=inherited)
 
     def prepare(self, run: TrialRun) -> bool:
