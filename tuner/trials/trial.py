@@ -96,7 +96,8 @@ class TrialRun:
         """
         self._snapshot_key = snapshot.key
         try:
-            self.resume = self.retry is not None and self.directory.is_dir()
+            resuming_here = self.retry is not None and self.retry.get("directory") == str(self.directory)
+            self.resume = resuming_here and self.directory.is_dir()
             if self.directory.exists() and not self.resume:  # left by a deleted study of this name: kept
                 _move_aside(self.directory)
             self.directory.mkdir(parents=True, exist_ok=self.resume)
