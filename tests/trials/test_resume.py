@@ -172,3 +172,31 @@ def test_trainer_that_ignores_tuner_resume_starts_over_and_completes(resumable, 
     x = resumed.params["x"]
     assert resumed.intermediate_values == pytest.approx({epoch: x * (epoch + 1) / 5 for epoch in range(5)})
     assert resumed.value == pytest.approx(x)
+
+
+def test_trial_whose_heartbeat_went_stale_on_another_host_resumes_in_its_quiet_folder(resumable, tmp_path):
+    from tests.faults.test_recovery_faults import age_heartbeats
+
+    results = tmp_path / "results"
+    args = resumable("--n-trials", "1", hang_times=1, hang_after=2)
+    tune = tune_process(args, tmp_path)
+    wait_for_event(results, "hanging after 2", 1, tune)
+    tune.kill()
+    tune.communicate(timeout=30)
+    study = optuna.load_study(study_name="resumable", storage=STORAGE)
+    (trial,) = study.trials
+    # As a node lost with its tune leaves it: launched elsewhere, silent, its folder untouched since.
+    study._storage.set_trial_user_attr(trial._trial_id, "launch", {**trial.user_attrs["launch"], "host": "elsewhere"})
+    age_heartbeats()
+    folder = results / "resumable" / "trial_0"
+    for path in [folder, *folder.iterdir()]:
+        os.utime(path, (path.stat().st_atime - 600, path.stat().st_mtime - 600))
+
+    rerun = run_tune(args, tmp_path)
+
+    assert rerun.returncode == 0, rerun.stdout
+    first, resumed = study_trials()
+    assert first.user_attrs["reason"] == "tune process stopped (no heartbeat)"
+    assert resumed.state.name == "COMPLETE" and resumed.user_attrs["retry"]["directory"] == str(folder.resolve())
+    assert "start resume=1 argv_resume=True from=3" in events(results)
+    assert metric_epochs(folder) == [0, 1, 2, 3, 4]

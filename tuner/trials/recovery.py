@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,19 +72,38 @@ def recover_stale_trials(study: optuna.Study, max_retries: int = 2) -> list[int]
         if reason is None or not _fail(study, storage, trial, reason):
             continue  # alive, or another process recovered it first
         if not last_attempt and trial.params:
-            queue_retry(study, trial.params, trial.intermediate_values, _next_attempt(trial))
+            queue_retry(study, trial.params, trial.intermediate_values, _next_attempt(study, trial, reason))
         recovered.append(trial.number)
     return recovered
 
 
-def _next_attempt(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The next attempt of a stale trial, in its folder; one never launched keeps its attempt (it did not run)."""
+def _next_attempt(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> dict[str, Any]:
+    """The next attempt of a stale trial, in its folder; one never launched keeps its attempt (it did not run).
+
+    A trial found by its heartbeat may still run (its `tune` stopped, or cut off from the storage): if
+    anything wrote into its folder within the heartbeat's grace period, the retry starts over in a folder
+    of its own rather than share one with it.
+    """
     launch: dict[str, Any] = trial.user_attrs.get(ATTR_LAUNCH) or {}
     previous = retry_of(trial.user_attrs)
     if not launch.get("started") and previous is not None:
         return previous
     alone = bool(previous and previous.get("alone"))
-    return next_attempt(trial.number, trial.user_attrs, directory=launch.get("directory"), alone=alone)
+    directory = launch.get("directory")
+    if reason == REASON_NO_HEARTBEAT and isinstance(directory, str) and _written_lately(study, Path(directory)):
+        directory = None
+    return next_attempt(trial.number, trial.user_attrs, directory=directory, alone=alone)
+
+
+def _written_lately(study: optuna.Study, directory: Path) -> bool:
+    """Whether ``directory`` or a file in it was modified within the heartbeat's grace period."""
+    grace = heartbeat_grace_seconds(study) or 0
+    try:
+        entries = [directory, *directory.iterdir()]
+        newest = max(entry.stat().st_mtime for entry in entries)
+    except OSError:
+        return False  # not here (another host's folder): the retry gets a folder of its own anyway
+    return time.time() - newest < grace
 
 
 def _stale_reason(study: optuna.Study, trial: optuna.trial.FrozenTrial, heartbeat_stale: bool) -> str | None:
