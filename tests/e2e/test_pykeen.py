@@ -138,6 +138,82 @@ def test_tune_study_on_nations_is_judged_by_best_validation_mrr(tmp_path):
     assert result.best_value == pytest.approx(max(reported.values()))
 
 
+# Instruments the real run: right after PyKEEN saves its checkpoint of epoch 2 the process says so and waits to
+# be killed, so that the SIGKILL lands at a known point (after the epoch and its checkpoint, before epoch 3).
+STOP_AFTER_CHECKPOINT_2 = """import os, pathlib, time
+import pykeen.training.training_loop as _loop
+_save_state = _loop.TrainingLoop._save_state
+def _save_then_wait(self, path, *args, **kwargs):
+    _save_state(self, path, *args, **kwargs)
+    if self._epoch == 2:
+        pathlib.Path(path).with_name('checkpointed_2').touch()
+        time.sleep(600)
+_loop.TrainingLoop._save_state = _save_then_wait
+"""
+
+
+def epoch_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_run_killed_after_its_epoch_2_checkpoint_resumes_at_epoch_3_as_if_never_interrupted(tmp_path):
+    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+    from tests.conftest import wait_for
+
+    config, out = short_config(tmp_path, epochs=4), tmp_path / "interrupted"
+    out.mkdir()
+    metrics = out / "metrics.jsonl"  # as `tune` passes it: TUNER_METRICS_FILE in the trial folder
+    env = {**os.environ, **FIXED, "TUNER_METRICS_FILE": str(metrics)}
+    code = (
+        f"{STOP_AFTER_CHECKPOINT_2}import sys; from tuner.pykeen_trainer.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(config), "-s", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (out / "checkpointed_2").exists(), "the checkpoint of epoch 2", timeout=120, process=process)
+    finally:
+        process.kill()
+        process.communicate()
+    assert [line["epoch"] for line in epoch_lines(metrics)] == [1, 2] and not (out / "metrics.json").exists()
+
+    resumed = run_adapter(config, out, env={**FIXED, "TUNER_METRICS_FILE": str(metrics), "TUNER_RESUME": "1"})
+    uninterrupted = run_adapter(config, tmp_path / "whole", env=FIXED)
+
+    assert resumed.returncode == 0 and uninterrupted.returncode == 0, resumed.stderr + uninterrupted.stderr
+    assert "resuming after epoch 2; epochs already reported: [1, 2]" in resumed.stderr
+    lines = epoch_lines(metrics)
+    assert [line["epoch"] for line in lines] == [1, 2, 3, 4]  # epochs 1 and 2 not reported twice
+    # Same seed, and PyKEEN's checkpoint restores model, optimizer and every RNG: on CPU, the very same numbers.
+    assert lines == epoch_lines(tmp_path / "whole" / "metrics.jsonl")
+    final, whole = (json.loads((folder / "metrics.json").read_text()) for folder in (out, tmp_path / "whole"))
+    for metrics_json in (final, whole):
+        metrics_json.pop("training_duration_seconds")
+    assert final == whole and final["training_epochs"] == 4
+    assert json.loads((out / "tuner_files.json").read_text()) == {
+        "weights": ["trained_model.pkl"],
+        "checkpoints": ["checkpoint.pt"],
+    }
+    assert (out / "trained_model.pkl").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_a_fresh_launch_ignores_a_checkpoint_left_in_its_folder(tmp_path):
+    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+    config, out = short_config(tmp_path, epochs=2), tmp_path / "run"
+    assert run_adapter(config, out, env=FIXED).returncode == 0
+    first = epoch_lines(out / "metrics.jsonl")
+
+    again = run_adapter(config, out, env=FIXED)  # no TUNER_RESUME: PyKEEN must not load the finished checkpoint
+
+    assert again.returncode == 0, again.stderr
+    assert epoch_lines(out / "metrics.jsonl") == first and [line["epoch"] for line in first] == [1, 2]
+
+
 def _hpo_pipeline_distributions() -> dict:
     """What PyKEEN's hpo_pipeline suggests for TransE + margin loss + Adam + basic sampler + sLCWA, in its order."""
     pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
