@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,24 +48,34 @@ def processes_of(folder: Path) -> int:
     return int(result.stdout)
 
 
-def test_cpu_rehearsal_reports_every_parts_figures(tmp_path):
-    result = run_check(tmp_path)
-
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One whole CPU rehearsal, shared by the tests below: its output folder and gpu_check.json."""
+    out = tmp_path_factory.mktemp("gpu_check")
+    result = run_check(out)
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads((tmp_path / "gpu_check.json").read_text())
-    parts = report["parts"]
-    assert list(parts) == PARTS
-    assert report["device"] == "cpu" and report["wall_s"] < 360
+    return out, json.loads((out / "gpu_check.json").read_text())
 
-    setup = parts["setup"]
+
+def test_the_report_has_every_part_in_json_and_markdown(rehearsal):
+    out, report = rehearsal
+    assert list(report["parts"]) == PARTS
+    assert report["device"] == "cpu" and report["wall_s"] < 360
+    readable = (out / "gpu_check.md").read_text()
+    assert all(f"## {part}: " in readable for part in PARTS)
+    setup = report["parts"]["setup"]
     assert setup["status"] == "ok" and setup["figures"]["torch_unchanged"] and setup["goal_met"]
 
-    discovery = parts["discovery"]["figures"]
+
+def test_discovery_shows_what_tune_resolved_and_what_each_trial_saw(rehearsal):
+    discovery = rehearsal[1]["parts"]["discovery"]["figures"]
     assert discovery["all"]["tune_saw"] == {"available_gpus": ["0"], "gpus_all": ["0"]}
     assert [(t["slot"], t["CUDA_VISIBLE_DEVICES"]) for t in discovery["all"]["trials_saw"]] == [("gpu0", "0")]
     assert discovery["last_index"]["parent_CUDA_VISIBLE_DEVICES"] == "0"
 
-    digits = parts["digits"]
+
+def test_the_digits_study_on_four_slots_gives_utilisation_and_overhead(rehearsal):
+    digits = rehearsal[1]["parts"]["digits"]
     assert digits["status"] == "ok" and digits["goal_met"], digits
     figures = digits["figures"]
     assert figures["states"] == {"COMPLETE": 4} and figures["slots"] == 4
@@ -71,6 +83,9 @@ def test_cpu_rehearsal_reports_every_parts_figures(tmp_path):
     assert 0 < figures["utilisation_whole"] <= 1 and 0 < figures["utilisation_steady"] <= 1
     assert figures["median_overhead_s"] > 0 and figures["median_training_s"] > 0
 
+
+def test_trainer_vs_loop_runs_with_and_without_amp_or_says_it_is_not_there(rehearsal):
+    parts = rehearsal[1]["parts"]
     for part in ("trainer_vs_loop", "trainer_vs_loop_amp"):
         if (REPO / "benchmarks" / "trainer_vs_loop.py").exists():
             assert parts[part]["status"] == "ok", parts[part]
@@ -78,18 +93,19 @@ def test_cpu_rehearsal_reports_every_parts_figures(tmp_path):
         else:
             assert parts[part]["status"] == "not available"
 
-    oom = parts["oom"]["figures"]
+
+def test_the_out_of_memory_trials_are_classified_as_such(rehearsal):
+    oom = rehearsal[1]["parts"]["oom"]["figures"]
     assert oom["classified_out_of_memory"] and oom["trials"]
     assert all(trial["reason"].startswith("out of memory") for trial in oom["trials"])
 
-    torchrun = parts["torchrun"]
+
+def test_the_torchrun_trial_completes_and_leaves_no_process(rehearsal):
+    torchrun = rehearsal[1]["parts"]["torchrun"]
     assert torchrun["status"] == "ok"
     attempt = torchrun["figures"]["default"]
     assert attempt["trials"][0]["state"] == "COMPLETE" and attempt["epochs_reported"]
     assert isinstance(attempt["each_epoch_once"], bool) and attempt["processes_left"] == 0
-
-    readable = (tmp_path / "gpu_check.md").read_text()
-    assert all(f"## {part}: " in readable for part in PARTS)
 
 
 def test_a_part_out_of_time_is_recorded_and_the_next_part_runs(tmp_path):

@@ -163,22 +163,11 @@ _reporting.ValidationReporter.post_epoch = _report_then_wait
 """
 
 
-def epoch_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@pytest.mark.parametrize(
-    ("stop", "reported"),
-    [(STOP_AFTER_CHECKPOINT_2, [1, 2]), (STOP_AFTER_REPORT_3, [1, 2, 3])],
-    ids=["checkpoint", "report"],
-)
-def test_a_killed_run_resumes_after_its_last_checkpoint_as_if_never_interrupted(tmp_path, stop, reported):
-    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+def run_until_killed(config: Path, out: Path, metrics: Path, stop: str) -> None:
+    """Run the adapter with the ``stop`` instrumentation and SIGKILL it where that says."""
     from tests.conftest import wait_for
 
-    config, out = short_config(tmp_path, epochs=4), tmp_path / "interrupted"
     out.mkdir()
-    metrics = out / "metrics.jsonl"  # as `tune` passes it: TUNER_METRICS_FILE in the trial folder
     env = {**os.environ, **FIXED, "TUNER_METRICS_FILE": str(metrics)}
     code = f"{stop}import sys; from tuner.pykeen_trainer.cli import main; sys.exit(main(sys.argv[1:]))"
     process = subprocess.Popen(
@@ -194,6 +183,23 @@ def test_a_killed_run_resumes_after_its_last_checkpoint_as_if_never_interrupted(
     finally:
         process.kill()
         process.communicate()
+
+
+def epoch_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("stop", "reported"),
+    [(STOP_AFTER_CHECKPOINT_2, [1, 2]), (STOP_AFTER_REPORT_3, [1, 2, 3])],
+    ids=["checkpoint", "report"],
+)
+def test_a_killed_run_resumes_after_its_last_checkpoint_as_if_never_interrupted(tmp_path, stop, reported):
+    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+
+    config, out = short_config(tmp_path, epochs=4), tmp_path / "interrupted"
+    metrics = out / "metrics.jsonl"  # as `tune` passes it: TUNER_METRICS_FILE in the trial folder
+    run_until_killed(config, out, metrics, stop)
     assert [line["epoch"] for line in epoch_lines(metrics)] == reported and not (out / "metrics.json").exists()
 
     resumed = run_adapter(config, out, env={**FIXED, "TUNER_METRICS_FILE": str(metrics), "TUNER_RESUME": "1"})
