@@ -138,6 +138,103 @@ def test_tune_study_on_nations_is_judged_by_best_validation_mrr(tmp_path):
     assert result.best_value == pytest.approx(max(reported.values()))
 
 
+# Instrument the real run so that the SIGKILL lands at a known point: the process marks the point and waits.
+# After PyKEEN saved its checkpoint of epoch 2 (before epoch 3):
+STOP_AFTER_CHECKPOINT_2 = """import pathlib, time
+import pykeen.training.training_loop as _loop
+_save_state = _loop.TrainingLoop._save_state
+def _save_then_wait(self, path, *args, **kwargs):
+    _save_state(self, path, *args, **kwargs)
+    if self._epoch == 2:
+        pathlib.Path(path).with_name('stopped').touch()
+        time.sleep(600)
+_loop.TrainingLoop._save_state = _save_then_wait
+"""
+# After epoch 3 was reported, before PyKEEN saved its checkpoint (the last one is still epoch 2's):
+STOP_AFTER_REPORT_3 = """import os, pathlib, time
+from tuner.pykeen_trainer import reporting as _reporting
+_post_epoch = _reporting.ValidationReporter.post_epoch
+def _report_then_wait(self, epoch, epoch_loss, **kwargs):
+    _post_epoch(self, epoch, epoch_loss, **kwargs)
+    if epoch == 3:
+        pathlib.Path(os.environ['TUNER_METRICS_FILE']).with_name('stopped').touch()
+        time.sleep(600)
+_reporting.ValidationReporter.post_epoch = _report_then_wait
+"""
+
+
+def run_until_killed(config: Path, out: Path, metrics: Path, stop: str) -> None:
+    """Run the adapter with the ``stop`` instrumentation and SIGKILL it where that says."""
+    from tests.conftest import wait_for
+
+    out.mkdir()
+    env = {**os.environ, **FIXED, "TUNER_METRICS_FILE": str(metrics)}
+    code = f"{stop}import sys; from tuner.pykeen_trainer.cli import main; sys.exit(main(sys.argv[1:]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(config), "-s", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (out / "stopped").exists(), "the point to kill it at", timeout=120, process=process)
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def epoch_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("stop", "reported"),
+    [(STOP_AFTER_CHECKPOINT_2, [1, 2]), (STOP_AFTER_REPORT_3, [1, 2, 3])],
+    ids=["checkpoint", "report"],
+)
+def test_a_killed_run_resumes_after_its_last_checkpoint_as_if_never_interrupted(tmp_path, stop, reported):
+    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+
+    config, out = short_config(tmp_path, epochs=4), tmp_path / "interrupted"
+    metrics = out / "metrics.jsonl"  # as `tune` passes it: TUNER_METRICS_FILE in the trial folder
+    run_until_killed(config, out, metrics, stop)
+    assert [line["epoch"] for line in epoch_lines(metrics)] == reported and not (out / "metrics.json").exists()
+
+    resumed = run_adapter(config, out, env={**FIXED, "TUNER_METRICS_FILE": str(metrics), "TUNER_RESUME": "1"})
+    uninterrupted = run_adapter(config, tmp_path / "whole", env=FIXED)
+
+    assert resumed.returncode == 0 and uninterrupted.returncode == 0, resumed.stderr + uninterrupted.stderr
+    # PyKEEN goes on from epoch 3; an epoch 3 reported before the kill is trained again but not reported again.
+    assert f"resuming after epoch 2; epochs already reported: {reported}" in resumed.stderr
+    lines = epoch_lines(metrics)
+    assert [line["epoch"] for line in lines] == [1, 2, 3, 4]
+    # Same seed, and PyKEEN's checkpoint restores model, optimizer and every RNG: on CPU, the very same numbers.
+    assert lines == epoch_lines(tmp_path / "whole" / "metrics.jsonl")
+    final, whole = (json.loads((folder / "metrics.json").read_text()) for folder in (out, tmp_path / "whole"))
+    for metrics_json in (final, whole):
+        metrics_json.pop("training_duration_seconds")
+    assert final == whole and final["training_epochs"] == 4
+    assert json.loads((out / "tuner_files.json").read_text()) == {
+        "weights": ["trained_model.pkl"],
+        "checkpoints": ["checkpoint.pt"],
+    }
+    assert (out / "trained_model.pkl").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_a_fresh_launch_ignores_a_checkpoint_left_in_its_folder(tmp_path):
+    pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)
+    config, out = short_config(tmp_path, epochs=2), tmp_path / "run"
+    assert run_adapter(config, out, env=FIXED).returncode == 0
+    first = epoch_lines(out / "metrics.jsonl")
+
+    again = run_adapter(config, out, env=FIXED)  # no TUNER_RESUME: PyKEEN must not load the finished checkpoint
+
+    assert again.returncode == 0, again.stderr
+    assert epoch_lines(out / "metrics.jsonl") == first and [line["epoch"] for line in first] == [1, 2]
+
+
 def _hpo_pipeline_distributions() -> dict:
     """What PyKEEN's hpo_pipeline suggests for TransE + margin loss + Adam + basic sampler + sLCWA, in its order."""
     pytest.importorskip("pykeen", reason=NEEDS_PYKEEN)

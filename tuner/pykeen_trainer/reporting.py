@@ -53,8 +53,12 @@ class ValidationReporter(TrainingCallback):
         self.history: dict[int, EpochLine] = {}
 
     def post_epoch(self, epoch: int, epoch_loss: float, **kwargs: Any) -> None:
-        """PyKEEN calls this after each epoch (counted from 1); PyKEEN sets train mode again next epoch."""
-        if epoch % self.settings.eval_every and epoch != self.num_epochs:
+        """PyKEEN calls this after each epoch (counted from 1); PyKEEN sets train mode again next epoch.
+
+        An epoch already in :attr:`history` (reported before the run was interrupted and resumed) is
+        neither evaluated nor reported again.
+        """
+        if (epoch % self.settings.eval_every and epoch != self.num_epochs) or epoch in self.history:
             return
         result = self.evaluator.evaluate(
             model=self.model,

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuner.contract import LAST_EPOCH_KEY
+from tuner.contract import EPOCH_METRICS_FILE_NAME, LAST_EPOCH_KEY, is_resumed
 from tuner.pykeen_trainer.errors import PykeenConfigError, PykeenMissingError
+from tuner.pykeen_trainer.resume import checkpoint_epoch, checkpoint_kwargs, prepare_start, save_model
 from tuner.pykeen_trainer.settings import RESERVED_TRAINING_KEYS, TRAINING_KWARGS_KEY, RunSettings
 from tuner.train.errors import did_you_mean
 from tuner.train.outputs import RunDirectory
@@ -36,6 +37,10 @@ def run(
         metrics_file: where epoch lines go (``$TUNER_METRICS_FILE``); None: ``<dir>/metrics.jsonl``.
         log: receives progress lines (default: stderr).
 
+    PyKEEN checkpoints into ``serialization_dir`` after every epoch; a launch with ``TUNER_RESUME=1``
+    continues from that checkpoint (:mod:`tuner.pykeen_trainer.resume`). The trained model is saved as
+    ``trained_model.pkl``; both files are declared in ``tuner_files.json``.
+
     Returns the final metrics, as written to ``metrics.json``. Raises :class:`PykeenMissingError` when PyKEEN
     is not installed, :class:`PykeenConfigError` for an unknown key or component name, or a dataset without
     validation triples.
@@ -45,16 +50,34 @@ def run(
     settings = _settings(config, pipeline, train_method)
     kwargs = _with_quiet_defaults(settings.pipeline_kwargs)
     _check_components(kwargs, settings)
-    run_dir = RunDirectory(serialization_dir, metrics_file)
-    run_dir.prepare(config)
+    run_dir, reported = _prepare(config, Path(serialization_dir), metrics_file, log)
     dataset = _load_dataset(kwargs)
     reporter = _reporter(kwargs, settings, dataset, _epoch_writer(run_dir, settings, log))
-    kwargs[TRAINING_KWARGS_KEY] = {**kwargs.get(TRAINING_KWARGS_KEY, {}), "callbacks": [reporter]}
+    reporter.history.update(reported)  # epochs reported before an interruption: not evaluated again
+    training = checkpoint_kwargs(run_dir.path, kwargs.get(TRAINING_KWARGS_KEY, {}))
+    kwargs[TRAINING_KWARGS_KEY] = {**training, "callbacks": [reporter]}
     started = time.monotonic()
     result = pipeline(dataset=dataset, **kwargs)
     metrics = _final_metrics(reporter, settings, result, kwargs, time.monotonic() - started)
+    save_model(result.model, run_dir.path)
     run_dir.finish(metrics)
     return metrics
+
+
+def _prepare(
+    config: dict[str, Any], directory: Path, metrics_file: Path | None, log: Callable[[str], None]
+) -> tuple[RunDirectory, dict[int, dict[str, float]]]:
+    """The run's folder, and the epochs already reported when this launch resumes from PyKEEN's checkpoint."""
+    if is_resumed() and metrics_file is None:
+        metrics_file = directory / EPOCH_METRICS_FILE_NAME  # named, so that RunDirectory keeps its lines
+    run_dir = RunDirectory(directory, metrics_file)
+    reported = prepare_start(directory, run_dir.metrics_file)
+    run_dir.prepare(config)
+    if is_resumed():
+        epoch = checkpoint_epoch(directory)
+        where = f"after epoch {epoch}" if epoch is not None else "from the start (no usable checkpoint)"
+        log(f"resuming {where}; epochs already reported: {sorted(reported) or 'none'}")
+    return run_dir, reported
 
 
 def _epoch_writer(

@@ -21,8 +21,9 @@ TRAINING_KWARGS_KEY = "training_kwargs"
 PIPELINE_DEFAULT_EPOCHS = 5
 # Validation metrics written every evaluation, besides the one named by ``trainer.validation_metric``.
 DEFAULT_REPORTED_METRICS = ("mrr", "hits_at_1", "hits_at_3", "hits_at_10", "mean_rank")
-# training_kwargs the adapter sets itself: its validation callback goes in ``callbacks``.
-RESERVED_TRAINING_KEYS = ("callbacks", "callbacks_kwargs")
+# training_kwargs the adapter sets itself: its validation callback goes in ``callbacks``; PyKEEN's checkpoint
+# goes into the trial folder (``checkpoint_frequency``, in minutes, stays the config's to set).
+RESERVED_TRAINING_KEYS = ("callbacks", "callbacks_kwargs", "checkpoint_directory", "checkpoint_name")
 _TRAINER_DEFAULTS: dict[str, Any] = {"validation_metric": "+mrr", "eval_every": 1}
 
 
@@ -69,7 +70,8 @@ class RunSettings:
         for key in RESERVED_TRAINING_KEYS:
             if key in training:
                 raise PykeenConfigError(
-                    f"{TRAINING_KWARGS_KEY}.{key}: set by the PyKEEN trainer (its validation callback); remove it"
+                    f"{TRAINING_KWARGS_KEY}.{key}: set by the PyKEEN trainer (its validation callback, and its "
+                    "checkpoint in the trial folder); remove it"
                 )
         _check_known(training, training_keys, where=f"{TRAINING_KWARGS_KEY}.")
         epochs = kwargs.get("epochs", training.get("num_epochs", PIPELINE_DEFAULT_EPOCHS))
