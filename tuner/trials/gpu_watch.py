@@ -140,7 +140,7 @@ def _owner(pid: int) -> str:
 
 
 def _same(reading: GpuReading, gpu: Gpu) -> bool:
-    return reading.uuid == gpu.uuid if gpu.uuid else reading.index == gpu.device
+    return reading.uuid == gpu.uuid if gpu.uuid else reading.index == (gpu.index or gpu.device)
 
 
 def _why(slot: Slot, busy: Mapping[str, str]) -> str:

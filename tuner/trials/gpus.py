@@ -36,11 +36,12 @@ class Gpu:
     name: str
     device: str
     uuid: str | None = None
+    index: str | None = None  # nvidia-smi's, when known
 
     @property
     def label(self) -> str:
-        """``gpu3`` by the device index nvidia-smi shows, else by its place (a UUID entry)."""
-        return f"gpu{self.device if self.device.isdigit() else self.name}"
+        """``gpu3`` by the index nvidia-smi shows, else by its place among the visible GPUs."""
+        return f"gpu{self.index or (self.device if self.device.isdigit() else self.name)}"
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,14 @@ def visible_gpus(environ: Mapping[str, str] | None = None) -> list[Gpu] | None:
     environ = os.environ if environ is None else environ
     physical = _physical_gpus(environ)
     if ENV_VISIBLE not in environ:
-        return None if physical is None else [Gpu(str(n), index, uuid) for n, (index, uuid) in enumerate(physical)]
+        return None if physical is None else [Gpu(str(n), index, uuid, index) for n, (index, uuid) in enumerate(physical)]
     gpus = []
     for entry in cuda_entries(environ[ENV_VISIBLE]):
-        uuid = _uuid_of(entry, physical or ())
-        if physical and uuid is None:
+        match = _match(entry, physical or ())
+        if physical and match is None:
             break  # CUDA stops at the first entry naming no GPU
-        gpus.append(Gpu(str(len(gpus)), entry, uuid or None))
+        index, uuid = match or (None, None)
+        gpus.append(Gpu(str(len(gpus)), entry, uuid, index))
     return gpus
 
 
@@ -118,20 +120,17 @@ def cuda_entries(value: str) -> list[str]:
     return entries
 
 
-def _uuid_of(entry: str, physical: Sequence[tuple[str, str | None]]) -> str | None:
-    """The UUID of a ``CUDA_VISIBLE_DEVICES`` entry (an index, a UUID or a unique prefix of one); None: no such GPU.
-
-    ``""`` for a GPU that exists but whose UUID nobody told (TUNER_AVAILABLE_GPUS). MIG instances are
-    not in nvidia-smi's GPU list, so a ``MIG-`` entry is taken as it is.
-    """
+def _match(entry: str, physical: Sequence[tuple[str, str | None]]) -> tuple[str | None, str | None] | None:
+    """nvidia-smi's (index, UUID) for a ``CUDA_VISIBLE_DEVICES`` entry (an index, a UUID or a unique prefix of one);
+    None: no such GPU. MIG instances are not in nvidia-smi's GPU list, so a ``MIG-`` entry is taken as it is."""
     uuids_known = any(uuid for _, uuid in physical)
     if entry.startswith("MIG-") or (entry.startswith("GPU-") and not uuids_known):
-        return entry
+        return None, entry
     for index, uuid in physical:
         if entry.isdigit() and entry == index:
-            return uuid or ""
+            return index, uuid
         if not entry.isdigit() and uuid and uuid.startswith(entry):
-            return uuid
+            return index, uuid
     return None
 
 
@@ -145,7 +144,7 @@ def resolve_gpus(requested: str | Sequence[str]) -> list[Gpu]:
         raise OptionError(f"--gpus {','.join(map(str, requested))!r} names no GPU; give indices such as 0,1, or 'all'")
     if wanted in (["all"], ["free"]):
         if not found:
-            raise OptionError(f"--gpus {wanted[0]}: no NVIDIA GPU visible here ({_where_none()})")
+            raise OptionError(f"--gpus {wanted[0]}: no NVIDIA GPU found on this machine ({_where_none()})")
         return found
     for gpu in wanted:
         if not gpu.isdigit():
