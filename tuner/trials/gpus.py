@@ -88,7 +88,9 @@ def visible_gpus(environ: Mapping[str, str] | None = None) -> list[Gpu] | None:
     environ = os.environ if environ is None else environ
     physical = _physical_gpus(environ)
     if ENV_VISIBLE not in environ:
-        return None if physical is None else [Gpu(str(n), index, uuid, index) for n, (index, uuid) in enumerate(physical)]
+        if physical is None:
+            return None
+        return [Gpu(str(n), index, uuid, index) for n, (index, uuid) in enumerate(physical)]
     gpus = []
     for entry in cuda_entries(environ[ENV_VISIBLE]):
         match = _match(entry, physical or ())
