@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,13 +60,34 @@ class FakeMachine:
         os.replace(temporary, self.state_path)
 
 
-@pytest.fixture
-def fake_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeMachine:
-    """Eight fake GPUs behind a fake nvidia-smi first on PATH; nothing of the real machine's GPU setup."""
-    machine = FakeMachine(tmp_path)
+def install_fake_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int = 8) -> FakeMachine:
+    """``count`` fake GPUs behind a fake nvidia-smi first on PATH; nothing of the real machine's GPU setup."""
+    machine = FakeMachine(tmp_path, count)
     monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_NVIDIA_SMI_STATE", str(machine.state_path))
     monkeypatch.setenv("FAKE_NVIDIA_SMI_LOG", str(machine.log_path))
     for name in ("TUNER_AVAILABLE_GPUS", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"):
         monkeypatch.delenv(name, raising=False)
     return machine
+
+
+class OutputLines:
+    """A process's output, read line by line in a thread, so that a test can wait for a line while it runs."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def having(self, fragment: str) -> list[str]:
+        return [line for line in list(self.lines) if fragment in line]
+
+    @property
+    def text(self) -> str:
+        self._thread.join(timeout=30)
+        return "\n".join(self.lines)
