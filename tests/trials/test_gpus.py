@@ -7,6 +7,7 @@ GPUs, from a state file the tests change while tune runs (to make a GPU busy or 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -198,6 +199,25 @@ def test_all_busy_waits_then_launches_when_one_frees(study_files, fake_gpus, tmp
     ]
     # about one reading a second while waiting, not one per poll of the runner (10 a second)
     assert fake_gpus.readings() - readings_before <= waited + 3
+
+
+def test_ctrl_c_ends_the_wait(study_files, fake_gpus, tmp_path):
+    for index in range(8):
+        fake_gpus.occupy(index)
+    args = study_files(extra={"epochs": 1})
+    tune = tune_process(["run", *args, "--n-trials", "2", "--gpus", "free", "--command", RECORDER], tmp_path)
+    output = OutputLines(tune)
+    try:
+        wait_for(
+            lambda: output.having("busy (other user's process): waiting") or tune.poll() is not None,
+            "tune saying that the slots wait",
+        )
+        tune.send_signal(signal.SIGINT)
+        assert tune.wait(timeout=60) == 130, output.text
+    finally:
+        tune.kill()
+    assert not seen_by_trials(tmp_path / "results" / "quad")
+    assert output.having("Stopped: interrupted")
 
 
 def test_a_slot_whose_gpu_is_taken_mid_run_waits(study_files, tmp_path, monkeypatch):

@@ -45,7 +45,8 @@ class GpuWatch:
         if time.monotonic() - self._read_at >= MIN_READ_INTERVAL_SECONDS:
             readings = read_gpus()
             self._read_at = time.monotonic()
-            self._busy = {} if readings is None else self._busy_now(readings)
+            if readings is not None:  # a failed reading (nvidia-smi hit by a Ctrl-C, say) changes nothing
+                self._busy = self._busy_now(readings)
         return self._busy
 
     def ready(self, free: Sequence[Slot], *, block: bool, stop: Callable[[], str | None]) -> list[Slot]:

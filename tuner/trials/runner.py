@@ -133,6 +133,7 @@ class StudyRunner:
             stop_reason = self._fill_free_slots(budget, summary)
             if not self._running:
                 summary.stop_reason = stop_reason or "done"
+                summary.interrupted = self._interrupts > 0  # a Ctrl-C while slots waited for a GPU
                 summary.gave_up = self.failure_policy.stop_reason() is not None
                 return
             self._prepare_next(budget, summary)
