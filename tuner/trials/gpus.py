@@ -111,6 +111,12 @@ def _physical_gpus(environ: Mapping[str, str]) -> list[tuple[str, str | None]] |
     return None if readings is None else [(reading.index, reading.uuid) for reading in readings]
 
 
+def available_gpus() -> list[str] | None:
+    """The visible GPUs' ``CUDA_VISIBLE_DEVICES`` entries (kept for callers of the old name)."""
+    gpus = visible_gpus()
+    return None if gpus is None else [gpu.device for gpu in gpus]
+
+
 def cuda_entries(value: str) -> list[str]:
     """``CUDA_VISIBLE_DEVICES`` as CUDA reads it: the entries up to the first that is not a GPU (``-1``, say)."""
     entries = []
