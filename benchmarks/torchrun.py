@@ -3,12 +3,13 @@
 The same trivial trainer (this file, ``trainer`` mode: import torch; under torchrun, a gloo process
 group and one all_reduce; ``--work`` seconds of sleep; one report) runs as
 1. ``torchrun``: ``{python} -m torch.distributed.run --standalone --nproc-per-node {n_gpus} ...``, 2 CPU ranks;
-2. ``single``: ``{python} benchmarks/torchrun.py trainer ...``, one process,
-both with ``--gpus all --gpus-per-trial 2`` on 8 fake GPUs (``TUNER_AVAILABLE_GPUS``) and ``--launch plain``.
+2. ``single``: ``{python} benchmarks/torchrun.py trainer ...``, one process;
+3. ``torchrun-warm``: as 1 with ``--launch warm`` (the agent is forked from the slot's worker),
+all with ``--gpus-per-trial 2`` on 8 fake GPUs (``TUNER_AVAILABLE_GPUS``), 1 and 2 with ``--launch plain``.
 Two measurements, repeats interleaved:
 * ``cycle``: one slot (``--gpus 0,1``), trials one after another. The cycle is the median time from one
   trial's launch to the next one's (tune's ``launch.started`` records); overhead = cycle - the trainer's
-  own work (rank 0's clock from its first line to its end; imports and process-group set-up excluded).
+  own work (rank 0's clock from the end of its imports and process-group set-up to its end).
 * ``utilisation``: 4 slots (8 fake GPUs), as ``parallel.py``: time inside trials (rank 0's clock, from its
   first line) / (4 x the window from the first trial's launch to the last trial's launch).
 
@@ -36,9 +37,11 @@ CONFIG = (
 )
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 TRAINER = f"{Path(__file__).resolve()} trainer {{config}} {{serialization_dir}}"
-COMMANDS = {
-    "torchrun": f"{{python}} -m torch.distributed.run --standalone --nproc-per-node {{n_gpus}} {TRAINER}",
-    "single": f"{{python}} {TRAINER}",
+TORCHRUN = f"{{python}} -m torch.distributed.run --standalone --nproc-per-node {{n_gpus}} {TRAINER}"
+COMMANDS = {  # mode -> (command, --launch)
+    "torchrun": (TORCHRUN, "plain"),
+    "torchrun-warm": (TORCHRUN, "warm"),  # the agent forked from the slot's warm worker; the ranks fresh
+    "single": (f"{{python}} {TRAINER}", "plain"),
 }
 
 
@@ -69,8 +72,9 @@ def run_tune(work: Path, mode: str, trials: int, gpus: str, seconds: float) -> l
     (work / "c.jsonnet").write_text(CONFIG)
     (work / "space.json").write_text(json.dumps(SPACE))
     command = [sys.executable, "-m", "tuner", "c.jsonnet", "space.json", "--pruner", "none", "--n-trials", str(trials)]
-    command += ["--gpus", gpus, "--gpus-per-trial", "2", "--launch", "plain", "--ext-var", f"work={seconds}"]
-    command += ["--storage", f"sqlite:///{work / 't.db'}", "--command", COMMANDS[mode]]
+    template, launch = COMMANDS[mode]
+    command += ["--gpus", gpus, "--gpus-per-trial", "2", "--launch", launch, "--ext-var", f"work={seconds}"]
+    command += ["--storage", f"sqlite:///{work / 't.db'}", "--command", template]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNER_AVAILABLE_GPUS": "0,1,2,3,4,5,6,7"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
@@ -106,24 +110,26 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="trials of each one-slot run")
     parser.add_argument("--slot-trials", type=int, default=16, help="trials of each 4-slot run")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", default=",".join(COMMANDS), help=f"some of {','.join(COMMANDS)}")
     parser.add_argument("--work", type=float, default=1.0, help="seconds of the trainer's own work per trial")
     args = parser.parse_args()
-    results: dict[str, list] = {f"{mode} {kind}": [] for mode in COMMANDS for kind in ("cycle", "utilisation")}
+    modes = args.modes.split(",")
+    results: dict[str, list] = {f"{mode} {kind}": [] for mode in modes for kind in ("cycle", "utilisation")}
     for _ in range(args.repeats):
-        for mode in COMMANDS:  # interleaved: the machine's noise falls on both alike
+        for mode in modes:  # interleaved: the machine's noise falls on both alike
             with tempfile.TemporaryDirectory() as folder:
                 results[f"{mode} cycle"].append(cycle(run_tune(Path(folder), mode, args.trials, "0,1", args.work)))
             with tempfile.TemporaryDirectory() as folder:
                 records = run_tune(Path(folder), mode, args.slot_trials, "all", args.work)
                 results[f"{mode} utilisation"].append(utilisation(records, 4))
-    for mode in COMMANDS:
+    for mode in modes:
         runs = results[f"{mode} cycle"]
         cycles = [run["cycle_ms"] for run in runs]
         overheads = [run["cycle_ms"] - run["work_ms"] for run in runs]
         starts = [run["start_ms"] for run in runs]
         shares = results[f"{mode} utilisation"]
         print(
-            f"{mode:9} cycle {statistics.median(cycles):7.0f} ms ({min(cycles):.0f}-{max(cycles):.0f}); "
+            f"{mode:13} cycle {statistics.median(cycles):7.0f} ms ({min(cycles):.0f}-{max(cycles):.0f}); "
             f"overhead {statistics.median(overheads):6.0f} ms ({min(overheads):.0f}-{max(overheads):.0f}); "
             f"launch to set-up done {statistics.median(starts):6.0f} ms; "
             f"utilisation {statistics.median(shares):.3f} ({min(shares):.3f}-{max(shares):.3f})"
