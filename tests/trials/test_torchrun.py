@@ -100,11 +100,11 @@ def test_a_pruned_torchrun_trial_leaves_no_process(ddp_study, tmp_path):
 
 def test_a_timed_out_torchrun_trial_leaves_no_process(ddp_study, tmp_path):
     args = ddp_study(epochs=3, hang=True)
-    result = invoke_tune(*args, "--n-trials", "1", "--pruner", "none", "--trial-timeout", "20")
+    result = invoke_tune(*args, "--n-trials", "1", "--pruner", "none", "--trial-timeout", "30")
 
     assert result.exit_code == 1, result.output  # its only trial failed
     (trial,) = trials()
-    assert trial.state.name == "FAIL" and "timed out after 20 s" in result.output
+    assert trial.state.name == "FAIL" and "timed out after 30 s" in result.output
     assert len(recorded_pids(tmp_path / "results")) >= RANKS_AND_WORKERS  # the ranks had started: ended, not spared
     assert live_pids(tmp_path / "results") == set()
 
