@@ -75,7 +75,7 @@ def plan_slots(
     requested = gpus if isinstance(gpus, str) else [str(gpu) for gpu in gpus]
     found = resolve_gpus(requested)
     watch = None
-    if requested == "free":
+    if requested in ("free", ["free"]):
         watch = GpuWatch(found, busy_gpu_mb)
         found = _take_free(found, gpus_per_trial, watch)
     groups = _groups(found, gpus_per_trial, strict=watch is None)
