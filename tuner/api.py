@@ -35,7 +35,9 @@ from tuner.study.storage import (
     watch_storage_file,
 )
 from tuner.trials.budget import Budget
+from tuner.trials.gpu_watch import DEFAULT_BUSY_GPU_MB
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS
+from tuner.trials.reaper import Reaper
 from tuner.trials.recovery import recover_stale_trials
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
 from tuner.trials.run_report import RunSummary
@@ -146,6 +148,8 @@ def tune(
     gpus: str | Sequence[int | str] | None = None,
     trials_per_gpu: int = 1,
     n_jobs: int | None = None,
+    gpus_per_trial: int = 1,  # GPUs (issue 14): groups of GPUs per trial; --gpus free's threshold
+    busy_gpu_mb: float = DEFAULT_BUSY_GPU_MB,
     trial_timeout: float | None = None,
     max_failures: int | None = None,
     max_failure_rate: float | None = None,
@@ -163,7 +167,7 @@ def tune(
     ``tune run`` options of the same name mean, with the same defaults (docs/api.md): ``config`` is a
     Jsonnet/JSON path, text or a dict; ``search_space`` a path, text or the parsed data; ``sampler``
     and ``pruner`` a name (any case), an Optuna class or an instance (``*_kwargs`` and ``seed`` apply
-    to names and classes); ``ext_vars`` the fixed ext vars; ``gpus`` ``"0,1"``, ``"all"`` or a list.
+    to names and classes); ``ext_vars`` the fixed ext vars; ``gpus`` ``"0,1"``, ``"all"``, ``"free"`` or a list.
     Progress goes to ``console`` (default: stderr).
 
     Returns:
@@ -236,6 +240,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
     from tuner.display.progress import TuneDisplay
 
     best_config = BestConfigFile(plan.results_dir)
+    reaper = Reaper()
     runner = StudyRunner(
         study=study,
         space=plan.space,
@@ -244,7 +249,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         objective=plan.objective,
         serialization_dir=plan.results_dir.resolve(),  # trainers may change their working directory
         slots=list(plan.slots),
-        base_env=os.environ,
+        base_env={**os.environ, **reaper.env},  # the reaper ends what trials leave should tune be killed
         trial_timeout=plan.trial_timeout,
         failure_policy=plan.failure_policy,
         heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
@@ -266,12 +271,20 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
     )
     with display:
         runner.observer = display
+        _watch_gpus(plan, runner, display)
         try:
             summary = runner.run(budget)
         finally:
+            reaper.close()
             if not runner.storage_lost:
                 _record_spent_time(study, budget)
     return _result(study, plan.objective, summary, best_config)
+
+
+def _watch_gpus(plan: TunePlan, runner: StudyRunner, display: Any) -> None:
+    """--gpus free: a slot whose GPU someone took waits, and the live view says so."""
+    if plan.gpu_watch is not None:
+        runner.slot_gate, plan.gpu_watch.observer = plan.gpu_watch, display
 
 
 def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best_config: BestConfigFile) -> TuneResult:

@@ -23,9 +23,10 @@ from tuner.study.objective import Objective, objective_from_config
 from tuner.study.samplers import build_pruner, build_sampler
 from tuner.study.storage import default_storage_url
 from tuner.trials.budget import FailurePolicy
-from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate
+from tuner.trials.gpu_watch import GpuWatch
+from tuner.trials.launch import GPU_PLACEHOLDERS, TERMINATE_GRACE_SECONDS, CommandTemplate
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
-from tuner.trials.slots import Slot, build_slots
+from tuner.trials.slots import Slot, plan_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class TunePlan:
     # Retries and interrupts (issue 16): attempts after an interrupt; SIGTERM-to-SIGKILL seconds on Ctrl-C/SIGTERM.
     max_retries: int = DEFAULT_MAX_RETRIES
     grace: float = TERMINATE_GRACE_SECONDS
+    # GPUs (issue 14): --gpus free re-checks the slots' GPUs before each launch
+    gpu_watch: GpuWatch | None = None
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -81,9 +84,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     study_name = arguments["study_name"] or default_study_name
     storage_url = arguments["storage"] or default_storage_url()
     results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
-    slots = tuple(
-        build_slots(gpus=arguments["gpus"], trials_per_gpu=arguments["trials_per_gpu"], n_jobs=arguments["n_jobs"])
-    )
+    slots, gpu_watch = _slots(arguments, template)
     sampler = build_sampler(
         arguments["sampler"], arguments["sampler_kwargs"], seed=arguments["seed"], space=space, parallel=len(slots) > 1
     )
@@ -106,12 +107,30 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         **{name: arguments[name] for name in ("n_trials", "timeout", "trial_timeout", "restart", "warm_launch")},
         max_retries=arguments["max_retries"],
         grace=arguments["grace"],
+        gpu_watch=gpu_watch,
     )
+
+
+def _slots(arguments: Mapping[str, Any], template: CommandTemplate) -> tuple[tuple[Slot, ...], GpuWatch | None]:
+    """The slots of --gpus, --trials-per-gpu, --gpus-per-trial or --n-jobs; the command's GPU placeholders need GPUs."""
+    slots, watch = plan_slots(
+        gpus=arguments["gpus"],
+        trials_per_gpu=arguments["trials_per_gpu"],
+        n_jobs=arguments["n_jobs"],
+        gpus_per_trial=arguments["gpus_per_trial"],
+        busy_gpu_mb=arguments["busy_gpu_mb"],
+    )
+    for placeholder in GPU_PLACEHOLDERS:
+        if template.uses(placeholder) and not slots[0].gpus:
+            raise OptionError(f"--command uses {placeholder}, which needs --gpus (trials run on the CPU without it)")
+    return tuple(slots), watch
 
 
 def check_plan(plan: TunePlan, console: Console) -> None:
     """The checks that look outside the arguments: the results folder, then the trainer itself."""
     _check_results_dir(plan.results_dir)
+    for note in plan.gpu_watch.notes if plan.gpu_watch else ():
+        console.print(f"note: {note}", highlight=False)
     # Last of the checks before anything is stored: it starts a process that imports torch.
     for note in check_with_builtin_trainer(plan.prepared, plan.template, {**os.environ, **plan.slots[0].env}):
         console.print(f"note: {note}", highlight=False)

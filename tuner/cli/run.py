@@ -90,7 +90,10 @@ MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 )
 @click.option(
     "--command",
-    help="Training command; placeholders {config}, {serialization_dir}, {trial_number}. Default: the built-in trainer.",
+    help=(
+        "Training command; placeholders {config}, {serialization_dir}, {trial_number}, {gpus}, {n_gpus}, {resume}. "
+        "Default: the built-in trainer."
+    ),
 )
 @click.option(
     "--module",
@@ -109,10 +112,27 @@ MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 @click.option(
     "--gpus",
     type=GpuList(),
-    help="GPUs to run trials on, e.g. 0,1,2,3 or all: one slot per GPU, each trial sees only its GPU.",
+    help=(
+        "GPUs to run trials on: indices among those CUDA_VISIBLE_DEVICES lets this process see (0,1,2,3), all, "
+        "or free (those nobody else uses when tune starts; checked again before each launch)."
+    ),
 )
 @click.option(
     "--trials-per-gpu", type=AtLeast(1), default=1, show_default=True, help="Trials running at once on each GPU."
+)
+@click.option(
+    "--gpus-per-trial",
+    type=AtLeast(1),
+    default=1,
+    show_default=True,
+    help="GPUs each trial gets (disjoint groups of --gpus, in order); the command may use {gpus} and {n_gpus}.",
+)
+@click.option(
+    "--busy-gpu-mb",
+    type=AtLeast(0),
+    default=1024,
+    show_default=True,
+    help="With --gpus free: a GPU with more memory in use by others than this (MiB) is busy.",
 )
 @click.option("--n-jobs", type=AtLeast(1), help="Trials running at once on the CPU (without --gpus).")
 @click.option("--trial-timeout", type=Seconds(), help="End a trial (recorded as failed) after this many seconds.")

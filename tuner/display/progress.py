@@ -4,7 +4,7 @@ running trial (slot, epoch, latest value, elapsed), and one line per finished tr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 from rich.console import Console, RenderableType
@@ -42,6 +42,7 @@ class TuneDisplay:
         self.n_trials = n_trials
         self.best: str = "none yet" if best is None else _best_text(best.value, best.number)
         self._running: dict[int, TrialRun] = {}
+        self._waiting: dict[str, str] = {}  # --gpus free: slot label -> why it waits
         self._finished_here = 0
         self._eta: tuple[float, float] | None = None  # (when estimated, seconds to go then)
         self.progress = _StudyProgress(
@@ -81,6 +82,15 @@ class TuneDisplay:
     def stopping(self, reason: str) -> None:
         self.console.print(f"[yellow]{reason}[/yellow]")
 
+    def slots_waiting(self, waiting: Mapping[str, str]) -> None:
+        """--gpus free: say which slots wait for their GPU (``gpu3 busy (other user's process): waiting``)."""
+        for label in sorted(set(waiting) - set(self._waiting)):
+            self.console.print(f"[yellow]{escape(label)} {escape(waiting[label])}: waiting[/yellow]")
+        for label in sorted(set(self._waiting) - set(waiting)):
+            self.console.print(f"{escape(label)} free again", highlight=False)
+        self._waiting = dict(waiting)
+        self._refresh()
+
     def time_to_go(self) -> str:
         """``ETA 0:04:10`` from this run's trial rate (with --n-trials, after a trial finished), and
         ``0:09:00 left`` of --timeout."""
@@ -104,7 +114,8 @@ class TuneDisplay:
     def running_view(self) -> Table | None:
         """One row per running trial: number, slot, last reported epoch and value, time since launch."""
         runs = sorted(self._running.values(), key=lambda run: run.number)  # a copy: the refresh thread reads
-        if not runs:
+        waiting = dict(self._waiting)
+        if not runs and not waiting:
             return None
         table = Table(box=None, padding=(0, 1), header_style="dim", show_edge=False)
         for column in ("running", "slot", "epoch", "latest", "elapsed"):
@@ -117,6 +128,8 @@ class TuneDisplay:
             slot = run.slot.label if run.slot else "-"
             elapsed = clock(time.monotonic() - run.started)
             table.add_row(f"trial {run.number}", escape(slot), epoch, format_value(value), elapsed)
+        for label, why in sorted(waiting.items()):
+            table.add_row("waiting", escape(label), "-", escape(why), "-")
         return table
 
     def _refresh(self) -> None:

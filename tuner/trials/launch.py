@@ -24,7 +24,8 @@ from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.errors import OptionError
 from tuner.trials.descendants import end_marked_processes
 
-PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}", "{resume}")
+PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}", "{gpus}", "{n_gpus}", "{resume}")
+GPU_PLACEHOLDERS = ("{gpus}", "{n_gpus}")
 DEFAULT_COMMAND = "{python} -m tuner.train {config} -s {serialization_dir}"
 # Ctrl-C, SIGTERM (a scheduler preempting tune): time for trainers to write a checkpoint (--grace).
 TERMINATE_GRACE_SECONDS = 30.0
@@ -34,7 +35,8 @@ ENDING_GRACE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class CommandTemplate:
-    """A training command with ``{config}``, ``{serialization_dir}``, ``{trial_number}`` placeholders."""
+    """A training command with placeholders: ``{config}``, ``{serialization_dir}``, ``{trial_number}``,
+    the slot's ``{gpus}`` (its CUDA_VISIBLE_DEVICES) and ``{n_gpus}``, and ``{resume}`` (see :meth:`render`)."""
 
     argv: tuple[str, ...]
 
@@ -57,24 +59,36 @@ class CommandTemplate:
     def is_default(self) -> bool:
         return " ".join(self.argv) == DEFAULT_COMMAND
 
+    def uses(self, placeholder: str) -> bool:
+        """Whether some argument holds ``placeholder``."""
+        return any(placeholder in argument for argument in self.argv)
+
+    def for_slot(self, gpus: tuple[str, ...]) -> CommandTemplate:
+        """This command with a slot's ``{gpus}`` (comma list) and ``{n_gpus}`` filled in."""
+        if not any(self.uses(placeholder) for placeholder in GPU_PLACEHOLDERS):
+            return self
+        values = {"{gpus}": ",".join(gpus), "{n_gpus}": str(len(gpus))}
+        return CommandTemplate(tuple(_substitute(argument, values) for argument in self.argv))
+
     def render(self, *, config: Path, serialization_dir: Path, trial_number: int, resume: bool = False) -> list[str]:
-        """The argument list for one trial; an argument that is exactly ``{resume}`` becomes ``--resume``
-        when resuming and is dropped otherwise, ``{resume}`` inside another becomes ``1`` or ``0``."""
+        """The argument list for one trial.
+
+        An argument that is exactly ``{resume}`` becomes ``--resume`` on a resumed launch and is
+        dropped otherwise; inside a longer argument (``--resume={resume}``) it is ``1`` or ``0``.
+        """
         values = {
-            "{resume}": "1" if resume else "0",
             "{python}": sys.executable,
             "{config}": str(config),
             "{serialization_dir}": str(serialization_dir),
             "{trial_number}": str(trial_number),
+            "{resume}": "1" if resume else "0",
         }
         rendered: list[str] = []
         for argument in self.argv:
             if argument == "{resume}":
                 rendered.extend(["--resume"] if resume else [])
-                continue
-            for placeholder, value in values.items():
-                argument = argument.replace(placeholder, value)
-            rendered.append(argument)
+            else:
+                rendered.append(_substitute(argument, values))
         return rendered
 
     def _check_placeholders(self, text: str) -> None:
@@ -94,6 +108,12 @@ class CommandTemplate:
                 raise OptionError(f"--command: program '{program}' does not exist or is not executable")
         elif shutil.which(program) is None:
             raise OptionError(f"--command: program '{program}' was not found on PATH")
+
+
+def _substitute(argument: str, values: Mapping[str, str]) -> str:
+    for placeholder, value in values.items():
+        argument = argument.replace(placeholder, value)
+    return argument
 
 
 class TrialProcess:

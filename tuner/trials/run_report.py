@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +23,9 @@ class RunObserver(Protocol):
     def trial_finished(self, trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> None: ...
 
     def stopping(self, reason: str) -> None: ...
+
+    # --gpus free (told by GpuWatch): the slots that wait for their GPU, label -> why
+    def slots_waiting(self, waiting: Mapping[str, str]) -> None: ...
 
 
 @dataclass

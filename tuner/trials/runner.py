@@ -25,6 +25,7 @@ from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutc
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.asking import TrialSource, study_full_reason
 from tuner.trials.budget import Budget, FailurePolicy
+from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate, terminate_all, wait_for_exit
 from tuner.trials.recovery import launch_identity
 from tuner.trials.retries import DEFAULT_MAX_RETRIES, Retries, tells_of_health
@@ -83,6 +84,7 @@ class StudyRunner:
         self.on_best = on_best
         self.storage_watch = storage_watch  # checked every poll: a deleted SQLite file stops the run
         self.on_checkpoint: Callable[[], None] | None = None  # called every heartbeat interval
+        self.slot_gate: GpuWatch | None = None  # --gpus free: a slot whose GPU someone took waits
         self._source = TrialSource(study, space, snapshot, objective, serialization_dir, launch_identity())
         self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
         self._running: dict[int, TrialRun] = {}
@@ -136,6 +138,7 @@ class StudyRunner:
             stop_reason = self._fill_free_slots(budget, summary)
             if not self._running:
                 summary.stop_reason = stop_reason or "done"
+                summary.interrupted = self._interrupts > 0  # a Ctrl-C while slots waited for a GPU
                 summary.gave_up = self.failure_policy.stop_reason() is not None
                 return
             self._prepare_next(budget, summary)
@@ -174,6 +177,9 @@ class StudyRunner:
         while True:
             self._launch_held(budget, summary)
             free = self._retries.free_slots(self._running.values())
+            if self.slot_gate is not None:  # with nothing running, wait here for a GPU to free
+                wait = not self._running and not prepared_only
+                free = self.slot_gate.ready(free, block=wait, stop=lambda: self._stop_reason(budget))
             runs: list[TrialRun] = []
             self._starting = runs  # ended by run() if anything fails before they are running
             reason = self._take_trials(budget, len(free), runs, prepared_only=prepared_only)
@@ -223,7 +229,7 @@ class StudyRunner:
         """Start each rendered trial in its slot, all before any is recorded."""
         for slot, run in zip(free, runs):
             if run.outcome is None:
-                run.launch(slot, self.template, self.base_env, self._launchers[slot.label])
+                run.launch(slot, self.template.for_slot(slot.gpus), self.base_env, self._launchers[slot.label])
             else:
                 run.slot = slot
 
