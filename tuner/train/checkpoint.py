@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from tuner.train.loop import Progress, Trainer
+from tuner.train.outputs import save_atomically
 
 FORMAT_VERSION = 1
 
@@ -41,14 +42,7 @@ def save(path: Path, trainer: Trainer, progress: Progress, config: dict[str, Any
         "loader_generator": _generator_state(trainer),
         "rng": rngs,
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            torch.save(state, handle)
-    except BaseException:  # a full disk or Ctrl-C mid-write: the previous checkpoint stays whole
-        temporary.unlink(missing_ok=True)
-        raise
-    os.replace(temporary, path)
+    save_atomically(path, state)
 
 
 def load(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -57,8 +51,15 @@ def load(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         leftover.unlink(missing_ok=True)
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("format") != FORMAT_VERSION or state.get("config") != json.dumps(config, sort_keys=True):
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError):  # not this trainer's checkpoint
+        return None
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != FORMAT_VERSION
+        or state.get("config") != json.dumps(config, sort_keys=True)
+    ):
         return None
     return state
 
@@ -82,7 +83,9 @@ def restore(trainer: Trainer, state: dict[str, Any], rank: int = 0) -> Progress:
 def rng_states(device: torch.device) -> dict[str, Any]:
     """This process's random generators: Python's, NumPy's, torch's CPU one and the device's."""
     version, internal, gauss = random.getstate()
-    states: dict[str, Any] = {"python": [version, list(internal), gauss], "torch": torch.get_rng_state()}
+    # Python's 625 words as one tensor: torch.save pickles a list of ints element by element, slowly.
+    python = [version, torch.tensor(internal, dtype=torch.int64), gauss]
+    states: dict[str, Any] = {"python": python, "torch": torch.get_rng_state()}
     numpy = _numpy()
     if numpy is not None:
         name, keys, position, has_gauss, cached = numpy.random.get_state()
@@ -96,7 +99,7 @@ def rng_states(device: torch.device) -> dict[str, Any]:
 def set_rng_states(states: dict[str, Any], device: torch.device) -> None:
     """Restore what :func:`rng_states` captured."""
     version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
+    random.setstate((version, tuple(internal.tolist()), gauss))
     torch.set_rng_state(states["torch"])
     numpy = _numpy()
     if numpy is not None and "numpy" in states:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -82,10 +83,7 @@ class RunDirectory:
         """Save the model's state dict as ``best.th`` (atomically)."""
         if not self.writer:
             return
-        target = self.path / WEIGHTS_FILE_NAME
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        torch.save(model.state_dict(), temporary)
-        os.replace(temporary, target)
+        save_atomically(self.path / WEIGHTS_FILE_NAME, model.state_dict())
 
     def save_vocabulary(self, vocab: Vocabulary) -> None:
         """Write ``vocabulary/<namespace>.txt``."""
@@ -96,3 +94,20 @@ class RunDirectory:
         """Write ``metrics.json``; only a run that completed calls this."""
         if self.writer:
             write_json_atomically(self.path / FINAL_METRICS_FILE_NAME, json.loads(json.dumps(metrics)))
+
+
+def save_atomically(path: Path, state: Any) -> None:
+    """``torch.save`` into a temporary file next to ``path``, then rename it over ``path``.
+
+    Readers (and a resumed run) see the old file or the whole new one, never a part.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # in memory first: torch's zip writer seeks a lot, twice as slow on a file
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(buffer.getbuffer())
+    except BaseException:  # a full disk or Ctrl-C mid-write: the previous file stays whole
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, path)
