@@ -16,12 +16,12 @@ import torch
 
 from tests.conftest import wait_for
 from tests.train.conftest import read_lines, text_config, write_table
-from tests.train.stalling_model import STALL_ENV
 from tuner.contract import declared_files
 from tuner.train import checkpoint
 from tuner.train.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[2]
+STALL_ENV = "TEST_STALL_AT_STEP"  # as in stalling_model, which only the trainer processes import (it registers a model)
 STEPS_PER_EPOCH = 13  # 200 training texts, batch 16
 # They differ between any two runs (wall time) or say where this launch started.
 LAUNCH_KEYS = {"training_duration", "training_duration_seconds", "training_start_epoch"}
