@@ -127,6 +127,8 @@ def _run(
     """Read, build, restore the checkpoint when resuming, train, and write the final metrics."""
     _start(plan, log)
     state = checkpoint.load(run_dir.checkpoint, config) if resume else None
+    if distributed is not None and not all(distributed.gather(state is not None)):
+        state = None  # every rank resumes, or none does: ranks at different epochs would wait for each other forever
     if resume and state is None:
         log(f"resume: no checkpoint of this config in {run_dir.path}; starting over")
     run_dir.prepare(config, resume=state is not None)
