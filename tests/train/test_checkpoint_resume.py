@@ -17,7 +17,7 @@ import torch
 from tests.conftest import wait_for
 from tests.train.conftest import read_lines, text_config, write_table
 from tuner.contract import declared_files
-from tuner.train import checkpoint
+from tuner.train.outputs import RunDirectory
 from tuner.train.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,18 +128,19 @@ def test_an_epoch_whose_line_was_lost_is_reported_on_resume(
     """Killed between writing epoch 1's checkpoint and its line: the resumed run reports epoch 1 first."""
     config = text_config(text_data, num_epochs=3)
     train(config, tmp_path / "reference", log=lambda line: None)
-    saved = checkpoint.save
+    append = RunDirectory.append_epoch
 
-    def save_then_die(path: Path, trainer: Any, progress: Any, *args: Any, **kwargs: Any) -> None:
-        saved(path, trainer, progress, *args, **kwargs)
-        if progress.next_epoch == 2:
-            raise KeyboardInterrupt  # the process ends here, before epoch 1's line
+    def die_at_epoch_1(self: RunDirectory, epoch: int, metrics: dict[str, float]) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt  # the process ends here: epoch 1's checkpoint is written, its line is not
+        append(self, epoch, metrics)
 
     run = tmp_path / "run"
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    monkeypatch.setattr(RunDirectory, "append_epoch", die_at_epoch_1)
     with pytest.raises(KeyboardInterrupt):
         train(config, run, log=lambda line: None)
     monkeypatch.undo()
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["progress"]["next_epoch"] == 2
     assert [line["epoch"] for line in read_lines(run / "metrics.jsonl")] == [0]
     train(config, run, log=lambda line: None, resume=True)
     assert read_lines(run / "metrics.jsonl") == read_lines(tmp_path / "reference" / "metrics.jsonl")

@@ -18,19 +18,21 @@ from typing import Any
 import torch
 
 from tuner.train.loop import Progress, Trainer
-from tuner.train.outputs import save_atomically
 
 FORMAT_VERSION = 1
 
 
-def save(path: Path, trainer: Trainer, progress: Progress, config: dict[str, Any], *, write: bool = True) -> None:
-    """Write the checkpoint of ``trainer`` after an epoch; under DDP every rank calls it, rank 0 writes."""
+def capture(
+    trainer: Trainer, progress: Progress, config: dict[str, Any], *, write: bool = True
+) -> dict[str, Any] | None:
+    """The checkpoint of ``trainer`` after an epoch; under DDP every rank calls it (the ranks' RNG states are
+    gathered), and only the one that writes (``write``) gets it, the others None."""
     rng = rng_states(trainer.settings.device)
     distributed = trainer.distributed
     rngs = distributed.gather(rng) if distributed else [rng]
     if not write:
-        return
-    state = {
+        return None
+    return {
         "format": FORMAT_VERSION,
         "config": json.dumps(config, sort_keys=True),
         "world_size": len(rngs),
@@ -42,7 +44,6 @@ def save(path: Path, trainer: Trainer, progress: Progress, config: dict[str, Any
         "loader_generator": _generator_state(trainer),
         "rng": rngs,
     }
-    save_atomically(path, state)
 
 
 def load(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from tuner.contract import (
     write_json_atomically,
 )
 from tuner.train.readers.vocabulary import Vocabulary
+from tuner.train.writer import BackgroundWriter, serialize, write_atomically
 
 WEIGHTS_FILE_NAME = "best.th"
 CHECKPOINT_FILE_NAME = "checkpoint.pt"
@@ -42,6 +41,7 @@ class RunDirectory:
         self.metrics_file = Path(metrics_file) if metrics_file else self.path / EPOCH_METRICS_FILE_NAME
         self._own_metrics_file = metrics_file is None
         self.writer = is_rank_zero() if writer is None else writer
+        self._background = BackgroundWriter()
 
     @property
     def checkpoint(self) -> Path:
@@ -70,7 +70,8 @@ class RunDirectory:
     def append_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Append one epoch's metrics line."""
         if self.writer:
-            append_epoch_metrics(self.metrics_file, epoch, metrics)
+            line = dict(metrics)
+            self._background.submit(lambda: append_epoch_metrics(self.metrics_file, epoch, line))
 
     def reported_epochs(self) -> set[int]:
         """The epochs the epoch file already holds (a resumed run reports only the others)."""
@@ -83,7 +84,19 @@ class RunDirectory:
         """Save the model's state dict as ``best.th`` (atomically)."""
         if not self.writer:
             return
-        save_atomically(self.path / WEIGHTS_FILE_NAME, model.state_dict())
+        data = serialize(model.state_dict())
+        self._background.submit(lambda: write_atomically(self.path / WEIGHTS_FILE_NAME, data))
+
+    def save_checkpoint(self, state: dict[str, Any] | None) -> None:
+        """Write ``checkpoint.pt`` (atomically, after the writes asked for before it)."""
+        if not self.writer or state is None:
+            return
+        data = serialize(state)
+        self._background.submit(lambda: write_atomically(self.checkpoint, data))
+
+    def close(self) -> None:
+        """Wait for the files still being written (every run calls this, also when it fails)."""
+        self._background.drain()
 
     def save_vocabulary(self, vocab: Vocabulary) -> None:
         """Write ``vocabulary/<namespace>.txt``."""
@@ -91,23 +104,7 @@ class RunDirectory:
             vocab.save(self.path / VOCABULARY_DIR_NAME)
 
     def finish(self, metrics: dict[str, Any]) -> None:
-        """Write ``metrics.json``; only a run that completed calls this."""
+        """Write ``metrics.json``, after every other file; only a run that completed calls this."""
+        self.close()
         if self.writer:
             write_json_atomically(self.path / FINAL_METRICS_FILE_NAME, json.loads(json.dumps(metrics)))
-
-
-def save_atomically(path: Path, state: Any) -> None:
-    """``torch.save`` into a temporary file next to ``path``, then rename it over ``path``.
-
-    Readers (and a resumed run) see the old file or the whole new one, never a part.
-    """
-    buffer = io.BytesIO()
-    torch.save(state, buffer)  # in memory first: torch's zip writer seeks a lot, twice as slow on a file
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(buffer.getbuffer())
-    except BaseException:  # a full disk or Ctrl-C mid-write: the previous file stays whole
-        temporary.unlink(missing_ok=True)
-        raise
-    os.replace(temporary, path)

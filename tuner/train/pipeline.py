@@ -141,7 +141,10 @@ def _run(
         progress = checkpoint.restore(trainer, state, distributed.rank if distributed else 0)
         _report_lost_epoch(run_dir, progress, plan.trainer.num_epochs - 1)
         log(f"resuming after epoch {progress.next_epoch}/{plan.trainer.num_epochs} from {run_dir.checkpoint}")
-    metrics = trainer.train(progress)
+    try:
+        metrics = trainer.train(progress)
+    finally:
+        run_dir.close()  # the files still being written, also when training failed or was interrupted
     run_dir.finish(metrics)
     return metrics
 
@@ -172,8 +175,8 @@ def _trainer(
         log=log,
         distributed=distributed,
     )
-    trainer.on_checkpoint = lambda progress: checkpoint.save(
-        run_dir.checkpoint, trainer, progress, config, write=run_dir.writer
+    trainer.on_checkpoint = lambda progress: run_dir.save_checkpoint(
+        checkpoint.capture(trainer, progress, config, write=run_dir.writer)
     )
     return trainer
 
