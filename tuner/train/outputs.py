@@ -19,7 +19,7 @@ from tuner.contract import (
     write_json_atomically,
 )
 from tuner.train.readers.vocabulary import Vocabulary
-from tuner.train.writer import BackgroundWriter, serialize, write_atomically
+from tuner.train.writer import BackgroundWriter, serialize, snapshot, write_atomically
 
 WEIGHTS_FILE_NAME = "best.th"
 CHECKPOINT_FILE_NAME = "checkpoint.pt"
@@ -84,15 +84,15 @@ class RunDirectory:
         """Save the model's state dict as ``best.th`` (atomically)."""
         if not self.writer:
             return
-        data = serialize(model.state_dict())
-        self._background.submit(lambda: write_atomically(self.path / WEIGHTS_FILE_NAME, data))
+        weights = snapshot(model.state_dict())
+        self._background.submit(lambda: write_atomically(self.path / WEIGHTS_FILE_NAME, serialize(weights)))
 
     def save_checkpoint(self, state: dict[str, Any] | None) -> None:
         """Write ``checkpoint.pt`` (atomically, after the writes asked for before it)."""
         if not self.writer or state is None:
             return
-        data = serialize(state)
-        self._background.submit(lambda: write_atomically(self.checkpoint, data))
+        copied = snapshot(state)
+        self._background.submit(lambda: write_atomically(self.checkpoint, serialize(copied)))
 
     def close(self) -> None:
         """Wait for the files still being written (every run calls this, also when it fails)."""

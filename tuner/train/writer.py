@@ -1,9 +1,9 @@
 """Files written in a thread of their own, in order, so that training never waits for the disk.
 
-The state is serialised on the training thread (a snapshot of that moment); only the writing and the
-rename happen in the background, and in the order they were asked for: an epoch's line is appended
-only after its checkpoint is in place. Killed meanwhile, the run loses the last writes in order, so
-a line never exists without its checkpoint.
+The training thread takes a snapshot of the state (tensors copied to CPU memory, containers copied);
+serialising, writing and renaming happen in the background, in the order they were asked for: an
+epoch's line is appended only after its checkpoint is in place. Killed meanwhile, the run loses the
+last writes in order, so a line never exists without its checkpoint.
 """
 
 from __future__ import annotations
@@ -55,6 +55,24 @@ class BackgroundWriter:
                 self._error = error
             finally:
                 self._jobs.task_done()
+
+
+def snapshot(state: Any) -> Any:
+    """``state`` as of now: tensors copied into CPU memory and containers copied, so that training on
+    (optimizers update their moments in place) cannot change what the background thread saves."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        copied = type(state)() if type(state) is not dict else {}
+        copied.update((key, snapshot(value)) for key, value in state.items())
+        if hasattr(state, "_metadata"):  # a module's state_dict keeps its version metadata here
+            copied._metadata = state._metadata  # type: ignore[attr-defined]
+        return copied
+    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a named tuple takes its fields one by one
+        return type(state)(*(snapshot(value) for value in state))
+    if isinstance(state, list | tuple):
+        return type(state)(snapshot(value) for value in state)
+    return state
 
 
 def serialize(state: Any) -> bytes:
