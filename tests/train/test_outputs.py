@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.train.conftest import read_lines, text_config
@@ -80,3 +81,23 @@ def test_minus_loss_selects_the_lowest_validation_loss(tmp_path: Path, text_data
     )
     lines = read_lines(tmp_path / "run" / "metrics.jsonl")
     assert metrics["best_validation_loss"] == min(line["validation_loss"] for line in lines)
+
+
+def test_final_metrics_count_trainable_parameters_and_no_gpu_memory_on_cpu(
+    tmp_path: Path, text_data: dict[str, str]
+) -> None:
+    metrics = train(text_config(text_data, num_epochs=1), tmp_path / "run", log=lambda line: None)
+    weights = torch.load(tmp_path / "run" / "best.th")
+    assert metrics["param_count"] == sum(tensor.numel() for tensor in weights.values()) > 0
+    assert "peak_gpu_memory_mb" not in metrics
+
+
+def test_a_rank_other_than_0_writes_nothing(
+    tmp_path: Path, text_data: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchrun's RANK=1 without a process group (WORLD_SIZE unset): it trains, but writes no file or line."""
+    monkeypatch.setenv("RANK", "1")
+    sink = tmp_path / "trial.jsonl"
+    lines: list[str] = []
+    train(text_config(text_data, num_epochs=2), tmp_path / "run", metrics_file=sink, log=lines.append)
+    assert not sink.exists() and not (tmp_path / "run").exists()

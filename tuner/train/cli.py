@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from tuner.contract import ENV_METRICS_FILE
+from tuner.contract import ENV_METRICS_FILE, ENV_RESUME, is_resumed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="Jsonnet external variable (repeatable); unset ones come from the environment",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"go on from the folder's checkpoint.pt if it has one (also when ${ENV_RESUME}=1); else start over",
+    )
     return parser
 
 
@@ -52,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
 
         config = render_config_file(args.config, ext_vars)
         metrics_file = os.environ.get(ENV_METRICS_FILE)
-        train(config, args.serialization_dir, metrics_file=Path(metrics_file) if metrics_file else None)
+        train(
+            config,
+            args.serialization_dir,
+            metrics_file=Path(metrics_file) if metrics_file else None,
+            resume=args.resume or is_resumed(),
+        )
     except TrainConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -12,6 +13,20 @@ from tuner.train.readers.base import TensorData
 from tuner.train.section import Section
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
+
+
+class ShardBatch(NamedTuple):
+    """This rank's part of one batch.
+
+    ``weight`` scales the batch's mean loss so that DistributedDataParallel's average over ranks is the
+    mean over the whole batch, whatever the parts' sizes; ``count`` is how many examples count towards
+    metrics (0 for the stand-in example a rank trains on when its part of the last batch is empty).
+    """
+
+    inputs: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    weight: float
+    count: int
 
 
 @dataclass(frozen=True)
@@ -38,26 +53,56 @@ class BatchLoader:
     Args:
         data: The split, already on the training device.
         settings: Batch size and order.
-        generator: Random generator for shuffling (seeded by the caller).
+        generator: Random generator for shuffling (seeded by the caller, the same on every rank).
+        shard: ``(rank, world_size)``: under DDP each rank takes every ``world_size``-th example of each
+            batch, so that the ranks together see the batches one process would (``batch_size`` is global).
     """
 
-    def __init__(self, data: TensorData, settings: LoaderSettings, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        data: TensorData,
+        settings: LoaderSettings,
+        generator: torch.Generator | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         self.data = data
         self.settings = settings
         self.generator = generator
+        self.shard = shard
 
     def __len__(self) -> int:
         n, size = len(self.data), self.settings.batch_size
         return n // size if self.settings.drop_last else -(-n // size)
 
     def __iter__(self) -> Iterator[Batch]:
+        for batch in self.shard_batches(training=False):
+            yield batch.inputs, batch.labels
+
+    def shard_batches(self, *, training: bool) -> Iterator[ShardBatch]:
+        """This rank's part of every batch; in ``training`` every rank gets one part per batch.
+
+        Every rank draws the same permutation (same generator state), so the parts never overlap.
+        """
         n, size = len(self.data), self.settings.batch_size
         order = (
             torch.randperm(n, generator=self.generator).to(self.data.labels.device) if self.settings.shuffle else None
         )
         stop = n - n % size if self.settings.drop_last else n
+        rank, world = self.shard
         for start in range(0, stop, size):
-            yield self._batch(start, min(start + size, n), order)
+            end = min(start + size, n)
+            if world == 1:
+                inputs, labels = self._batch(start, end, order)
+                yield ShardBatch(inputs, labels, 1.0, end - start)
+                continue
+            rows = order[start:end] if order is not None else torch.arange(start, end, device=self.data.labels.device)
+            part = rows[rank::world]
+            if len(part) == 0 and not training:
+                continue
+            # DDP needs every rank in every backward: a rank with nothing left trains on a stand-in, weighted 0.
+            weight, count = (world * len(part) / len(rows), len(part)) if len(part) else (0.0, 0)
+            inputs, labels = self._batch(0, len(part) or 1, part if len(part) else rows[:1])
+            yield ShardBatch(inputs, labels, weight, count)
 
     def _batch(self, start: int, end: int, order: torch.Tensor | None) -> Batch:
         data = self.data

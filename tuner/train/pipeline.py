@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 from collections import Counter
@@ -12,10 +13,13 @@ from typing import Any
 
 import torch
 
-from tuner.contract import LAST_EPOCH_KEY
+from tuner.contract import LAST_EPOCH_KEY, is_rank_zero
+from tuner.train import checkpoint
+from tuner.train.distributed import Distributed
 from tuner.train.errors import DataError, TrainConfigError
 from tuner.train.loader import BatchLoader, LoaderSettings
-from tuner.train.loop import Trainer
+from tuner.train.loop import Progress, Trainer
+from tuner.train.models.base import Model
 from tuner.train.outputs import RunDirectory
 from tuner.train.readers.base import DatasetReader, RawSplit, TensorData
 from tuner.train.readers.vocabulary import LABELS, Vocabulary
@@ -81,40 +85,107 @@ def train(
     *,
     metrics_file: Path | None = None,
     log: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train the model ``config`` describes and write the run's files.
 
     Args:
         config: The rendered config (plain JSON data).
-        serialization_dir: Where config.json, best.th, vocabulary/ and metrics.json go.
+        serialization_dir: Where config.json, best.th, checkpoint.pt, vocabulary/ and metrics.json go.
         metrics_file: Where epoch lines go; None: ``<serialization_dir>/metrics.jsonl``.
-        log: Receives progress lines (default: stderr).
+        log: Receives progress lines (default: stderr; nothing on torchrun ranks other than 0).
+        resume: Go on from ``checkpoint.pt`` when the folder holds one of this config (else start over).
+
+    Started by torchrun (``WORLD_SIZE`` > 1), every rank calls this and they train together with DDP.
 
     Returns the final metrics, as written to ``metrics.json``; raises :class:`TrainConfigError` when the
     config or the data is invalid (a :class:`DataError` for data).
     """
-    log = log or _stderr
     plan = RunPlan.from_config(config)
+    if log is None:
+        log = _stderr if is_rank_zero() else _quiet
+    distributed = Distributed.from_environment()
+    if distributed is None:
+        return _run(plan, config, RunDirectory(serialization_dir, metrics_file), log, resume, None)
+    distributed, settings = distributed.start(plan.trainer)
+    try:
+        plan = dataclasses.replace(plan, trainer=settings)
+        run_dir = RunDirectory(serialization_dir, metrics_file, writer=distributed.is_main)
+        return _run(plan, config, run_dir, log, resume, distributed)
+    finally:
+        distributed.close()
+
+
+def _run(
+    plan: RunPlan,
+    config: dict[str, Any],
+    run_dir: RunDirectory,
+    log: Callable[[str], None],
+    resume: bool,
+    distributed: Distributed | None,
+) -> dict[str, Any]:
+    """Read, build, restore the checkpoint when resuming, train, and write the final metrics."""
     _start(plan, log)
-    run_dir = RunDirectory(serialization_dir, metrics_file)
-    run_dir.prepare(config)
+    state = checkpoint.load(run_dir.checkpoint, config) if resume else None
+    if distributed is not None and not all(distributed.gather(state is not None)):
+        state = None  # every rank resumes, or none does: ranks at different epochs would wait for each other forever
+    if resume and state is None:
+        log(f"resume: no checkpoint of this config in {run_dir.path}; starting over")
+    run_dir.prepare(config, resume=state is not None)
     vocab, data = _read_data(plan)
     model = MODELS.build(plan.model, info=plan.reader.data_info(vocab, data["train"])).to(plan.trainer.device)
     run_dir.save_vocabulary(vocab)
+    trainer = _trainer(plan, config, run_dir, model, data, log, distributed)
+    progress = None
+    if state is not None:
+        progress = checkpoint.restore(trainer, state, distributed.rank if distributed else 0)
+        _report_lost_epoch(run_dir, progress, plan.trainer.num_epochs - 1)
+        log(f"resuming after epoch {progress.next_epoch}/{plan.trainer.num_epochs} from {run_dir.checkpoint}")
+    try:
+        metrics = trainer.train(progress)
+    finally:
+        run_dir.close()  # the files still being written, also when training failed or was interrupted
+    run_dir.finish(metrics)
+    return metrics
+
+
+def _trainer(
+    plan: RunPlan,
+    config: dict[str, Any],
+    run_dir: RunDirectory,
+    model: Model,
+    data: dict[str, TensorData],
+    log: Callable[[str], None],
+    distributed: Distributed | None,
+) -> Trainer:
+    """The loop, wired to the run's files: weights on a new best, a checkpoint and a line per epoch."""
     generator = torch.Generator().manual_seed(plan.seeds[2])
+    shard = distributed.shard() if distributed else (0, 1)
     last_epoch = plan.trainer.num_epochs - 1  # the loop counts epochs from 0
+    validation = data.get("validation")
     trainer = Trainer(
         model=model,
         settings=plan.trainer,
-        train_loader=BatchLoader(data["train"], plan.loader, generator),
-        validation_loader=BatchLoader(data["validation"], plan.validation_loader) if "validation" in data else None,
+        train_loader=BatchLoader(data["train"], plan.loader, generator, shard),
+        validation_loader=BatchLoader(validation, plan.validation_loader, shard=shard)
+        if validation is not None
+        else None,
         on_epoch=lambda epoch, metrics: run_dir.append_epoch(epoch, {**metrics, LAST_EPOCH_KEY: last_epoch}),
         on_best=lambda epoch: run_dir.save_weights(model),
         log=log,
+        distributed=distributed,
     )
-    metrics = trainer.train()
-    run_dir.finish(metrics)
-    return metrics
+    trainer.on_checkpoint = lambda progress: run_dir.save_checkpoint(
+        checkpoint.capture(trainer, progress, config, write=run_dir.writer)
+    )
+    return trainer
+
+
+def _report_lost_epoch(run_dir: RunDirectory, progress: Progress, last_epoch: int) -> None:
+    """Report the checkpoint's epoch if the run was killed between writing the checkpoint and its line."""
+    epoch = progress.next_epoch - 1
+    if run_dir.writer and progress.last and epoch not in run_dir.reported_epochs():
+        run_dir.append_epoch(epoch, {**progress.last, LAST_EPOCH_KEY: last_epoch})
 
 
 def _start(plan: RunPlan, log: Callable[[str], None]) -> None:
@@ -203,3 +274,7 @@ def _seed(seeds: tuple[int, int, int]) -> None:
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _quiet(line: str) -> None:
+    """The log of torchrun ranks other than 0: rank 0 says it all once."""
