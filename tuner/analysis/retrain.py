@@ -26,7 +26,7 @@ from tuner.contract import EpochMetricsReader, TrialResultError, read_final_metr
 from tuner.errors import ConfigError, OptionError
 from tuner.space.parameters import SearchSpace
 from tuner.study.objective import Objective, objective_from_config
-from tuner.trials.launch import CommandTemplate, TrialProcess, terminate_all, wait_for_exit
+from tuner.trials.launch import GPU_PLACEHOLDERS, CommandTemplate, TrialProcess, terminate_all, wait_for_exit
 
 SEED_KEYS = ("random_seed", "numpy_seed", "pytorch_seed")
 DEFAULT_RETRAIN_DIR = Path("results") / "retrain"
@@ -137,7 +137,7 @@ def retrain_many(
     for name, count in (("seeds", seeds), ("n_jobs", n_jobs)):
         if count < 1:  # the CLI's option types refuse these first; this is for Python callers
             raise OptionError(f"{name} must be at least 1, got {count}")
-    template = CommandTemplate.parse(command)
+    template = _with_visible_gpus(CommandTemplate.parse(command))
     results, jobs = [], []
     for label, path in configs.items():
         config = rendered_config(path, ext_vars or {})
@@ -254,6 +254,19 @@ def _reuse(job: _Job) -> SeedRun | None:
         return SeedRun(job.seed, directory, value=_value(directory, job.result.objective), reused=True)
     except TrialResultError:
         return None  # its metrics.json lacks the metric: train again
+
+
+def _with_visible_gpus(template: CommandTemplate) -> CommandTemplate:
+    """Fill ``{gpus}``/``{n_gpus}`` with this process's ``CUDA_VISIBLE_DEVICES`` (retrain has no ``--gpus``)."""
+    if not any(template.uses(placeholder) for placeholder in GPU_PLACEHOLDERS):
+        return template
+    visible = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    if not visible:
+        raise OptionError(
+            "the command uses {gpus} or {n_gpus}: set CUDA_VISIBLE_DEVICES to the GPUs the runs may use "
+            "(e.g. CUDA_VISIBLE_DEVICES=0,1), or pass --command with them written out"
+        )
+    return template.for_slot(tuple(visible))
 
 
 def _start(job: _Job, template: CommandTemplate) -> TrialProcess:

@@ -40,10 +40,16 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "command": _TEXT,
     "gpus": (str, list, int),
     "trials_per_gpu": _INT,
+    "gpus_per_trial": _INT,
+    "busy_gpu_mb": _NUMBER,
+    "gpu_hours": _NUMBER,
     "n_jobs": _INT,
     "trial_timeout": _NUMBER,
     "max_failures": _INT,
     "max_failure_rate": _NUMBER,
+    "max_retries": _INT,
+    "grace": _NUMBER,
+    "keep_checkpoints": _TEXT,
     "warm_launch": _BOOL,
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
