@@ -2,7 +2,8 @@
 
 NCCL joins ranks on GPUs, gloo on CPU. Each rank trains on its own GPU (``LOCAL_RANK``); when a machine
 runs more ranks than it has visible GPUs, ranks share them and use gloo, since NCCL refuses two ranks on
-one device. Only sums and counts cross ranks, so a reduced accuracy is exactly the single-process one.
+one device. ``TUNER_DDP_BACKEND`` (``nccl`` or ``gloo``) overrides the choice. Only sums and counts cross
+ranks, so a reduced accuracy is exactly the single-process one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tuner.train.settings import TrainerSettings
 ENV_WORLD_SIZE = "WORLD_SIZE"
 ENV_LOCAL_RANK = "LOCAL_RANK"
 ENV_LOCAL_WORLD_SIZE = "LOCAL_WORLD_SIZE"
+ENV_BACKEND = "TUNER_DDP_BACKEND"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Distributed:
             device = torch.device("cuda", self.local_rank % count)
             backend = "nccl" if local_world <= count else "gloo"
             torch.cuda.set_device(device)
+        backend = os.environ.get(ENV_BACKEND) or backend
         # Ranks wait for each other at the first collective; a rank that died leaves the rest hanging for this long.
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
         return dataclasses.replace(self, backend=backend), dataclasses.replace(settings, device=device)
