@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tuner.display.consoles import message_console
 from tuner.errors import OptionError, OutputError, StudyError
 from tuner.plan import TunePlan, check_plan, prepare
+from tuner.study.artifacts import ARTIFACTS_DIR_NAME
 from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
+from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 from tuner.study.folders import check_owner, claim
 from tuner.study.objective import Objective
-from tuner.study.records import add_spent_seconds, remember_setup, spent_seconds
+from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, spent_seconds
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
@@ -34,6 +36,7 @@ from tuner.study.storage import (
     open_storage,
     watch_storage_file,
 )
+from tuner.trials.accounting import TrialAccounting
 from tuner.trials.budget import Budget
 from tuner.trials.recovery import recover_stale_trials
 from tuner.trials.run_report import RunSummary
@@ -149,6 +152,8 @@ def tune(
     max_failure_rate: float | None = None,
     restart: bool = False,
     warm_launch: bool = True,
+    gpu_hours: float | None = None,
+    keep_checkpoints: str = "best",
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -249,6 +254,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         storage_watch=watch_storage_file(plan.storage_url),
     )
     budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
+    runner.accounting = accounting = _accounting(plan, study, budget)
     # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
     runner.on_checkpoint = lambda: _record_spent_time(study, budget)
     display = TuneDisplay(
@@ -265,7 +271,21 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         finally:
             if not runner.storage_lost:
                 _record_spent_time(study, budget)
-    return _result(study, plan.objective, summary, best_config)
+    result = _result(study, plan.objective, summary, best_config)
+    accounting.finish()  # after best_model/ is settled: with keep none, the best's weights may go now
+    return result
+
+
+def _accounting(plan: TunePlan, study: optuna.Study, budget: Budget) -> TrialAccounting:
+    """GPU-seconds and --gpu-hours (earlier runs' trials counted), artifacts, and --keep-checkpoints."""
+    from tuner.study.artifacts import TrialArtifacts
+    from tuner.study.checkpoints import BestModel, CheckpointKeeper
+
+    budget.gpu_hours = plan.gpu_hours
+    budget.gpu_seconds_before = sum(gpu_usage(trial).get("gpu_seconds", 0.0) for trial in study.get_trials())
+    keeper = CheckpointKeeper(study, plan.keep_checkpoints, BestModel(plan.results_dir))
+    artifacts = TrialArtifacts(plan.results_dir, with_weights=plan.keep_checkpoints is None)
+    return TrialAccounting(budget, keeper=keeper, artifacts=artifacts)
 
 
 def _result(study: optuna.Study, objective: Objective, summary: RunSummary, best_config: BestConfigFile) -> TuneResult:
@@ -315,6 +335,8 @@ def _clear_results_dir(path: Path) -> None:
         if child.is_dir():
             shutil.rmtree(child)
     (path / BEST_CONFIG_FILE_NAME).unlink(missing_ok=True)
+    for name in (BEST_MODEL_DIR_NAME, ARTIFACTS_DIR_NAME):
+        shutil.rmtree(path / name, ignore_errors=True)
 
 
 def _announce(console: Console, study: optuna.Study, resumed: bool, plan: TunePlan) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tuner.config.preflight import PreparedConfig, prepare_config
 from tuner.config.sources import load_space, snapshot_and_study_name
 from tuner.errors import OptionError
+from tuner.study.checkpoints import DEFAULT_KEEP, parse_keep
 from tuner.study.folders import default_results_dir
 from tuner.study.objective import Objective, objective_from_config
 from tuner.study.samplers import build_pruner, build_sampler
@@ -57,6 +58,9 @@ class TunePlan:
     trial_timeout: float | None
     restart: bool
     warm_launch: bool
+    # GPU-hours and disk (tuner.trials.accounting, tuner.study.checkpoints)
+    gpu_hours: float | None = None
+    keep_checkpoints: int | None = 1  # how many of the best trials keep their weights; None: all
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -99,7 +103,16 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
             max_failures=arguments["max_failures"], max_failure_rate=arguments["max_failure_rate"]
         ),
         **{name: arguments[name] for name in ("n_trials", "timeout", "trial_timeout", "restart", "warm_launch")},
+        gpu_hours=_check_gpu_hours(arguments.get("gpu_hours")),
+        keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
     )
+
+
+def _check_gpu_hours(gpu_hours: float | None) -> float | None:
+    """For Python callers, and ``nan``, which the CLI's range type lets through."""
+    if gpu_hours is not None and not 0 < gpu_hours < math.inf:
+        raise OptionError(f"gpu_hours must be a finite positive number of GPU-hours, got {gpu_hours:g}")
+    return gpu_hours
 
 
 def check_plan(plan: TunePlan, console: Console) -> None:

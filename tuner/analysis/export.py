@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.analysis.gpu_hours import gpu_hours
 from tuner.analysis.plots import PlotReport, write_plots
 from tuner.analysis.results import delimited_text, trial_rows
 from tuner.contract import write_json_atomically
@@ -73,7 +74,7 @@ def write_trials_table(study: optuna.Study, path: Path, *, separator: str = "\t"
     """The trial table ``show-trials --format csv`` prints, with ``separator`` (a tab: TSV), written atomically."""
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(delimited_text(trial_rows(study), separator))
+        handle.write(delimited_text(trial_rows(study, disk=True), separator))
     temporary.replace(path)
     return path
 
@@ -95,7 +96,16 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         "n_trials": len(trials),
         "counts_by_state": dict(sorted(Counter(trial.state.name.lower() for trial in trials).items())),
         "best_trial": _best_trial(study) if _has_complete_trial(study) else None,
+        **_usage(study),
     }
+
+
+def _usage(study: optuna.Study) -> dict[str, Any]:
+    """GPU-hours spent and saved by pruning (GPU studies only), and the bytes of the trial folders found here."""
+    rows = trial_rows(study, disk=True)
+    hours = gpu_hours(rows)
+    found = [row["disk_bytes"] for row in rows if row.get("disk_bytes") is not None]
+    return {**(hours.to_dict() if hours else {}), "disk_bytes": sum(found) if found else None}
 
 
 def _best_trial(study: optuna.Study) -> dict[str, Any]:
