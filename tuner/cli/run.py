@@ -32,6 +32,19 @@ if TYPE_CHECKING:
 MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 
 
+class PositiveHours(click.FloatRange):
+    """A finite number of hours above 0 (click's range lets ``nan`` through: it compares false)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not 0 < number < float("inf"):
+            self.fail(f"must be a finite number of GPU-hours above 0, got {value!r}", param, ctx)
+        return number
+
+
 class KeepCheckpoints(click.ParamType):
     """``--keep-checkpoints``: best, top-K, all or none."""
 
@@ -148,7 +161,7 @@ class KeepCheckpoints(click.ParamType):
 # GPU-hours and disk (README "GPU-hours", "Disk and the best model")
 @click.option(
     "--gpu-hours",
-    type=click.FloatRange(min=0, min_open=True),
+    type=PositiveHours(),
     help="GPU-hours (GPUs x run time of the trials, earlier runs included) after which no new trial starts.",
 )
 @click.option(
