@@ -74,7 +74,7 @@ def write_trials_table(study: optuna.Study, path: Path, *, separator: str = "\t"
     """The trial table ``show-trials --format csv`` prints, with ``separator`` (a tab: TSV), written atomically."""
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(delimited_text(trial_rows(study, disk=True), separator))
+        handle.write(delimited_text(trial_rows(study), separator))
     temporary.replace(path)
     return path
 
@@ -102,7 +102,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
 
 def _usage(study: optuna.Study) -> dict[str, Any]:
     """GPU-hours spent and saved by pruning (GPU studies only), and the bytes of the trial folders found here."""
-    rows = trial_rows(study, disk=True)
+    rows = trial_rows(study)
     hours = gpu_hours(rows)
     found = [row["disk_bytes"] for row in rows if row.get("disk_bytes") is not None]
     return {**(hours.to_dict() if hours else {}), "disk_bytes": sum(found) if found else None}

@@ -45,7 +45,7 @@ def study_gpu_hours(study: optuna.Study) -> GpuHours | None:
     """Of all the study's trials."""
     from tuner.analysis.results import trial_rows
 
-    return gpu_hours(trial_rows(study))
+    return gpu_hours(trial_rows(study, disk=False))
 
 
 def _saved_by_pruning(rows: list[Mapping[str, Any]]) -> float | None:

@@ -51,8 +51,8 @@ TRIAL_COLUMNS = (
     "epochs_reported",
 )
 PARAM_PREFIX = "params_"
-# Columns written only when some trial has a value: a CPU-only study has no GPU columns; disk_bytes
-# (the bytes of the trial's folder) only where asked for (export, show-trials --trial N).
+# Columns written only when some trial has a value: a CPU-only study has no GPU columns, and
+# disk_bytes (the bytes of the trial's folder) shows only where the folders are.
 OPTIONAL_COLUMNS = ("gpus", "gpu_seconds", "peak_gpu_memory_mb", "disk_bytes")
 
 
@@ -81,13 +81,13 @@ def trial_rows(
     reverse: bool = False,
     top: int | None = None,
     params: Iterable[str] | None = None,
-    disk: bool = False,
+    disk: bool = True,
 ) -> list[dict[str, Any]]:
     """The trial table: one plain dict per trial, the :data:`TRIAL_COLUMNS` and ``params`` (a dict).
 
     ``top`` keeps the ``top`` best completed trials; ``params`` keeps only the parameters
     whose name matches one of these shell-style patterns (``lr``, ``*_dim``); ``disk`` adds each
-    trial folder's bytes (``disk_bytes``).
+    trial folder's bytes where the folder is here (``disk_bytes``).
     """
     wanted = {state.upper() for state in states} if states else None
     trials = study.get_trials(deepcopy=False)

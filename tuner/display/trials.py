@@ -126,6 +126,7 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
         _Column("GPU time", cells(lambda row: _gpu_time(row.get("gpu_seconds"))), "right"),
         _Column("peak GPU MB", cells(lambda row: format_value(row.get("peak_gpu_memory_mb"))), "right"),
         _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
+        # disk_bytes is in CSV, JSON and --trial N, not here: a column of sizes on every line is clutter.
     ]
 
 
