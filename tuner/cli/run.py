@@ -226,14 +226,18 @@ def _print_outcome(console: Console, result: TuneResult) -> None:
         )
     else:
         console.print("No trial has completed yet, so there is no best config.")
-    _print_gpu_hours(console, result)
+    _print_usage(console, result)
 
 
-def _print_gpu_hours(console: Console, result: TuneResult) -> None:
-    """The study's GPU-hours and what pruning saved; nothing for a study that used no GPU."""
+def _print_usage(console: Console, result: TuneResult) -> None:
+    """Where the best weights are, the study's GPU-hours and what pruning saved (GPU studies only)."""
     from tuner.analysis.gpu_hours import study_gpu_hours
     from tuner.display.trials import gpu_hours_line
+    from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 
+    best_model = result.best_config_path.parent / BEST_MODEL_DIR_NAME if result.best_config_path else None
+    if best_model is not None and best_model.is_dir():
+        console.print(f"Its weights: {best_model}/", highlight=False)
     line = gpu_hours_line(study_gpu_hours(result.study))
     if line:
         console.print(line, highlight=False)

@@ -7,7 +7,7 @@ rendered config (``config.json``) and log (``out.log``) are uploaded with
 ``--keep-checkpoints all``: with any other setting they may be deleted later, when the trial is
 no longer among the best, and Optuna refuses to change a finished trial's artifact entries, so the
 dashboard would go on listing weights that are gone. Weights are hard-linked into the store where
-the file system allows (no extra disk); small files are copied (a resumed trial appends to its log).
+the file system allows (no extra disk); the config and log are copied (a resumed trial appends to its log).
 
 Show them with ``optuna-dashboard sqlite:///tune.db --artifact-dir results/<study>/artifacts``.
 """
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import optuna
 
 ARTIFACTS_DIR_NAME = "artifacts"
-LINK_ABOVE_BYTES = 1 << 20  # smaller files are copied
 
 
 def artifact_store(results_dir: Path) -> optuna.artifacts.FileSystemArtifactStore:
@@ -44,10 +43,11 @@ def _store_class() -> type:
         def __init__(self, base_path: Path) -> None:
             super().__init__(base_path)
             self.base_path = Path(base_path)
+            self.link: set[str] = set()  # paths of the files to hard-link rather than copy
 
         def write(self, artifact_id: str, content_body: BinaryIO) -> None:
             source = getattr(content_body, "name", None)
-            if isinstance(source, str) and os.path.isfile(source) and os.path.getsize(source) > LINK_ABOVE_BYTES:
+            if isinstance(source, str) and source in self.link and os.path.isfile(source):
                 target = self.base_path / artifact_id
                 if not os.path.isabs(artifact_id) and target.parent == self.base_path:
                     try:
@@ -73,7 +73,9 @@ class TrialArtifacts:
 
         names = [contract.CONFIG_FILE_NAME, contract.LOG_FILE_NAME]
         if self.with_weights:
-            names += list(contract.declared_files(directory).weights)
+            weights = contract.declared_files(directory).weights
+            names += list(weights)
+            self.store.link = {str(directory / name) for name in weights}
         ids = []
         for name in names:
             path = directory / name
