@@ -34,6 +34,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: str, values: lis
         "--n-trials", str(len(values)), "--command", command, "--keep-checkpoints", keep, "-s", "results",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert f"Its weights: {Path('results') / 'best_model'}/" in result.output
     return tmp_path / "results"
 
 

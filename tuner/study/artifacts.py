@@ -15,7 +15,6 @@ Show them with ``optuna-dashboard sqlite:///tune.db --artifact-dir results/<stud
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -79,16 +78,15 @@ class TrialArtifacts:
         ids = []
         for name in names:
             path = directory / name
-            if path.is_file():
-                mimetype = "text/plain" if name == contract.LOG_FILE_NAME else None
+            if not path.is_file():
+                continue
+            mimetype = "text/plain" if name == contract.LOG_FILE_NAME else None
+            try:
                 ids.append(
                     upload_artifact(
                         artifact_store=self.store, file_path=str(path), study_or_trial=trial, mimetype=mimetype
                     )
                 )
+            except OSError:
+                pass  # a copy for the dashboard is not worth a study: the file stays in the trial folder
         return ids
-
-
-def remove_store(results_dir: Path) -> None:
-    """Delete the artifact store of a study that is started over (``--restart``)."""
-    shutil.rmtree(Path(results_dir) / ARTIFACTS_DIR_NAME, ignore_errors=True)

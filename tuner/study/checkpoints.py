@@ -107,12 +107,11 @@ class BestModel:
             return True
         staging = self.path.with_name(f".{BEST_MODEL_DIR_NAME}.new")
         shutil.rmtree(staging, ignore_errors=True)
-        with reading_trial_files(trial_dir):
-            weights = [name for name in contract.declared_files(trial_dir).weights if _inside(trial_dir, name)]
-            weights = [name for name in weights if (trial_dir / name).is_file()]
-            for name in weights:
-                (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                link_or_copy(trial_dir / name, staging / name)
+        try:
+            weights = self._stage(trial_dir, staging)
+        except OSError:  # a full disk, say: the trial folder keeps the weights (deletion waits for best_model/)
+            shutil.rmtree(staging, ignore_errors=True)
+            return False
         old = self.path.with_name(f".{BEST_MODEL_DIR_NAME}.old")
         shutil.rmtree(old, ignore_errors=True)
         if self.path.exists():
@@ -123,6 +122,17 @@ class BestModel:
             staging.rename(self.path)
         shutil.rmtree(old, ignore_errors=True)
         return bool(weights)
+
+    @staticmethod
+    def _stage(trial_dir: Path, staging: Path) -> list[str]:
+        """Link (or copy) the declared weights into ``staging``, holding the folder's shared lock; their names."""
+        with reading_trial_files(trial_dir):
+            weights = [name for name in contract.declared_files(trial_dir).weights if _inside(trial_dir, name)]
+            weights = [name for name in weights if (trial_dir / name).is_file()]
+            for name in weights:
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                link_or_copy(trial_dir / name, staging / name)
+        return weights
 
 
 def link_or_copy(source: Path, target: Path) -> None:
