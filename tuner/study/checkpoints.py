@@ -157,18 +157,23 @@ class CheckpointKeeper:
         self.keep = keep
         self.best_model = best_model
         self._done: set[int] = set()  # trials whose weights and checkpoints are gone
+        self._declaring: bool | None = None  # whether some trial folder declares files; None: not looked yet
 
-    def sweep(self) -> list[int]:
+    def sweep(self, ended: Path | None = None) -> list[int]:
         """Delete what may go now; the numbers of the trials whose weights went.
 
         A folder is judged by the last trial that ran in it (a resumed trial runs in its predecessor's).
+        ``ended``: the folder of the trial that just ended; until some folder declares files, only it is looked at.
         """
         if self.keep is None:
             return []
+        if self._declaring is False and not (ended is not None and _declares(ended)):
+            return []  # no trial of the study declared a file: nothing to look at (a storage read saved)
         trials = self.study.get_trials(deepcopy=False)
         owners = {directory: trial for trial in trials if (directory := _directory(trial)) is not None}
         kept = self._kept_numbers(trials)
         cleaned = []
+        self._declaring = bool(self._declaring) or any(_declares(directory) for directory in owners)
         for directory, trial in owners.items():
             if trial.number in self._done or not _may_clean(trial):
                 continue
@@ -224,6 +229,10 @@ def _delete(directory: Path, name: str) -> None:
             path.unlink(missing_ok=True)
     except OSError:
         pass  # not ours to delete after all (permissions): left in place
+
+
+def _declares(directory: Path) -> bool:
+    return (directory / contract.FILES_MANIFEST_NAME).exists()
 
 
 def _may_clean(trial: optuna.trial.FrozenTrial) -> bool:

@@ -62,13 +62,15 @@ class TrialAccounting:
         if self.artifacts is not None:
             self.artifacts.register(run.trial, run.directory)
 
-    def after_tell(self) -> None:
+    def after_tell(self, run: TrialRun) -> None:
+        """Delete what --keep-checkpoints lets go now that ``run`` has ended."""
         if self.keeper is not None:
-            self.keeper.sweep()
+            self.keeper.sweep(run.directory.resolve())
 
     def finish(self) -> None:
         """At the end of the run: what a reader held back earlier may go now."""
-        self.after_tell()
+        if self.keeper is not None:
+            self.keeper.sweep()
 
     def stop_reason(self, running: Iterable[TrialRun]) -> str | None:
         """Why no trial should start for ``--gpu-hours``, counting the running trials' GPU time so far."""

@@ -317,7 +317,7 @@ class StudyRunner:
         if is_best and self.on_best:
             self.on_best(run.config_path)
         if self.accounting is not None:
-            self.accounting.after_tell()
+            self.accounting.after_tell(run)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
 
