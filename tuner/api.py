@@ -67,6 +67,7 @@ class TuneResult:
     best_config_path: Path | None = None
     best_trial: optuna.trial.FrozenTrial | None = None
     best_config: dict[str, Any] | None = field(default=None, repr=False)
+    best_model_path: Path | None = None  # best_model/: the best trial's declared weights, when it declared any
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -272,6 +273,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
             if not runner.storage_lost:
                 _record_spent_time(study, budget)
     result = _result(study, plan.objective, summary, best_config)
+    result.best_model_path = best_config.best_model.path if best_config.best_model.path.is_dir() else None
     accounting.finish()  # after best_model/ is settled: with keep none, the best's weights may go now
     return result
 
@@ -282,7 +284,9 @@ def _accounting(plan: TunePlan, study: optuna.Study, budget: Budget) -> TrialAcc
     from tuner.study.checkpoints import BestModel, CheckpointKeeper
 
     budget.gpu_hours = plan.gpu_hours
-    budget.gpu_seconds_before = sum(gpu_usage(trial).get("gpu_seconds", 0.0) for trial in study.get_trials())
+    budget.gpu_seconds_before = sum(
+        gpu_usage(trial).get("gpu_seconds", 0.0) for trial in study.get_trials(deepcopy=False)
+    )
     keeper = CheckpointKeeper(study, plan.keep_checkpoints, BestModel(plan.results_dir))
     artifacts = TrialArtifacts(plan.results_dir, with_weights=plan.keep_checkpoints is None)
     return TrialAccounting(budget, keeper=keeper, artifacts=artifacts)

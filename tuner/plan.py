@@ -109,7 +109,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
 
 
 def _check_gpu_hours(gpu_hours: float | None) -> float | None:
-    """For Python callers, and ``nan``, which the CLI's range type lets through."""
+    """For Python callers: the CLI's option type refuses these values before tune is called."""
     if gpu_hours is not None and not 0 < gpu_hours < math.inf:
         raise OptionError(f"gpu_hours must be a finite positive number of GPU-hours, got {gpu_hours:g}")
     return gpu_hours

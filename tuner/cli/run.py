@@ -233,11 +233,9 @@ def _print_usage(console: Console, result: TuneResult) -> None:
     """Where the best weights are, the study's GPU-hours and what pruning saved (GPU studies only)."""
     from tuner.analysis.gpu_hours import study_gpu_hours
     from tuner.display.trials import gpu_hours_line
-    from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 
-    best_model = result.best_config_path.parent / BEST_MODEL_DIR_NAME if result.best_config_path else None
-    if best_model is not None and best_model.is_dir():
-        console.print(f"Its weights: {best_model}/", highlight=False)
+    if result.best_model_path is not None:
+        console.print(f"Its weights: {result.best_model_path}/", highlight=False)
     line = gpu_hours_line(study_gpu_hours(result.study))
     if line:
         console.print(line, highlight=False)
