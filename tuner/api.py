@@ -272,9 +272,13 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         finally:
             if not runner.storage_lost:
                 _record_spent_time(study, budget)
-    result = _result(study, plan.objective, summary, best_config)
+    return _settle_disk(_result(study, plan.objective, summary, best_config), best_config, accounting)
+
+
+def _settle_disk(result: TuneResult, best_config: BestConfigFile, accounting: TrialAccounting) -> TuneResult:
+    """Once best_model/ is settled: where it is, and (with keep none) the best's own weights may go now."""
     result.best_model_path = best_config.best_model.path if best_config.best_model.path.is_dir() else None
-    accounting.finish()  # after best_model/ is settled: with keep none, the best's weights may go now
+    accounting.finish()
     return result
 
 
