@@ -7,8 +7,8 @@ one file on disk), as apparent bytes and as allocated blocks (what ``du`` counts
 
 Only declared files are ever deleted. A built-in trainer that declares nothing (before helper A's
 branch adds ``declare_files`` to it) makes every setting equal; ``--declare`` runs the trainer through
-this script, which then declares ``best.th`` as weights (and ``checkpoint.pt`` as a checkpoint where one
-exists) the way the built-in trainer does after that merge. The output says which was used.
+this script, which declares ``best.th`` as weights and ``checkpoint.pt`` as a checkpoint before the trainer
+starts, the way the built-in trainer does after that merge. The output says which was used.
 
     python benchmarks/disk.py --n-trials 50 [--declare] [--settings best,top-5,all,none] [-o disk.json]
 """
@@ -72,15 +72,14 @@ def run_setting(setting: str, work: Path, n_trials: int, declare: bool, seed: in
 
 
 def train_and_declare(config: str, directory: str) -> int:
-    """``--train``: the built-in trainer, then declare its files if it did not itself."""
-    from tuner.contract import FILES_MANIFEST_NAME, declare_files
+    """``--train``: declare ``best.th`` and ``checkpoint.pt``, then run the built-in trainer (which may declare too)."""
+    from tuner.contract import declare_files
     from tuner.train.cli import main
 
-    status = main([config, "-s", directory])
-    if not (Path(directory) / FILES_MANIFEST_NAME).exists():
-        checkpoints = ["checkpoint.pt"] if (Path(directory) / "checkpoint.pt").exists() else []
-        declare_files(Path(directory), weights=["best.th"], checkpoints=checkpoints)
-    return status
+    # Declared before training, as a trainer should: a pruned trial is ended before it could declare afterwards.
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    declare_files(Path(directory), weights=["best.th"], checkpoints=["checkpoint.pt"])
+    return main([config, "-s", directory])
 
 
 def table(rows: list[dict[str, object]], declared_by: str) -> str:
