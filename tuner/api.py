@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tuner.display.consoles import message_console
 from tuner.errors import OptionError, OutputError, StudyError
 from tuner.plan import TunePlan, check_plan, prepare
+from tuner.study.artifacts import ARTIFACTS_DIR_NAME
 from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
+from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 from tuner.study.folders import check_owner, claim
 from tuner.study.objective import Objective
-from tuner.study.records import add_spent_seconds, remember_setup, spent_seconds
+from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, spent_seconds
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
@@ -34,6 +36,7 @@ from tuner.study.storage import (
     open_storage,
     watch_storage_file,
 )
+from tuner.trials.accounting import TrialAccounting
 from tuner.trials.budget import Budget
 from tuner.trials.gpu_watch import DEFAULT_BUSY_GPU_MB
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS
@@ -68,6 +71,7 @@ class TuneResult:
     best_config_path: Path | None = None
     best_trial: optuna.trial.FrozenTrial | None = None
     best_config: dict[str, Any] | None = field(default=None, repr=False)
+    best_model_path: Path | None = None  # best_model/: the best trial's declared weights, when it declared any
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -157,6 +161,8 @@ def tune(
     warm_launch: bool = True,
     max_retries: int = DEFAULT_MAX_RETRIES,
     grace: float = TERMINATE_GRACE_SECONDS,
+    gpu_hours: float | None = None,
+    keep_checkpoints: str = "best",
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -240,8 +246,38 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
     from tuner.display.progress import TuneDisplay
 
     best_config = BestConfigFile(plan.results_dir)
-    reaper = Reaper()
-    runner = StudyRunner(
+    reaper = Reaper()  # ends what trials leave behind should tune be killed
+    try:
+        runner = _make_runner(plan, study, best_config, reaper.env)
+        budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
+        runner.accounting = accounting = _accounting(plan, study, budget)
+        # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
+        runner.on_checkpoint = lambda: _record_spent_time(study, budget)
+        display = TuneDisplay(
+            console,
+            n_trials=budget.n_trials,
+            already_done=runner.counted_trials(),
+            budget=budget,
+            best=_best_trial(study),  # a resumed study shows its best from the start
+        )
+        with display:
+            runner.observer = display
+            _watch_gpus(plan, runner, display)
+            try:
+                summary = runner.run(budget)
+            finally:
+                if not runner.storage_lost:
+                    _record_spent_time(study, budget)
+    finally:
+        reaper.close()
+    return _settle_disk(_result(study, plan.objective, summary, best_config), best_config, accounting)
+
+
+def _make_runner(
+    plan: TunePlan, study: optuna.Study, best_config: BestConfigFile, env: Mapping[str, str]
+) -> StudyRunner:
+    """The plan's runner; ``env`` is added to every trial's environment."""
+    return StudyRunner(
         study=study,
         space=plan.space,
         snapshot=plan.prepared.snapshot,
@@ -249,7 +285,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         objective=plan.objective,
         serialization_dir=plan.results_dir.resolve(),  # trainers may change their working directory
         slots=list(plan.slots),
-        base_env={**os.environ, **reaper.env},  # the reaper ends what trials leave should tune be killed
+        base_env={**os.environ, **env},
         trial_timeout=plan.trial_timeout,
         failure_policy=plan.failure_policy,
         heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
@@ -259,26 +295,27 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         max_retries=plan.max_retries,
         grace=plan.grace,
     )
-    budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
-    # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
-    runner.on_checkpoint = lambda: _record_spent_time(study, budget)
-    display = TuneDisplay(
-        console,
-        n_trials=budget.n_trials,
-        already_done=runner.counted_trials(),
-        budget=budget,
-        best=_best_trial(study),  # a resumed study shows its best from the start
+
+
+def _settle_disk(result: TuneResult, best_config: BestConfigFile, accounting: TrialAccounting) -> TuneResult:
+    """Once best_model/ is settled: where it is, and (with keep none) the best's own weights may go now."""
+    result.best_model_path = best_config.best_model.path if best_config.best_model.path.is_dir() else None
+    accounting.finish()
+    return result
+
+
+def _accounting(plan: TunePlan, study: optuna.Study, budget: Budget) -> TrialAccounting:
+    """GPU-seconds and --gpu-hours (earlier runs' trials counted), artifacts, and --keep-checkpoints."""
+    from tuner.study.artifacts import TrialArtifacts
+    from tuner.study.checkpoints import BestModel, CheckpointKeeper
+
+    budget.gpu_hours = plan.gpu_hours
+    budget.gpu_seconds_before = sum(
+        gpu_usage(trial).get("gpu_seconds", 0.0) for trial in study.get_trials(deepcopy=False)
     )
-    with display:
-        runner.observer = display
-        _watch_gpus(plan, runner, display)
-        try:
-            summary = runner.run(budget)
-        finally:
-            reaper.close()
-            if not runner.storage_lost:
-                _record_spent_time(study, budget)
-    return _result(study, plan.objective, summary, best_config)
+    keeper = CheckpointKeeper(study, plan.keep_checkpoints, BestModel(plan.results_dir))
+    artifacts = TrialArtifacts(plan.results_dir, with_weights=plan.keep_checkpoints is None)
+    return TrialAccounting(budget, keeper=keeper, artifacts=artifacts)
 
 
 def _watch_gpus(plan: TunePlan, runner: StudyRunner, display: Any) -> None:
@@ -335,6 +372,8 @@ def _clear_results_dir(path: Path) -> None:
         if child.is_dir():
             shutil.rmtree(child)
     (path / BEST_CONFIG_FILE_NAME).unlink(missing_ok=True)
+    for name in (BEST_MODEL_DIR_NAME, ARTIFACTS_DIR_NAME):
+        shutil.rmtree(path / name, ignore_errors=True)
 
 
 def _announce(console: Console, study: optuna.Study, resumed: bool, plan: TunePlan) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tuner.config.preflight import PreparedConfig, prepare_config
 from tuner.config.sources import load_space, snapshot_and_study_name
 from tuner.errors import OptionError
+from tuner.study.checkpoints import DEFAULT_KEEP, parse_keep
 from tuner.study.folders import default_results_dir
 from tuner.study.objective import Objective, objective_from_config
 from tuner.study.samplers import build_pruner, build_sampler
@@ -64,6 +65,9 @@ class TunePlan:
     grace: float = TERMINATE_GRACE_SECONDS
     # GPUs (issue 14): --gpus free re-checks the slots' GPUs before each launch
     gpu_watch: GpuWatch | None = None
+    # GPU-hours and disk (tuner.trials.accounting, tuner.study.checkpoints)
+    gpu_hours: float | None = None
+    keep_checkpoints: int | None = 1  # how many of the best trials keep their weights; None: all
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -108,6 +112,8 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         max_retries=arguments["max_retries"],
         grace=arguments["grace"],
         gpu_watch=gpu_watch,
+        gpu_hours=_check_gpu_hours(arguments.get("gpu_hours")),
+        keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
     )
 
 
@@ -124,6 +130,13 @@ def _slots(arguments: Mapping[str, Any], template: CommandTemplate) -> tuple[tup
         if template.uses(placeholder) and not slots[0].gpus:
             raise OptionError(f"--command uses {placeholder}, which needs --gpus (trials run on the CPU without it)")
     return tuple(slots), watch
+
+
+def _check_gpu_hours(gpu_hours: float | None) -> float | None:
+    """For Python callers: the CLI's option type refuses these values before tune is called."""
+    if gpu_hours is not None and not 0 < gpu_hours < math.inf:
+        raise OptionError(f"gpu_hours must be a finite positive number of GPU-hours, got {gpu_hours:g}")
+    return gpu_hours
 
 
 def check_plan(plan: TunePlan, console: Console) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.analysis.gpu_hours import gpu_hours
 from tuner.analysis.plots import PlotReport, write_plots
 from tuner.analysis.results import delimited_text, trial_rows
 from tuner.contract import write_json_atomically
@@ -95,7 +96,16 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         "n_trials": len(trials),
         "counts_by_state": dict(sorted(Counter(trial.state.name.lower() for trial in trials).items())),
         "best_trial": _best_trial(study) if _has_complete_trial(study) else None,
+        **_usage(study),
     }
+
+
+def _usage(study: optuna.Study) -> dict[str, Any]:
+    """GPU-hours spent and saved by pruning (GPU studies only), and the bytes of the trial folders found here."""
+    rows = trial_rows(study)
+    hours = gpu_hours(rows)
+    found = [row["disk_bytes"] for row in rows if row.get("disk_bytes") is not None]
+    return {**(hours.to_dict() if hours else {}), "disk_bytes": sum(found) if found else None}
 
 
 def _best_trial(study: optuna.Study) -> dict[str, Any]:

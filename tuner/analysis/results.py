@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 from tuner import contract
 from tuner.contract import EpochMetricsReader, MalformedMetricsError, read_final_metrics
 from tuner.errors import OptionError, StudyError
+from tuner.study.checkpoints import folder_bytes
 from tuner.study.records import (
     ATTR_LAUNCH,
     ATTR_LOG_TAIL,
     ATTR_PRUNED_EPOCH,
     ATTR_REASON,
     attempt_number,
+    gpu_usage,
     launched_at,
     run_duration,
 )
@@ -51,6 +53,9 @@ TRIAL_COLUMNS = (
     "attempts",  # 1, or the attempt a retry is (interrupted, or out of memory on a shared GPU)
 )
 PARAM_PREFIX = "params_"
+# Columns written only when some trial has a value: a CPU-only study has no GPU columns, and
+# disk_bytes (the bytes of the trial's folder) shows only where the folders are.
+OPTIONAL_COLUMNS = ("gpus", "gpu_seconds", "peak_gpu_memory_mb", "disk_bytes")
 
 
 def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -78,17 +83,23 @@ def trial_rows(
     reverse: bool = False,
     top: int | None = None,
     params: Iterable[str] | None = None,
+    disk: bool = True,
 ) -> list[dict[str, Any]]:
     """The trial table: one plain dict per trial, the :data:`TRIAL_COLUMNS` and ``params`` (a dict).
 
     ``top`` keeps the ``top`` best completed trials; ``params`` keeps only the parameters
-    whose name matches one of these shell-style patterns (``lr``, ``*_dim``).
+    whose name matches one of these shell-style patterns (``lr``, ``*_dim``); ``disk`` adds each
+    trial folder's bytes where the folder is here (``disk_bytes``).
     """
     wanted = {state.upper() for state in states} if states else None
     trials = study.get_trials(deepcopy=False)
     keep = _matching_params(trials, params)
     first = _first_epoch(trials)
-    rows = [_row(trial, keep, first) for trial in trials if not wanted or trial.state.name in wanted]
+    selected = [trial for trial in trials if not wanted or trial.state.name in wanted]
+    rows = [_row(trial, keep, first) for trial in selected]
+    if disk:
+        for row, trial in zip(rows, selected):
+            row["disk_bytes"] = folder_bytes(_folder(trial))
     if top is not None:
         rows = sorted((row for row in rows if row["value"] is not None), key=_sort_key("value", study))[:top]
     return sorted(rows, key=_sort_key(sort, study), reverse=reverse)
@@ -109,6 +120,7 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: in
         "slot": trial.user_attrs.get(ATTR_LAUNCH, {}).get("slot"),
         "epochs_reported": _epochs_reported(trial, first_epoch),
         "attempts": attempt_number(trial),
+        **{name: value for name, value in gpu_usage(trial).items() if name in OPTIONAL_COLUMNS},  # GPU trials only
         "params": {name: value for name, value in _params(trial).items() if keep is None or name in keep},
     }
 
@@ -123,8 +135,19 @@ def param_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def table_header(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The columns of the trial table as CSV and TSV have them: :data:`TRIAL_COLUMNS`, then ``params_<name>``."""
-    return [*TRIAL_COLUMNS, *(PARAM_PREFIX + name for name in param_names(rows))]
+    """The columns of the trial table as CSV and TSV have them: :data:`TRIAL_COLUMNS`, the
+    :data:`OPTIONAL_COLUMNS` some row has a value for, then ``params_<name>``."""
+    return [*_columns(rows), *(PARAM_PREFIX + name for name in param_names(rows))]
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    optional = [name for name in OPTIONAL_COLUMNS if any(row.get(name) is not None for row in rows)]
+    return [*TRIAL_COLUMNS, *optional]
+
+
+def _folder(trial: optuna.trial.FrozenTrial) -> Path | None:
+    directory = (trial.user_attrs.get(ATTR_LAUNCH) or {}).get("directory")
+    return Path(directory) if directory else None
 
 
 def delimited_text(rows: Sequence[Mapping[str, Any]], separator: str = ",") -> str:
@@ -133,8 +156,9 @@ def delimited_text(rows: Sequence[Mapping[str, Any]], separator: str = ",") -> s
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=separator, lineterminator="\n")
     writer.writerow(table_header(rows))
+    columns = _columns(rows)
     for row in rows:
-        cells = [row.get(column) for column in TRIAL_COLUMNS] + [row["params"].get(name) for name in names]
+        cells = [row.get(column) for column in columns] + [row["params"].get(name) for name in names]
         writer.writerow("" if cell is None else cell for cell in cells)
     return buffer.getvalue()
 
@@ -182,6 +206,7 @@ class TrialDetail:
     directory: Path | None
     log_tail: str | None
     launch: dict[str, Any] = field(default_factory=dict)
+    disk_bytes: int | None = None  # of its folder, where it still exists
 
     @property
     def log_path(self) -> Path | None:
@@ -202,6 +227,7 @@ class TrialDetail:
             "log_path": str(self.log_path) if self.log_path else None,
             "config_path": str(self.config_path) if self.config_path else None,
             "log_tail": self.log_tail,
+            "disk_bytes": self.disk_bytes,
         }
 
 
@@ -221,6 +247,7 @@ def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
         directory=directory,
         log_tail=trial.user_attrs.get(ATTR_LOG_TAIL),
         launch=launch,
+        disk_bytes=folder_bytes(directory),
     )
 
 

@@ -32,6 +32,35 @@ if TYPE_CHECKING:
 MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 
 
+class PositiveHours(click.FloatRange):
+    """A finite number of hours above 0 (click's range lets ``nan`` through: it compares false)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not 0 < number < float("inf"):
+            self.fail(f"must be a finite number of GPU-hours above 0, got {value!r}", param, ctx)
+        return number
+
+
+class KeepCheckpoints(click.ParamType):
+    """``--keep-checkpoints``: best, top-K, all or none."""
+
+    name = "best|top-K|all|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from tuner.errors import OptionError
+        from tuner.study.checkpoints import KEEP_CHOICES, parse_keep
+
+        try:
+            parse_keep(value)
+        except OptionError:
+            self.fail(f"takes {KEEP_CHOICES}; got {value!r}", param, ctx)
+        return str(value)
+
+
 @click.command("run")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.argument("search_space", metavar="SEARCH_SPACE", required=False, type=click.Path(dir_okay=False))
@@ -163,6 +192,19 @@ MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
 @click.option(
     "--restart", is_flag=True, help="Delete the stored study of this name and its trial folders, and start over."
 )
+# GPU-hours and disk (README "GPU-hours", "Disk and the best model")
+@click.option(
+    "--gpu-hours",
+    type=PositiveHours(),
+    help="GPU-hours (GPUs x run time of the trials, earlier runs included) after which no new trial starts.",
+)
+@click.option(
+    "--keep-checkpoints",
+    type=KeepCheckpoints(),
+    default="best",
+    show_default=True,
+    help="Whose declared weights stay: best, top-K, all or none (best_model/ always has the best's).",
+)
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
 
@@ -218,6 +260,19 @@ def _print_outcome(console: Console, result: TuneResult) -> None:
         )
     else:
         console.print("No trial has completed yet, so there is no best config.")
+    _print_usage(console, result)
+
+
+def _print_usage(console: Console, result: TuneResult) -> None:
+    """Where the best weights are, the study's GPU-hours and what pruning saved (GPU studies only)."""
+    from tuner.analysis.gpu_hours import study_gpu_hours
+    from tuner.display.trials import gpu_hours_line
+
+    if result.best_model_path is not None:
+        console.print(f"Its weights: {result.best_model_path}/", highlight=False)
+    line = gpu_hours_line(study_gpu_hours(result.study))
+    if line:
+        console.print(line, highlight=False)
 
 
 @click.command("dump-best")

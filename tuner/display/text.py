@@ -53,3 +53,14 @@ def escape(text: str) -> str:
     from rich.markup import escape as escape_markup
 
     return escape_markup(text)
+
+
+def bytes_text(size: int | None) -> str:
+    """``12.3 MB``: decimal units, as ``du --si`` and file managers show them."""
+    if size is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"

@@ -13,9 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.analysis.results import delimited_text, param_names
-from tuner.display.text import escape, format_value, seconds_text, short_value, sparkline
+from tuner.display.text import bytes_text, escape, format_value, seconds_text, short_value, sparkline
 
 if TYPE_CHECKING:
+    from tuner.analysis.gpu_hours import GpuHours
     from tuner.analysis.results import TrialDetail
 
 FORMATS = ("table", "csv", "json")
@@ -29,10 +30,25 @@ def render_trials(rows: Sequence[Mapping[str, Any]], output_format: str, console
     elif output_format == "csv":
         console.file.write(delimited_text(rows, ","))
     else:
+        from tuner.analysis.gpu_hours import gpu_hours
+
         table, left_out = _table(rows, console.width)
         console.print(table)
         if left_out:
             console.print(escape(_left_out_line(left_out)), style="dim", highlight=False)
+        line = gpu_hours_line(gpu_hours(rows))
+        if line:
+            console.print(line, highlight=False)
+
+
+def gpu_hours_line(hours: GpuHours | None) -> str | None:
+    """``GPU-hours: 3.21 over 40 trials; pruning saved about 1.05 (estimate)``; None without GPU trials."""
+    if hours is None:
+        return None
+    line = f"GPU-hours: {hours.spent:.3g} over {hours.trials} trial{'s' if hours.trials != 1 else ''}"
+    if hours.saved_by_pruning:
+        line += f"; pruning saved about {hours.saved_by_pruning:.3g} (estimated from the completed trials)"
+    return line
 
 
 def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[Table, list[str]]:
@@ -107,8 +123,19 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
         _Column("epochs", cells(lambda row: str(row.get("epochs_reported") or "-")), "right"),
         _Column("pruned at", cells(lambda row: "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}")),
         _Column("slot", cells(lambda row: row.get("slot") or "-")),
+        _Column("GPU time", cells(lambda row: _gpu_time(row.get("gpu_seconds"))), "right"),
+        _Column("peak GPU MB", cells(lambda row: format_value(row.get("peak_gpu_memory_mb"))), "right"),
         _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
+        # disk_bytes is in CSV, JSON and --trial N, not here: a column of sizes on every line is clutter.
     ]
+
+
+def _gpu_time(seconds: float | None) -> str:
+    """GPU-seconds as ``1:02:03`` (hours of GPU time add up past a day) or ``-``."""
+    if not seconds:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def _justify(rows: Sequence[Mapping[str, Any]], name: str) -> str:
@@ -162,8 +189,13 @@ def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
     ]
     if row["reason"]:
         facts.append(("reason", row["reason"]))
+    if row.get("gpu_seconds") is not None:
+        facts.append(("GPU time", f"{_gpu_time(row['gpu_seconds'])} ({row.get('gpus')} GPU x run time)"))
+    if row.get("peak_gpu_memory_mb") is not None:
+        facts.append(("peak GPU memory", f"{format_value(row['peak_gpu_memory_mb'])} MB"))
     if detail.directory:
         facts += [("config", str(detail.config_path)), ("log", str(detail.log_path))]
+        facts.append(("disk", bytes_text(detail.disk_bytes) if detail.disk_bytes is not None else "folder not here"))
     return facts
 
 

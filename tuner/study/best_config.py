@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner import contract
+from tuner.study.checkpoints import BestModel
 from tuner.study.records import ATTR_LAUNCH, trial_config
 
 if TYPE_CHECKING:
@@ -34,12 +35,15 @@ class BestConfigFile:
         self.path = Path(results_dir) / BEST_CONFIG_FILE_NAME
         self._source: Path | None = None  # the trial config file written last
         self._config: dict[str, Any] | None = None
+        self.best_model = BestModel(Path(results_dir))  # the best trial's declared weights, next to this file
 
     def new_best(self, trial_config_path: Path) -> None:
-        """A trial of this run became the best: copy the config it ran with (the runner's ``on_best``)."""
+        """A trial of this run became the best: copy the config it ran with (the runner's ``on_best``),
+        and hard-link (or copy) its declared weights into ``best_model/``."""
         config = json.loads(Path(trial_config_path).read_text(encoding="utf-8"))
         write_best_config(self.path, config)
         self._source, self._config = Path(trial_config_path).resolve(), config
+        self.best_model.update(Path(trial_config_path).parent)
 
     def settle(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
         """The config of the study's ``best`` trial, written unless it is the one written last."""
@@ -48,6 +52,8 @@ class BestConfigFile:
         config = trial_config(study, best)  # rendered from the study: its folder may be another host's
         write_best_config(self.path, config)
         self._source, self._config = _config_file(best), config
+        if self._source is not None and self._source.parent.is_dir():
+            self.best_model.update(self._source.parent)  # another host's folder: best_model/ is left as it is
         return config
 
 

@@ -271,3 +271,23 @@ def write_trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial, pat
         raise StudyError(f"cannot write {path}: folder {path.parent} does not exist")
     write_json_atomically(path, trial_config(study, trial))
     return path
+
+
+# GPU accounting: one attribute per trial, written once as it ends (before Optuna is told).
+ATTR_GPU_USAGE = "gpu_usage"  # {"gpus": N, "gpu_seconds": S, "peak_gpu_memory_mb": M or absent}
+
+
+def record_gpu_usage(trial: optuna.Trial, *, gpus: int, seconds: float, peak_gpu_memory_mb: float | None) -> None:
+    """Store the GPUs a trial held and for how long; nothing for a CPU trial (no GPU, no peak memory)."""
+    if gpus <= 0 and peak_gpu_memory_mb is None:
+        return
+    usage: dict[str, Any] = {"gpus": gpus, "gpu_seconds": round(gpus * max(0.0, seconds), 3)}
+    if peak_gpu_memory_mb is not None:
+        usage["peak_gpu_memory_mb"] = round(float(peak_gpu_memory_mb), 1)
+    trial.set_user_attr(ATTR_GPU_USAGE, usage)
+
+
+def gpu_usage(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's GPU usage record ({} for a CPU trial, or one that never ended in a tune process)."""
+    usage = trial.user_attrs.get(ATTR_GPU_USAGE)
+    return dict(usage) if isinstance(usage, Mapping) else {}

@@ -8,7 +8,7 @@ ended as not run, so that it neither counts nor stays RUNNING.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,14 +162,22 @@ class TrialSource:
         else:
             self._queue_again(run)
 
-    def tell(self, run: TrialRun, outcome: TrialOutcome) -> optuna.trial.FrozenTrial | None:
-        """Store the outcome and tell Optuna; None when another process finished the trial meanwhile."""
+    def tell(
+        self,
+        run: TrialRun,
+        outcome: TrialOutcome,
+        before_tell: Callable[[TrialRun, TrialOutcome], None] | None = None,
+    ) -> optuna.trial.FrozenTrial | None:
+        """Store the outcome (``before_tell`` adds its records last) and tell Optuna; None when another
+        process finished the trial meanwhile."""
         import optuna
 
         if outcome.reason == REASON_TAKEN_OVER:
             return None
         try:
             record_outcome(run.trial, outcome, run.log_tail() if outcome.state == "FAIL" else None)
+            if before_tell is not None:
+                before_tell(run, outcome)
             values = outcome.value if outcome.state == "COMPLETE" else None
             return self.study.tell(run.trial, values, state=optuna.trial.TrialState[outcome.state])
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):

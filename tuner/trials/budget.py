@@ -30,6 +30,10 @@ class Budget:
     spent_before: float = 0.0
     started: float = field(default_factory=time.monotonic)
     recorded: float = 0.0  # seconds of this run already added to the study's stored total
+    # --gpu-hours: GPU-seconds of the study's ended trials (all runs, from their records) and of this run's.
+    gpu_hours: float | None = None
+    gpu_seconds_before: float = 0.0
+    gpu_seconds_ended: float = 0.0
 
     def elapsed(self) -> float:
         """Seconds of this study's budget used, earlier runs included."""
@@ -39,6 +43,15 @@ class Budget:
         if self.timeout is None:
             return None
         return max(0.0, self.timeout - self.elapsed())
+
+    def gpu_hours_reason(self, running_gpu_seconds: float) -> str | None:
+        """Why no trial should start for --gpu-hours (running trials' GPU time so far included), if so."""
+        if self.gpu_hours is None:
+            return None
+        spent = (self.gpu_seconds_before + self.gpu_seconds_ended + running_gpu_seconds) / 3600
+        if spent < self.gpu_hours:
+            return None
+        return f"--gpu-hours {self.gpu_hours:g} reached: {spent:.3g} GPU-hours spent (earlier runs included)"
 
 
 @dataclass

@@ -23,6 +23,7 @@ from tuner.study.heartbeat import record_heartbeat
 from tuner.study.objective import Objective
 from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome
 from tuner.study.storage import StorageFileWatch
+from tuner.trials.accounting import TrialAccounting
 from tuner.trials.asking import TrialSource, study_full_reason
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
@@ -85,6 +86,7 @@ class StudyRunner:
         self.storage_watch = storage_watch  # checked every poll: a deleted SQLite file stops the run
         self.on_checkpoint: Callable[[], None] | None = None  # called every heartbeat interval
         self.slot_gate: GpuWatch | None = None  # --gpus free: a slot whose GPU someone took waits
+        self.accounting: TrialAccounting | None = None  # GPU-seconds, --gpu-hours, artifacts, --keep-checkpoints
         self._source = TrialSource(study, space, snapshot, objective, serialization_dir, launch_identity())
         self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
         self._running: dict[int, TrialRun] = {}
@@ -300,6 +302,8 @@ class StudyRunner:
         time_left = budget.time_left()
         if time_left is not None and time_left <= 0:
             return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
+        if self.accounting is not None and (gpu_hours := self.accounting.stop_reason(self._running.values())):
+            return gpu_hours
         return self._source.exhausted_reason(budget) if new_trial else None
 
     def _make_launcher(self, slot: Slot, warm_launch: bool) -> Launcher:
@@ -327,7 +331,7 @@ class StudyRunner:
 
     def _record(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Tell Optuna the outcome, keep best_config.json current and tell the observer."""
-        frozen = self._source.tell(run, outcome)
+        frozen = self._source.tell(run, outcome, self.accounting.before_tell if self.accounting else None)
         if frozen is None:
             return self._taken_over(run)
         summary.finished[outcome.state] += 1
@@ -337,6 +341,8 @@ class StudyRunner:
         is_best = outcome.state == "COMPLETE" and self._is_best(frozen)
         if is_best and self.on_best:
             self.on_best(run.config_path)
+        if self.accounting is not None:
+            self.accounting.after_tell(run)
         if self.observer:
             self.observer.trial_finished(frozen, outcome, is_best)
 

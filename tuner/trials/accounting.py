@@ -1,0 +1,93 @@
+"""What `tune` does as each trial ends besides telling Optuna: GPU-seconds, artifacts, ``--keep-checkpoints``.
+
+The runner calls :meth:`TrialAccounting.before_tell` while the trial can still be written to, and
+:meth:`TrialAccounting.after_tell` once Optuna knows its outcome (and best_config.json and best_model/
+are current), and asks :meth:`TrialAccounting.stop_reason` before starting a trial (``--gpu-hours``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuner import contract
+from tuner.contract import TrialResultError, read_final_metrics
+from tuner.study.records import TrialOutcome, record_gpu_usage
+from tuner.trials.budget import Budget
+
+if TYPE_CHECKING:
+    from tuner.study.artifacts import TrialArtifacts
+    from tuner.study.checkpoints import CheckpointKeeper
+    from tuner.trials.slots import Slot
+    from tuner.trials.trial import TrialRun
+
+PEAK_GPU_MEMORY_KEY = "peak_gpu_memory_mb"  # in the built-in trainer's final metrics
+
+
+def slot_gpus(slot: Slot | None) -> tuple[str, ...]:
+    """The GPUs a slot holds: its group (``Slot.gpus``), or its one GPU on a slot that has no group."""
+    if slot is None:
+        return ()
+    group = getattr(slot, "gpus", None)
+    if group is not None:
+        return tuple(group)
+    return (slot.gpu,) if slot.gpu else ()
+
+
+class TrialAccounting:
+    """Records each ending trial's GPU usage, uploads its artifacts and deletes what --keep-checkpoints lets go."""
+
+    def __init__(
+        self,
+        budget: Budget,
+        *,
+        keeper: CheckpointKeeper | None = None,
+        artifacts: TrialArtifacts | None = None,
+    ) -> None:
+        self.budget = budget
+        self.keeper = keeper
+        self.artifacts = artifacts
+
+    def before_tell(self, run: TrialRun, outcome: TrialOutcome) -> None:
+        """GPU-seconds (GPUs x seconds since launch) and peak GPU memory, then the trial's artifacts."""
+        if run.process is None:
+            return  # never ran
+        gpus = len(slot_gpus(run.slot))
+        seconds = time.monotonic() - run.started
+        record_gpu_usage(run.trial, gpus=gpus, seconds=seconds, peak_gpu_memory_mb=_peak_memory(run.directory))
+        self.budget.gpu_seconds_ended += gpus * seconds
+        if self.artifacts is not None:
+            self.artifacts.register(run.trial, run.directory)
+
+    def after_tell(self, run: TrialRun) -> None:
+        """Delete what --keep-checkpoints lets go now that ``run`` has ended."""
+        if self.keeper is not None:
+            self.keeper.sweep(run.directory.resolve())
+
+    def finish(self) -> None:
+        """At the end of the run: what a reader held back earlier may go now."""
+        if self.keeper is not None:
+            self.keeper.sweep()
+
+    def stop_reason(self, running: Iterable[TrialRun]) -> str | None:
+        """Why no trial should start for ``--gpu-hours``, counting the running trials' GPU time so far."""
+        if self.budget.gpu_hours is None:
+            return None
+        now = time.monotonic()
+        seconds = sum(len(slot_gpus(run.slot)) * (now - run.started) for run in running if run.process is not None)
+        return self.budget.gpu_hours_reason(seconds)
+
+
+def _peak_memory(directory: Path) -> float | None:
+    """``peak_gpu_memory_mb`` from the trial's final metrics, when it wrote a finite number there."""
+    try:
+        final = read_final_metrics(directory / contract.FINAL_METRICS_FILE_NAME)
+    except TrialResultError:
+        return None
+    value = (final or {}).get(PEAK_GPU_MEMORY_KEY)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
