@@ -123,11 +123,17 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
         _Column("epochs", cells(lambda row: str(row.get("epochs_reported") or "-")), "right"),
         _Column("pruned at", cells(lambda row: "-" if row["pruned_epoch"] is None else f"epoch {row['pruned_epoch']}")),
         _Column("slot", cells(lambda row: row.get("slot") or "-")),
+        _Column("attempt", cells(lambda row: _attempt_text(row.get("attempts"))), "right"),  # shown once one retried
         _Column("GPU time", cells(lambda row: _gpu_time(row.get("gpu_seconds"))), "right"),
         _Column("peak GPU MB", cells(lambda row: format_value(row.get("peak_gpu_memory_mb"))), "right"),
         _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
         # disk_bytes is in CSV, JSON and --trial N, not here: a column of sizes on every line is clutter.
     ]
+
+
+def _attempt_text(attempt: int | None) -> str:
+    """A retry's attempt number (2, 3, ...); ``-`` for a first attempt, so that the column shows only with retries."""
+    return str(attempt) if attempt and attempt > 1 else "-"
 
 
 def _gpu_time(seconds: float | None) -> str:
@@ -189,6 +195,8 @@ def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
     ]
     if row["reason"]:
         facts.append(("reason", row["reason"]))
+    if (row.get("attempts") or 1) > 1:
+        facts.append(("attempt", str(row["attempts"])))
     if row.get("gpu_seconds") is not None:
         facts.append(("GPU time", f"{_gpu_time(row['gpu_seconds'])} ({row.get('gpus')} GPU x run time)"))
     if row.get("peak_gpu_memory_mb") is not None:
