@@ -5,6 +5,10 @@ before training and ~0.5 s exiting; a fork from a warm worker costs tens of
 milliseconds and still gives every trial its own process. Used for the built-in
 trainer and any ``python -m MODULE`` command; anything else runs as a plain
 subprocess, and so does everything if a worker cannot start.
+
+The slots' workers are forked from one zygote, a process that imported torch once (4 or 8
+slots would otherwise import it 4 or 8 times at once); a worker the zygote cannot give is
+started on its own.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,12 +57,13 @@ class WarmLauncher(Launcher):
         self.env = dict(env)
         self.log_path = log_path
         self._worker: _Worker | None = None
+        self._zygote: _Zygote | None = None
         self._broken = False
 
     def start(self) -> None:
-        """Start the worker now, so that its imports overlap with other work."""
-        if self._worker is None and not self._broken:
-            self._worker = _Worker.start(self.preload, env=self.env, log_path=self.log_path)
+        """Start the zygote now (its imports overlap with other work); the worker is forked from it when needed."""
+        if self._zygote is None and not self._broken:
+            self._zygote = _Zygote.acquire(self.preload, env=self.env, log_path=self.log_path)
 
     def launch(self, argv: list[str], *, env: Mapping[str, str], log_path: Path) -> Any:
         module, args = split_python_module(argv) or (None, None)
@@ -67,10 +73,8 @@ class WarmLauncher(Launcher):
             self._worker.close()
             self._worker = None  # crashed or killed: replace it
         try:
-            self.start()
-            assert self._worker is not None
-            return self._worker.fork(module, args, env=env, log_path=log_path)
-        except (OSError, ValueError, TimeoutError, AssertionError) as error:
+            return self._started_worker().fork(module, args, env=env, log_path=log_path)
+        except (OSError, ValueError, TimeoutError) as error:
             self._broken = True
             warnings.warn(
                 f"warm launcher unavailable ({error}); trials run as plain subprocesses (see {self.log_path})",
@@ -83,6 +87,154 @@ class WarmLauncher(Launcher):
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        if self._zygote is not None:
+            self._zygote.release()
+            self._zygote = None
+
+    def _started_worker(self) -> _Worker:
+        if self._worker is None:
+            self.start()
+            assert self._zygote is not None
+            self._worker = self._zygote.worker(env=self.env, log_path=self.log_path)
+            if self._worker is None:  # no zygote: a worker of its own, as before
+                self._worker = _Worker.start(self.preload, env=self.env, log_path=self.log_path)
+        return self._worker
+
+
+class _Zygote:
+    """The process that imported the preloads once and forks the slots' workers (see tuner.trials.worker).
+
+    Shared by the launchers with the same preloads and closed with the last of them. Where it
+    cannot start or dies, :meth:`worker` gives None and each launcher starts its own worker.
+    """
+
+    _shared: dict[tuple[str, ...], _Zygote] = {}
+
+    def __init__(self, preload: tuple[str, ...], popen: subprocess.Popen[bytes] | None, channel: socket.socket | None):
+        self.preload = preload
+        self.popen = popen
+        self.channel = channel
+        self.users = 0
+        self._ready = False
+
+    @classmethod
+    def acquire(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Zygote:
+        zygote = cls._shared.get(preload)
+        if zygote is None or not zygote.alive():
+            zygote = cls._shared[preload] = cls._start(preload, env=env, log_path=log_path.with_name("zygote.log"))
+        zygote.users += 1
+        return zygote
+
+    @classmethod
+    def _start(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Zygote:
+        if not hasattr(os, "pidfd_open"):
+            return cls(preload, None, None)  # workers it forked could not be watched: each slot starts its own
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = [sys.executable, "-m", "tuner.trials.worker", "--zygote"]
+        for module in preload:
+            argv += ["--preload", module]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(log_path, "ab") as log, theirs:
+                popen = subprocess.Popen(
+                    argv,
+                    env=dict(env),
+                    stdin=theirs,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
+                )
+        except OSError:
+            ours.close()
+            return cls(preload, None, None)
+        return cls(preload, popen, ours)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def worker(self, *, env: Mapping[str, str], log_path: Path) -> _Worker | None:
+        """A new worker forked from the zygote, with ``env``; None if the zygote cannot give one."""
+        if self.channel is None or not self.alive():
+            return None
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        try:
+            if not self._ready:
+                self._receive("ready", WORKER_START_TIMEOUT_SECONDS)
+                self._ready = True
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            request = json.dumps({"env": dict(env), "log": str(log_path)}).encode()
+            socket.send_fds(self.channel, [request], [stdin_read, stdout_write])
+            pid = self._receive("forked", 30.0)
+            pidfd = os.pidfd_open(pid)  # the zygote reaps it, never before tune closed its stdin
+        except (OSError, TimeoutError, ValueError):
+            for descriptor in (stdin_write, stdout_read):
+                os.close(descriptor)
+            return None
+        finally:
+            os.close(stdin_read)
+            os.close(stdout_write)
+        return _Worker(_ForkedWorker(pid, pidfd), open(stdin_write, "wb"), open(stdout_read, "rb"))  # noqa: SIM115
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users > 0:
+            return
+        if self._shared.get(self.preload) is self:
+            del self._shared[self.preload]
+        if self.channel is not None:
+            self.channel.close()  # the zygote reads end of file and exits
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def _receive(self, key: str, timeout: float) -> int:
+        assert self.channel is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            readable, _, _ = select.select([self.channel], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
+            if readable:
+                message = self.channel.recv(1 << 16)
+                if not message:
+                    raise OSError(f"zygote exited with status {self.popen.wait() if self.popen else None}")
+                return int(json.loads(message)[key])
+            if not self.alive():
+                raise OSError(f"zygote exited with status {self.popen.returncode if self.popen else None}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no '{key}' from the zygote within {timeout:g} s")
+
+
+class _ForkedWorker:
+    """A worker forked by the zygote, watched through its pidfd (tune is not its parent)."""
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self.pidfd], [], [], 0)[0]:
+            self.returncode = -9  # its status goes to the zygote; tune only needs to know it ended
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and not select.select([self.pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("tuner.trials.worker", timeout or 0.0)
+        self.returncode = -9 if self.returncode is None else self.returncode
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.pidfd)
 
 
 def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -104,13 +256,15 @@ def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
 class _Worker:
     """The worker process and its JSON-lines pipes."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes] | _ForkedWorker, stdin: Any = None, stdout: Any = None) -> None:
         self.popen = popen
+        self.stdin = stdin if stdin is not None else popen.stdin
+        self.stdout = stdout if stdout is not None else popen.stdout
         self._buffer = b""
         self._exits: dict[int, int] = {}
         self._ready = False
-        assert popen.stdout is not None
-        fcntl.fcntl(popen.stdout, fcntl.F_SETFL, fcntl.fcntl(popen.stdout, fcntl.F_GETFL) | os.O_NONBLOCK)
+        assert self.stdout is not None
+        fcntl.fcntl(self.stdout, fcntl.F_SETFL, fcntl.fcntl(self.stdout, fcntl.F_GETFL) | os.O_NONBLOCK)
 
     @classmethod
     def start(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Worker:
@@ -138,9 +292,8 @@ class _Worker:
             self._expect("ready", timeout=WORKER_START_TIMEOUT_SECONDS)
             self._ready = True
         request = {"module": module, "args": args, "env": dict(env), "cwd": os.getcwd(), "log": str(log_path)}
-        assert self.popen.stdin is not None
-        self.popen.stdin.write((json.dumps(request) + "\n").encode())
-        self.popen.stdin.flush()
+        self.stdin.write((json.dumps(request) + "\n").encode())
+        self.stdin.flush()
         pid = self._expect("started", timeout=30.0)
         return WarmTrialProcess(self, pid, token=env.get(ENV_TRIAL_TOKEN))
 
@@ -159,25 +312,24 @@ class _Worker:
             status = self.exit_status(pid)
             if status is not None or time.monotonic() >= deadline:
                 return status
-            select.select([self.popen.stdout], [], [], max(0.0, min(0.1, deadline - time.monotonic())))
+            select.select([self.stdout], [], [], max(0.0, min(0.1, deadline - time.monotonic())))
 
     def fileno(self) -> int:
-        assert self.popen.stdout is not None
-        return self.popen.stdout.fileno()
+        return self.stdout.fileno()
 
     def close(self) -> None:
-        if self.popen.stdin is not None:
-            try:
-                self.popen.stdin.close()
-            except OSError:
-                pass
+        try:
+            self.stdin.close()
+        except OSError:
+            pass
         try:
             self.popen.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        self.stdout.close()
+        if isinstance(self.popen, _ForkedWorker):
+            self.popen.close()
 
     def _expect(self, key: str, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -189,12 +341,11 @@ class _Worker:
                 raise OSError(f"worker exited with status {self.popen.returncode}")
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"no '{key}' from the worker within {timeout:g} s")
-            select.select([self.popen.stdout], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
+            select.select([self.stdout], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _read_messages(self) -> list[dict[str, Any]]:
-        assert self.popen.stdout is not None
         try:
-            chunk = self.popen.stdout.read()
+            chunk = self.stdout.read()
         except BlockingIOError:
             chunk = None
         if chunk:
