@@ -58,7 +58,7 @@ def _env() -> dict[str, str]:
 
 def time_once(work: Path, argv: list[str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=work, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(argv, check=False, cwd=work, env=_env(), capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv[1:])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")

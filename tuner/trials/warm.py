@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.trials.descendants import end_marked_processes
@@ -108,7 +108,7 @@ class _Zygote:
     cannot start or dies, :meth:`worker` gives None and each launcher starts its own worker.
     """
 
-    _shared: dict[tuple[str, ...], _Zygote] = {}
+    _shared: ClassVar[dict[tuple[str, ...], _Zygote]] = {}
 
     def __init__(self, preload: tuple[str, ...], popen: subprocess.Popen[bytes] | None, channel: socket.socket | None):
         self.preload = preload
@@ -175,7 +175,7 @@ class _Zygote:
         finally:
             os.close(stdin_read)
             os.close(stdout_write)
-        return _Worker(_ForkedWorker(pid, pidfd), open(stdin_write, "wb"), open(stdout_read, "rb"))  # noqa: SIM115
+        return _Worker(_ForkedWorker(pid, pidfd), open(stdin_write, "wb"), open(stdout_read, "rb"))
 
     def release(self) -> None:
         self.users -= 1

@@ -6,9 +6,10 @@ so that a freed slot does not wait for the fork (~7 ms for a process that import
 Started by `tune` as ``python -m tuner.trials.worker --zygote --preload MODULE``: one process
 imports torch once, warms its first-call paths on the CPU (single-threaded, never touching CUDA)
 and forks one worker per slot on request (``_serve_zygote``), so that 4 or 8 slots do not each
-import torch. A worker can also be started on its own (without ``--zygote``). A worker talks JSON lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on
-stdin, answers ``{"started": pid}`` and, when that child ends, ``{"exited": pid,
-"status": code}`` (negative: killed by that signal). A child is a fresh trial
+import torch. A worker can also be started on its own (without ``--zygote``). A worker talks JSON
+lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on stdin, answers
+``{"started": pid}`` and, when that child ends, ``{"exited": pid, "status": code}`` (negative:
+killed by that signal). A child is a fresh trial
 process in all that matters: its own session and process group, its own
 environment, output to its log file, new random seeds; it ends with ``os._exit``.
 
