@@ -12,10 +12,10 @@
    TUNER_TEST_POSTGRES_URL is set (`.ci/start-postgres` prints one).
 
 3. startup: time to first trial with --slots slots (4 and 8 by default), warm and plain launch
-   interleaved: from starting the `tune` command to the first trial's first line, and to the
-   moment every slot has a trial running (the last of the first --slots trials' first line).
-   Trainers: the torch-free sleeper, and the same importing torch first (``import_torch``;
-   for it the time runs to the end of its import, when the trial can work).
+   interleaved: from starting the `tune` command to the end of the first trial's work, and to
+   the end of the last of the first --slots trials' work (every slot has had a trial). Trainers:
+   the torch-free sleeper (0.5 s of sleep) and the torch trainer of trial_overhead.py (imports
+   torch, 5 Adam steps of a small MLP: a few ms once torch is imported and warm).
 
 Run from the repository root:
     python benchmarks/parallel.py utilisation --trials 40 --repeats 3
@@ -84,22 +84,22 @@ def utilisation(work: Path, trials: int, launch: str) -> tuple[float, float]:
     return inside / (4 * (last_start - first)), whole / (4 * (max(item["end"] for item in works) - first))
 
 
-def startup(work: Path, slots: int, launch: str, import_torch: bool) -> tuple[float, float]:
-    """Seconds from the command's start to the first trial working, and to every slot's first trial working."""
-    config = UTILISATION_CONFIG.replace("x: 0.5,", f"x: 0.5, import_torch: {str(import_torch).lower()},")
+def startup(work: Path, slots: int, launch: str, torch: bool) -> tuple[float, float]:
+    """Seconds from the command's start to the first trial's end of work, and to every slot's first trial's."""
+    trainer = "{python} -m benchmarks.trial_overhead --train {config} {serialization_dir}" if torch else SLEEPER_MODULE
     command = tune_command(
         work,
-        config,
+        UTILISATION_CONFIG,
         {"duration": {"type": "float", "low": 0.5, "high": 0.5001}},
         ["--n-trials", str(slots), "--n-jobs", str(slots), "--launch", launch]
-        + ["--storage", f"sqlite:///{work / 't.db'}", "--command", SLEEPER_MODULE],
+        + ["--storage", f"sqlite:///{work / 't.db'}", "--command", trainer],
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.time()
     subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
-    works = [json.loads(path.read_text()) for path in work.glob("results/c/trial_*/work.json")]
+    works = [json.loads(path.read_text()) for path in work.glob("results/*/trial_*/work.json")]
     assert len(works) == slots, len(works)
-    working = sorted(item["work_start"] for item in works)
+    working = sorted(item["end"] for item in works)
     return working[0] - started, working[-1] - started
 
 
@@ -110,15 +110,15 @@ def print_startup(slot_counts: list[int], repeats: int) -> None:
     for _ in range(repeats):
         for case in cases:  # interleaved: the rounds see the same machine
             with tempfile.TemporaryDirectory() as folder:
-                one, all_slots = startup(Path(folder), *case)
+                one, all_slots = startup(Path(folder), case[0], case[2], case[1])
             first[case].append(one)
             every[case].append(all_slots)
-    print(f"{'slots':>5s} {'trainer':>13s} {'launch':>6s} {'first trial s':>24s} {'every slot s':>23s}")
+    print(f"{'slots':>5s} {'trainer':>13s} {'launch':>6s} {'first trial done s':>24s} {'every slot s':>23s}")
     for case in cases:
         slots, torch, launch = case
         one, all_slots = first[case], every[case]
         print(
-            f"{slots:5d} {'imports torch' if torch else 'no torch':>13s} {launch:>6s} "
+            f"{slots:5d} {'torch' if torch else 'sleeper':>13s} {launch:>6s} "
             f"{statistics.median(one):8.2f} ({min(one):.2f}-{max(one):.2f})      "
             f"{statistics.median(all_slots):8.2f} ({min(all_slots):.2f}-{max(all_slots):.2f})"
         )

@@ -18,20 +18,20 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.trials.descendants import end_marked_processes
 from tuner.trials.launch import TrialProcess, die_with_parent, signal_group
+from tuner.trials.zygote import WORKER_START_TIMEOUT_SECONDS, ForkedWorker, Zygote
 
-WORKER_START_TIMEOUT_SECONDS = 120.0
+LIGHT_PACKAGES = frozenset({*sys.stdlib_module_names, "__future__"})
 
 
 class WarmLaunchWarning(UserWarning):
@@ -57,13 +57,18 @@ class WarmLauncher(Launcher):
         self.env = dict(env)
         self.log_path = log_path
         self._worker: _Worker | None = None
-        self._zygote: _Zygote | None = None
+        self._zygote: Zygote | None = None
         self._broken = False
 
     def start(self) -> None:
         """Start the zygote now (its imports overlap with other work); the worker is forked from it when needed."""
         if self._zygote is None and not self._broken:
-            self._zygote = _Zygote.acquire(self.preload, env=self.env, log_path=self.log_path)
+            self._zygote = Zygote.acquire(self._preload_argv(), env=self.env, log_path=self.log_path)
+
+    def _preload_argv(self) -> tuple[str, ...]:
+        """The worker's options: what to import before forking (torch unless the trainer seems not to use it)."""
+        options = tuple(item for module in self.preload for item in ("--preload", module))
+        return options if self.preload or likely_uses_torch(self.module) else (*options, "--no-torch")
 
     def launch(self, argv: list[str], *, env: Mapping[str, str], log_path: Path) -> Any:
         module, args = split_python_module(argv) or (None, None)
@@ -95,146 +100,44 @@ class WarmLauncher(Launcher):
         if self._worker is None:
             self.start()
             assert self._zygote is not None
-            self._worker = self._zygote.worker(env=self.env, log_path=self.log_path)
+            forked = self._zygote.worker(env=self.env, log_path=self.log_path)
+            self._worker = _Worker(*forked) if forked is not None else None
             if self._worker is None:  # no zygote: a worker of its own, as before
-                self._worker = _Worker.start(self.preload, env=self.env, log_path=self.log_path)
+                self._worker = _Worker.start(self._preload_argv(), env=self.env, log_path=self.log_path)
         return self._worker
 
 
-class _Zygote:
-    """The process that imported the preloads once and forks the slots' workers (see tuner.trials.worker).
+def likely_uses_torch(module: str) -> bool:
+    """Whether ``module`` imports torch or any other non-standard package at its top level (read, not run).
 
-    Shared by the launchers with the same preloads and closed with the last of them. Where it
-    cannot start or dies, :meth:`worker` gives None and each launcher starts its own worker.
+    A trainer that imports only the standard library and tuner up front (a script that imports torch
+    only on some paths, or none at all) starts without torch in its worker: its first trials do not
+    wait for torch's import; the worker imports torch after the first trial that did.
     """
+    import ast
+    from importlib.machinery import PathFinder
 
-    _shared: ClassVar[dict[tuple[str, ...], _Zygote]] = {}
-
-    def __init__(self, preload: tuple[str, ...], popen: subprocess.Popen[bytes] | None, channel: socket.socket | None):
-        self.preload = preload
-        self.popen = popen
-        self.channel = channel
-        self.users = 0
-        self._ready = False
-
-    @classmethod
-    def acquire(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Zygote:
-        zygote = cls._shared.get(preload)
-        if zygote is None or not zygote.alive():
-            zygote = cls._shared[preload] = cls._start(preload, env=env, log_path=log_path.with_name("zygote.log"))
-        zygote.users += 1
-        return zygote
-
-    @classmethod
-    def _start(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Zygote:
-        if not hasattr(os, "pidfd_open"):
-            return cls(preload, None, None)  # workers it forked could not be watched: each slot starts its own
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [sys.executable, "-m", "tuner.trials.worker", "--zygote"]
-        for module in preload:
-            argv += ["--preload", module]
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(log_path, "ab") as log, theirs:
-                popen = subprocess.Popen(
-                    argv,
-                    env=dict(env),
-                    stdin=theirs,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
-                )
-        except OSError:
-            ours.close()
-            return cls(preload, None, None)
-        return cls(preload, popen, ours)
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def worker(self, *, env: Mapping[str, str], log_path: Path) -> _Worker | None:
-        """A new worker forked from the zygote, with ``env``; None if the zygote cannot give one."""
-        if self.channel is None or not self.alive():
-            return None
-        stdin_read, stdin_write = os.pipe()
-        stdout_read, stdout_write = os.pipe()
-        try:
-            if not self._ready:
-                self._receive("ready", WORKER_START_TIMEOUT_SECONDS)
-                self._ready = True
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            request = json.dumps({"env": dict(env), "log": str(log_path)}).encode()
-            socket.send_fds(self.channel, [request], [stdin_read, stdout_write])
-            pid = self._receive("forked", 30.0)
-            pidfd = os.pidfd_open(pid)  # the zygote reaps it, never before tune closed its stdin
-        except (OSError, TimeoutError, ValueError):
-            for descriptor in (stdin_write, stdout_read):
-                os.close(descriptor)
-            return None
-        finally:
-            os.close(stdin_read)
-            os.close(stdout_write)
-        return _Worker(_ForkedWorker(pid, pidfd), open(stdin_write, "wb"), open(stdout_read, "rb"))
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users > 0:
-            return
-        if self._shared.get(self.preload) is self:
-            del self._shared[self.preload]
-        if self.channel is not None:
-            self.channel.close()  # the zygote reads end of file and exits
-        if self.popen is not None:
-            try:
-                self.popen.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-    def _receive(self, key: str, timeout: float) -> int:
-        assert self.channel is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            readable, _, _ = select.select([self.channel], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
-            if readable:
-                message = self.channel.recv(1 << 16)
-                if not message:
-                    raise OSError(f"zygote exited with status {self.popen.wait() if self.popen else None}")
-                return int(json.loads(message)[key])
-            if not self.alive():
-                raise OSError(f"zygote exited with status {self.popen.returncode if self.popen else None}")
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"no '{key}' from the zygote within {timeout:g} s")
-
-
-class _ForkedWorker:
-    """A worker forked by the zygote, watched through its pidfd (tune is not its parent)."""
-
-    def __init__(self, pid: int, pidfd: int) -> None:
-        self.pid = pid
-        self.pidfd = pidfd
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None and select.select([self.pidfd], [], [], 0)[0]:
-            self.returncode = -9  # its status goes to the zygote; tune only needs to know it ended
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None and not select.select([self.pidfd], [], [], timeout)[0]:
-            raise subprocess.TimeoutExpired("tuner.trials.worker", timeout or 0.0)
-        self.returncode = -9 if self.returncode is None else self.returncode
-        return self.returncode
-
-    def kill(self) -> None:
-        try:
-            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def close(self) -> None:
-        os.close(self.pidfd)
+    search: list[str] | None = None
+    spec = None
+    for depth, part in enumerate(module.split(".")):
+        spec = PathFinder.find_spec(part if depth == 0 else f"{'.'.join(module.split('.')[: depth + 1])}", search)
+        if spec is None:
+            return True  # not found where a trial would find it: as if it did
+        search = list(spec.submodule_search_locations or [])
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return True
+    try:
+        tree = ast.parse(Path(spec.origin).read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return True
+    statements = [*tree.body, *(item for node in tree.body if isinstance(node, ast.Try) for item in node.body)]
+    for node in statements:
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        if any(name.split(".")[0] not in LIGHT_PACKAGES and name not in ("tuner", "tuner.contract") for name in names):
+            return True
+    return False
 
 
 def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -256,7 +159,7 @@ def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
 class _Worker:
     """The worker process and its JSON-lines pipes."""
 
-    def __init__(self, popen: subprocess.Popen[bytes] | _ForkedWorker, stdin: Any = None, stdout: Any = None) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes] | ForkedWorker, stdin: Any = None, stdout: Any = None) -> None:
         self.popen = popen
         self.stdin = stdin if stdin is not None else popen.stdin
         self.stdout = stdout if stdout is not None else popen.stdout
@@ -268,9 +171,7 @@ class _Worker:
 
     @classmethod
     def start(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Worker:
-        argv = [sys.executable, "-m", "tuner.trials.worker"]
-        for module in preload:
-            argv += ["--preload", module]
+        argv = [sys.executable, "-m", "tuner.trials.worker", *preload]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
@@ -328,7 +229,7 @@ class _Worker:
             self.popen.kill()
             self.popen.wait()
         self.stdout.close()
-        if isinstance(self.popen, _ForkedWorker):
+        if isinstance(self.popen, ForkedWorker):
             self.popen.close()
 
     def _expect(self, key: str, timeout: float) -> int:

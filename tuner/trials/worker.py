@@ -44,25 +44,31 @@ TRAINER_PRELOADS = {
     "tuner.pykeen_trainer": ("tuner.pykeen_trainer.cli", "pykeen.pipeline", "pykeen.datasets", "pykeen.models"),
 }
 _TAKEN = b"+"  # a spare's acknowledgement of its request, on the pipe that later carries its exit status
+_IMPORTED_TORCH = b"t"  # after the exit status: the trial imported torch, which its worker had not
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tuner.trials.worker")
     parser.add_argument("--preload", action="append", default=[], help="module to import before forking")
     parser.add_argument("--zygote", action="store_true", help="fork workers on requests from the socket on stdin")
+    parser.add_argument("--no-torch", action="store_true", help="import torch only once a trial has imported it")
     options = parser.parse_args()
     _die_with_parent()
-    for module in (*BASE_PRELOAD, *options.preload):
+    _preload((*options.preload,) if options.no_torch else (*BASE_PRELOAD, *options.preload))
+    if options.zygote:
+        _serve_zygote(socket.socket(fileno=0))
+    else:
+        _serve(sys.stdin.buffer, sys.stdout)
+
+
+def _preload(modules: tuple[str, ...]) -> None:
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError:
             pass  # the trial itself will report the missing module
     _warm_up_torch()
     gc.freeze()  # the objects so far are never collected: a trial's first collection does not copy their pages
-    if options.zygote:
-        _serve_zygote(socket.socket(fileno=0))
-    else:
-        _serve(sys.stdin.buffer, sys.stdout)
 
 
 def _serve(requests: Any, replies: Any) -> None:
@@ -84,13 +90,19 @@ def _serve(requests: Any, replies: Any) -> None:
         spare = _Spare.fork()
         # The child says its exit status just before exiting; a child that dies without saying
         # (a crash, a signal) is reported from waitpid.
-        said = child.read_status()
+        said, imported_torch = child.read_status()
         if said is not None:
             _reply(replies, {"exited": child.pid, "status": said})
             unreaped.append(child.pid)
         else:
             _, wait_status = os.waitpid(child.pid, 0)
             _reply(replies, {"exited": child.pid, "status": os.waitstatus_to_exitcode(wait_status)})
+        if imported_torch and "torch" not in sys.modules:
+            # Started without torch (the trainer seemed not to need it) and a trial imported it:
+            # import it here once, so that the next trials do not.
+            _preload(BASE_PRELOAD)
+            spare.dismiss()
+            spare = _Spare.fork()
     for pid in unreaped:
         os.waitpid(pid, 0)
     if spare is not None:
@@ -184,10 +196,11 @@ class _Spare:
         os.close(self._request)
         return True
 
-    def read_status(self) -> int | None:
+    def read_status(self) -> tuple[int | None, bool]:
+        """The exit status the trial said (None if it died without saying), and whether it imported torch."""
         said = os.read(self._done, 32)
         os.close(self._done)
-        return int(said) if said else None
+        return (int(said.rstrip(_IMPORTED_TORCH)) if said else None), said.endswith(_IMPORTED_TORCH)
 
     def dismiss(self) -> None:
         """Close the spare's pipes and reap it: a live spare reads end-of-file and exits."""
@@ -224,6 +237,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
     code = 1
     exit_now = os._exit
     leader = os.getpid()
+    had_torch = "torch" in sys.modules
 
     def exit_saying_so(status: int) -> None:
         # Trainers end with os._exit (tuner.train does); say the status on the way out. Only the
@@ -231,8 +245,9 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         if os.getpid() == leader:
             sys.stdout.flush()
             sys.stderr.flush()
+            said = str(int(status)).encode() + (_IMPORTED_TORCH if "torch" in sys.modules and not had_torch else b"")
             try:
-                os.write(done, str(int(status)).encode())
+                os.write(done, said)
             except OSError:
                 pass
         exit_now(status)
