@@ -117,7 +117,7 @@ def likely_uses_torch(module: str) -> bool:
     import ast
     from importlib.machinery import PathFinder
 
-    search: list[str] | None = None
+    search: list[str] | None = [os.getcwd(), *sys.path]  # where `python -m` run here looks first
     spec = None
     for depth, part in enumerate(module.split(".")):
         spec = PathFinder.find_spec(part if depth == 0 else f"{'.'.join(module.split('.')[: depth + 1])}", search)
