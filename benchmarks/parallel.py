@@ -75,7 +75,7 @@ def utilisation(work: Path, trials: int, launch: str) -> tuple[float, float]:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
-    works = [json.loads(path.read_text()) for path in work.glob("results/c/trial_*/work.json")]
+    works = [json.loads(path.read_text()) for path in work.glob("results/*/trial_*/work.json")]
     assert len(works) == trials, len(works)
     first = min(item["process_start"] for item in works)
     last_start = max(item["process_start"] for item in works)
