@@ -39,7 +39,8 @@ COMMANDS = {
     "show-trials --trial 7": [sys.executable, "-m", "tuner", "show-trials", "--trial", "7"],
     "dump-best": [sys.executable, "-m", "tuner", "dump-best", "-o", "best.json"],
     "dump-best --trial 7": [sys.executable, "-m", "tuner", "dump-best", "--trial", "7", "-o", "t7.json"],
-    "export": [sys.executable, "-m", "tuner", "export", "-o", "exported"],
+    "export --no-plots": [sys.executable, "-m", "tuner", "export", "--no-plots", "-o", "exported"],
+    "export (with its plots)": [sys.executable, "-m", "tuner", "export", "-o", "exported"],
 }
 
 

@@ -28,6 +28,7 @@ import json
 import os
 import random
 import runpy
+import select
 import signal
 import socket
 import sys
@@ -44,6 +45,7 @@ TRAINER_PRELOADS = {
     "tuner.pykeen_trainer": ("tuner.pykeen_trainer.cli", "pykeen.pipeline", "pykeen.datasets", "pykeen.models"),
 }
 _TAKEN = b"+"  # a spare's acknowledgement of its request, on the pipe that later carries its exit status
+SHORT_TRIAL_SECONDS = 0.05  # a trial that ends sooner is reported before the next process is forked
 _IMPORTED_TORCH = b"t"  # after the exit status: the trial imported torch, which its worker had not
 
 
@@ -74,20 +76,18 @@ def _preload(modules: tuple[str, ...]) -> None:
 def _serve(requests: Any, replies: Any) -> None:
     """The worker's loop: one trial per request line, each in a child forked ahead."""
     _reply(replies, {"ready": os.getpid()})
-    spare = _Spare.fork()
-    unreaped: list[int] = []  # children that said their status and are still being torn down
+    spare: _Spare | None = _Spare.fork()
+    unreaped: list[int] = []  # children that said their status and may still be being torn down
     for line in requests:
-        child, spare = spare, None
+        child, spare = spare or _Spare.fork(), None
         while not child.hand(line):
             child = _Spare.fork()  # the spare died (killed from outside): fork one now
         _reply(replies, {"started": child.pid})
-        # Only now are the last trial's remains reaped and the next trial's process forked: a
-        # process that had torch mapped takes ~10 ms to tear down and a fork of one ~7 ms, and
-        # a freed slot would otherwise wait for both.
-        for pid in unreaped:
-            os.waitpid(pid, 0)
-        unreaped.clear()
-        spare = _Spare.fork()
+        # The next trial's process is forked (~7 ms for a process that has torch mapped) while this
+        # trial runs, or, for a trial that ends at once, after its end is reported, while tune
+        # records it and prepares the next: so that the fork is never between a trial's end and tune.
+        if not child.ends_within(SHORT_TRIAL_SECONDS):
+            spare = _Spare.fork()
         # The child says its exit status just before exiting; a child that dies without saying
         # (a crash, a signal) is reported from waitpid.
         said, imported_torch = child.read_status()
@@ -101,8 +101,13 @@ def _serve(requests: Any, replies: Any) -> None:
             # Started without torch (the trainer seemed not to need it) and a trial imported it:
             # import it here once, so that the next trials do not.
             _preload(BASE_PRELOAD)
-            spare.dismiss()
-            spare = _Spare.fork()
+            if spare is not None:
+                spare.dismiss()
+            spare = None
+        spare = spare or _Spare.fork()
+        # A process that had torch mapped takes ~10 ms to tear down after saying its status: reaped
+        # when done, never waited for.
+        unreaped = [pid for pid in unreaped if os.waitpid(pid, os.WNOHANG)[0] == 0]
     for pid in unreaped:
         os.waitpid(pid, 0)
     if spare is not None:
@@ -195,6 +200,10 @@ class _Spare:
             return False
         os.close(self._request)
         return True
+
+    def ends_within(self, seconds: float) -> bool:
+        """Whether the trial said its status (or died) within ``seconds``."""
+        return bool(select.select([self._done], [], [], seconds)[0])
 
     def read_status(self) -> tuple[int | None, bool]:
         """The exit status the trial said (None if it died without saying), and whether it imported torch."""
