@@ -11,9 +11,16 @@
    COMPLETE). Storages: SQLite, Optuna's journal file, and PostgreSQL when
    TUNER_TEST_POSTGRES_URL is set (`.ci/start-postgres` prints one).
 
+3. startup: time to first trial with --slots slots (4 and 8 by default), warm and plain launch
+   interleaved: from starting the `tune` command to the end of the first trial's work, and to
+   the end of the last of the first --slots trials' work (every slot has had a trial). Trainers:
+   the torch-free sleeper (0.5 s of sleep) and the torch trainer of trial_overhead.py (imports
+   torch, 5 Adam steps of a small MLP: a few ms once torch is imported and warm).
+
 Run from the repository root:
     python benchmarks/parallel.py utilisation --trials 40 --repeats 3
     python benchmarks/parallel.py scaling --trials 60
+    python benchmarks/parallel.py startup --repeats 3 [--slots 4 8]
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ UTILISATION_CONFIG = (
     "{x: 0.5, duration: std.parseJson(std.extVar('duration')), trainer: {validation_metric: '+accuracy'}}"
 )
 UTILISATION_SPACE = {"duration": {"type": "float", "low": 0.5, "high": 2.0}}
+SLEEPER_MODULE = "{python} -m tests.trainers.sleeper {config} {serialization_dir}"
 SCALING_CONFIG = "{x: std.parseJson(std.extVar('x')), duration: 0, trainer: {validation_metric: '+accuracy'}}"
 SCALING_SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 
@@ -67,13 +75,54 @@ def utilisation(work: Path, trials: int, launch: str) -> tuple[float, float]:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
-    works = [json.loads(path.read_text()) for path in work.glob("results/c/trial_*/work.json")]
+    works = [json.loads(path.read_text()) for path in work.glob("results/*/trial_*/work.json")]
     assert len(works) == trials, len(works)
     first = min(item["process_start"] for item in works)
     last_start = max(item["process_start"] for item in works)
     inside = sum(max(0.0, min(item["end"], last_start) - max(item["work_start"], first)) for item in works)
     whole = sum(item["end"] - item["work_start"] for item in works)
     return inside / (4 * (last_start - first)), whole / (4 * (max(item["end"] for item in works) - first))
+
+
+def startup(work: Path, slots: int, launch: str, torch: bool) -> tuple[float, float]:
+    """Seconds from the command's start to the first trial's end of work, and to every slot's first trial's."""
+    trainer = "{python} -m benchmarks.trial_overhead --train {config} {serialization_dir}" if torch else SLEEPER_MODULE
+    command = tune_command(
+        work,
+        UTILISATION_CONFIG,
+        {"duration": {"type": "float", "low": 0.5, "high": 0.5001}},
+        ["--n-trials", str(slots), "--n-jobs", str(slots), "--launch", launch]
+        + ["--storage", f"sqlite:///{work / 't.db'}", "--command", trainer],
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.time()
+    subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
+    works = [json.loads(path.read_text()) for path in work.glob("results/*/trial_*/work.json")]
+    assert len(works) == slots, len(works)
+    working = sorted(item["end"] for item in works)
+    return working[0] - started, working[-1] - started
+
+
+def print_startup(slot_counts: list[int], repeats: int) -> None:
+    cases = [(slots, torch, launch) for slots in slot_counts for torch in (False, True) for launch in ("warm", "plain")]
+    first: dict[tuple, list[float]] = {case: [] for case in cases}
+    every: dict[tuple, list[float]] = {case: [] for case in cases}
+    for _ in range(repeats):
+        for case in cases:  # interleaved: the rounds see the same machine
+            with tempfile.TemporaryDirectory() as folder:
+                one, all_slots = startup(Path(folder), case[0], case[2], case[1])
+            first[case].append(one)
+            every[case].append(all_slots)
+    print(f"{'slots':>5s} {'trainer':>13s} {'launch':>6s} {'first trial done s':>24s} {'every slot s':>23s}")
+    for case in cases:
+        slots, torch, launch = case
+        one, all_slots = first[case], every[case]
+        print(
+            f"{slots:5d} {'torch' if torch else 'sleeper':>13s} {launch:>6s} "
+            f"{statistics.median(one):8.2f} ({min(one):.2f}-{max(one):.2f})      "
+            f"{statistics.median(all_slots):8.2f} ({min(all_slots):.2f}-{max(all_slots):.2f})"
+        )
+    print(f"{repeats} interleaved rounds; load average (1 min) at the end {os.getloadavg()[0]:.2f}")
 
 
 def scaling(work: Path, storage: str, processes: int, trials: int) -> tuple[float, int]:
@@ -126,11 +175,14 @@ def _given_back(storage: str, name: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["utilisation", "scaling"])
+    parser.add_argument("what", choices=["utilisation", "scaling", "startup"])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slots", type=int, nargs="+", default=[4, 8], help="for startup")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.what == "startup":
+        return print_startup(args.slots, args.repeats)
     if args.what == "utilisation":
         for launch in ("warm", "plain"):
             steady, overall = [], []

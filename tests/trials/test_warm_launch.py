@@ -236,3 +236,95 @@ def test_a_killed_process_forked_ahead_is_replaced_and_launch_stays_warm(module_
     killed = seen(tmp_path, 0)["killed"]
     assert len(killed) == 1 and seen(tmp_path, 1)["pid"] not in killed  # trial 1 ran in a process forked anew
     assert seen(tmp_path, 0)["ppid"] == seen(tmp_path, 1)["ppid"] != os.getpid()  # same worker, still warm
+
+
+# A trainer module that says where it was forked from and what its process was given.
+PROBE = """
+import json, os, sys, time
+import torch
+
+config = json.load(open(sys.argv[1]))
+worker = os.getppid()
+with open(f"/proc/{worker}/stat") as stat:
+    worker_parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+seen = {
+    "pid": os.getpid(),
+    "worker": worker,
+    "worker_parent": worker_parent,
+    "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    "threads": torch.get_num_threads(),
+    "cuda_initialised": torch.cuda.is_initialized(),
+}
+time.sleep(0.3)  # the slots overlap: each trial has its own slot's worker
+with open(os.path.join(sys.argv[2], "seen.json"), "w") as handle:
+    json.dump(seen, handle)
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+"""
+
+
+def probe_args(module_study, tmp_path: Path, *extra: str) -> list[str]:
+    (tmp_path / "probe_trainer.py").write_text(PROBE)
+    return [arg if arg != "polluter_trainer" else "probe_trainer" for arg in module_study()] + list(extra)
+
+
+def test_slot_workers_are_forked_from_one_zygote_and_keep_their_slot_environment(
+    module_study, tune_cli, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TUNER_AVAILABLE_GPUS", "0,1")
+    result = tune_cli(*probe_args(module_study, tmp_path, "--n-trials", "4", "--gpus", "0,1"))
+
+    assert result.exit_code == 0, result.output
+    views = [seen(tmp_path, number) for number in range(4)]
+    workers = {view["worker"] for view in views}
+    assert len(workers) == 2 and os.getpid() not in workers  # one warm worker per slot
+    assert len({view["worker_parent"] for view in views}) == 1  # both forked from the same process
+    assert {view["worker_parent"] for view in views} != {os.getpid()}  # the zygote, not tune
+    by_worker = {view["worker"]: view["cuda_visible_devices"] for view in views}
+    assert sorted(by_worker.values()) == ["0", "1"]  # each slot's trials see their own GPU, always the same
+    assert all(by_worker[view["worker"]] == view["cuda_visible_devices"] for view in views)
+    assert not any(view["cuda_initialised"] for view in views)
+    assert wait_until_none_work_in(tmp_path) == []  # zygote, workers and spares are gone
+
+
+def test_a_warm_trial_gets_torch_default_thread_count_or_its_slot_share(module_study, tune_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert tune_cli(*probe_args(module_study, tmp_path, "--n-trials", "1")).exit_code == 0
+    # The worker warmed torch up with one thread; the trial has torch's own default again.
+    assert seen(tmp_path, 0)["threads"] == int(fresh.stdout)
+
+
+# A trainer whose top-level imports are all standard: its worker starts without torch.
+LIGHT = """
+import json, os, sys
+
+config = json.load(open(sys.argv[1]))
+seen = {"worker": os.getppid(), "torch_at_start": "torch" in sys.modules}
+if config["x"] >= 0:  # as a script that imports torch for some configs only
+    import torch
+
+with open(os.path.join(sys.argv[2], "seen.json"), "w") as handle:
+    json.dump(seen, handle)
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+"""
+
+
+def test_a_trainer_without_top_level_torch_import_starts_light_and_its_worker_learns(module_study, tune_cli, tmp_path):
+    (tmp_path / "light_trainer.py").write_text(LIGHT)
+    args = [arg if arg != "polluter_trainer" else "light_trainer" for arg in module_study()]
+    result = tune_cli(*args, "--n-trials", "3")
+
+    assert result.exit_code == 0, result.output
+    views = [seen(tmp_path, number) for number in range(3)]
+    assert len({view["worker"] for view in views}) == 1 and views[0]["worker"] != os.getpid()  # all warm
+    assert not views[0]["torch_at_start"]  # the first trial did not wait for torch's import
+    assert views[2]["torch_at_start"]  # after a trial imported it, the worker has it

@@ -5,6 +5,10 @@ before training and ~0.5 s exiting; a fork from a warm worker costs tens of
 milliseconds and still gives every trial its own process. Used for the built-in
 trainer and any ``python -m MODULE`` command; anything else runs as a plain
 subprocess, and so does everything if a worker cannot start.
+
+The slots' workers are forked from one zygote, a process that imported torch once (4 or 8
+slots would otherwise import it 4 or 8 times at once); a worker the zygote cannot give is
+started on its own.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from typing import Any
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.trials.descendants import end_marked_processes
 from tuner.trials.launch import TrialProcess, die_with_parent, signal_group
+from tuner.trials.zygote import WORKER_START_TIMEOUT_SECONDS, ForkedWorker, Zygote
 
-WORKER_START_TIMEOUT_SECONDS = 120.0
+LIGHT_PACKAGES = frozenset({*sys.stdlib_module_names, "__future__"})
 
 
 class WarmLaunchWarning(UserWarning):
@@ -52,12 +57,18 @@ class WarmLauncher(Launcher):
         self.env = dict(env)
         self.log_path = log_path
         self._worker: _Worker | None = None
+        self._zygote: Zygote | None = None
         self._broken = False
 
     def start(self) -> None:
-        """Start the worker now, so that its imports overlap with other work."""
-        if self._worker is None and not self._broken:
-            self._worker = _Worker.start(self.preload, env=self.env, log_path=self.log_path)
+        """Start the zygote now (its imports overlap with other work); the worker is forked from it when needed."""
+        if self._zygote is None and not self._broken:
+            self._zygote = Zygote.acquire(self._preload_argv(), env=self.env, log_path=self.log_path)
+
+    def _preload_argv(self) -> tuple[str, ...]:
+        """The worker's options: what to import before forking (torch unless the trainer seems not to use it)."""
+        options = tuple(item for module in self.preload for item in ("--preload", module))
+        return options if self.preload or likely_uses_torch(self.module) else (*options, "--no-torch")
 
     def launch(self, argv: list[str], *, env: Mapping[str, str], log_path: Path) -> Any:
         module, args = split_python_module(argv) or (None, None)
@@ -67,10 +78,8 @@ class WarmLauncher(Launcher):
             self._worker.close()
             self._worker = None  # crashed or killed: replace it
         try:
-            self.start()
-            assert self._worker is not None
-            return self._worker.fork(module, args, env=env, log_path=log_path)
-        except (OSError, ValueError, TimeoutError, AssertionError) as error:
+            return self._started_worker().fork(module, args, env=env, log_path=log_path)
+        except (OSError, ValueError, TimeoutError) as error:
             self._broken = True
             warnings.warn(
                 f"warm launcher unavailable ({error}); trials run as plain subprocesses (see {self.log_path})",
@@ -83,6 +92,52 @@ class WarmLauncher(Launcher):
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        if self._zygote is not None:
+            self._zygote.release()
+            self._zygote = None
+
+    def _started_worker(self) -> _Worker:
+        if self._worker is None:
+            self.start()
+            assert self._zygote is not None
+            forked = self._zygote.worker(env=self.env, log_path=self.log_path)
+            self._worker = _Worker(*forked) if forked is not None else None
+            if self._worker is None:  # no zygote: a worker of its own, as before
+                self._worker = _Worker.start(self._preload_argv(), env=self.env, log_path=self.log_path)
+        return self._worker
+
+
+def likely_uses_torch(module: str) -> bool:
+    """Whether ``module`` imports torch or any other non-standard package at its top level (read, not run).
+
+    A trainer that imports only the standard library and tuner up front (a script that imports torch
+    only on some paths, or none at all) starts without torch in its worker: its first trials do not
+    wait for torch's import; the worker imports torch after the first trial that did.
+    """
+    import ast
+    from importlib.machinery import PathFinder
+
+    search: list[str] | None = [os.getcwd(), *sys.path]  # where `python -m` run here looks first
+    spec = None
+    for depth, part in enumerate(module.split(".")):
+        spec = PathFinder.find_spec(part if depth == 0 else f"{'.'.join(module.split('.')[: depth + 1])}", search)
+        if spec is None:
+            return True  # not found where a trial would find it: as if it did
+        search = list(spec.submodule_search_locations or [])
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return True
+    try:
+        tree = ast.parse(Path(spec.origin).read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return True
+    statements = [*tree.body, *(item for node in tree.body if isinstance(node, ast.Try) for item in node.body)]
+    for node in statements:
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        if any(name.split(".")[0] not in LIGHT_PACKAGES and name not in ("tuner", "tuner.contract") for name in names):
+            return True
+    return False
 
 
 def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -104,19 +159,19 @@ def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
 class _Worker:
     """The worker process and its JSON-lines pipes."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes] | ForkedWorker, stdin: Any = None, stdout: Any = None) -> None:
         self.popen = popen
+        self.stdin = stdin if stdin is not None else popen.stdin
+        self.stdout = stdout if stdout is not None else popen.stdout
         self._buffer = b""
         self._exits: dict[int, int] = {}
         self._ready = False
-        assert popen.stdout is not None
-        fcntl.fcntl(popen.stdout, fcntl.F_SETFL, fcntl.fcntl(popen.stdout, fcntl.F_GETFL) | os.O_NONBLOCK)
+        assert self.stdout is not None
+        fcntl.fcntl(self.stdout, fcntl.F_SETFL, fcntl.fcntl(self.stdout, fcntl.F_GETFL) | os.O_NONBLOCK)
 
     @classmethod
     def start(cls, preload: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> _Worker:
-        argv = [sys.executable, "-m", "tuner.trials.worker"]
-        for module in preload:
-            argv += ["--preload", module]
+        argv = [sys.executable, "-m", "tuner.trials.worker", *preload]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
@@ -138,9 +193,8 @@ class _Worker:
             self._expect("ready", timeout=WORKER_START_TIMEOUT_SECONDS)
             self._ready = True
         request = {"module": module, "args": args, "env": dict(env), "cwd": os.getcwd(), "log": str(log_path)}
-        assert self.popen.stdin is not None
-        self.popen.stdin.write((json.dumps(request) + "\n").encode())
-        self.popen.stdin.flush()
+        self.stdin.write((json.dumps(request) + "\n").encode())
+        self.stdin.flush()
         pid = self._expect("started", timeout=30.0)
         return WarmTrialProcess(self, pid, token=env.get(ENV_TRIAL_TOKEN))
 
@@ -159,25 +213,24 @@ class _Worker:
             status = self.exit_status(pid)
             if status is not None or time.monotonic() >= deadline:
                 return status
-            select.select([self.popen.stdout], [], [], max(0.0, min(0.1, deadline - time.monotonic())))
+            select.select([self.stdout], [], [], max(0.0, min(0.1, deadline - time.monotonic())))
 
     def fileno(self) -> int:
-        assert self.popen.stdout is not None
-        return self.popen.stdout.fileno()
+        return self.stdout.fileno()
 
     def close(self) -> None:
-        if self.popen.stdin is not None:
-            try:
-                self.popen.stdin.close()
-            except OSError:
-                pass
+        try:
+            self.stdin.close()
+        except OSError:
+            pass
         try:
             self.popen.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        self.stdout.close()
+        if isinstance(self.popen, ForkedWorker):
+            self.popen.close()
 
     def _expect(self, key: str, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -189,12 +242,11 @@ class _Worker:
                 raise OSError(f"worker exited with status {self.popen.returncode}")
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"no '{key}' from the worker within {timeout:g} s")
-            select.select([self.popen.stdout], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
+            select.select([self.stdout], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _read_messages(self) -> list[dict[str, Any]]:
-        assert self.popen.stdout is not None
         try:
-            chunk = self.popen.stdout.read()
+            chunk = self.stdout.read()
         except BlockingIOError:
             chunk = None
         if chunk:

@@ -3,26 +3,34 @@
 Each child is forked ahead, while the previous trial runs, and waits for its request,
 so that a freed slot does not wait for the fork (~7 ms for a process that imported torch).
 
-Started by `tune` (one per slot) as ``python -m tuner.trials.worker --preload MODULE``.
-Talks JSON lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on
-stdin, answers ``{"started": pid}`` and, when that child ends, ``{"exited": pid,
-"status": code}`` (negative: killed by that signal). A child is a fresh trial
+Started by `tune` as ``python -m tuner.trials.worker --zygote --preload MODULE``: one process
+imports torch once, warms its first-call paths on the CPU (single-threaded, never touching CUDA)
+and forks one worker per slot on request (``_serve_zygote``), so that 4 or 8 slots do not each
+import torch. A worker can also be started on its own (without ``--zygote``). A worker talks JSON
+lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on stdin, answers
+``{"started": pid}`` and, when that child ends, ``{"exited": pid, "status": code}`` (negative:
+killed by that signal). A child is a fresh trial
 process in all that matters: its own session and process group, its own
 environment, output to its log file, new random seeds; it ends with ``os._exit``.
 
-Never imports Optuna, never initialises CUDA and never runs a torch operation
-before forking (a forked child could deadlock in OpenMP otherwise).
+Never imports Optuna and never initialises CUDA: CUDA is initialised only in the trials. The
+warm-up runs torch with one thread (no OpenMP thread pool exists when the workers fork, which
+could deadlock the children otherwise) and, where torch was built for an accelerator, no
+backward pass and no optimizer step (both ask the driver for its devices).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
 import random
 import runpy
+import select
 import signal
+import socket
 import sys
 import traceback
 from typing import Any
@@ -37,47 +45,121 @@ TRAINER_PRELOADS = {
     "tuner.pykeen_trainer": ("tuner.pykeen_trainer.cli", "pykeen.pipeline", "pykeen.datasets", "pykeen.models"),
 }
 _TAKEN = b"+"  # a spare's acknowledgement of its request, on the pipe that later carries its exit status
+SHORT_TRIAL_SECONDS = 0.05  # a trial that ends sooner is reported before the next process is forked
+_IMPORTED_TORCH = b"t"  # after the exit status: the trial imported torch, which its worker had not
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tuner.trials.worker")
     parser.add_argument("--preload", action="append", default=[], help="module to import before forking")
+    parser.add_argument("--zygote", action="store_true", help="fork workers on requests from the socket on stdin")
+    parser.add_argument("--no-torch", action="store_true", help="import torch only once a trial has imported it")
     options = parser.parse_args()
     _die_with_parent()
-    for module in (*BASE_PRELOAD, *options.preload):
+    _preload((*options.preload,) if options.no_torch else (*BASE_PRELOAD, *options.preload))
+    if options.zygote:
+        _serve_zygote(socket.socket(fileno=0))
+    else:
+        _serve(sys.stdin.buffer, sys.stdout)
+
+
+def _preload(modules: tuple[str, ...]) -> None:
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError:
             pass  # the trial itself will report the missing module
-    requests, replies = sys.stdin.buffer, sys.stdout
+    _warm_up_torch()
+    gc.freeze()  # the objects so far are never collected: a trial's first collection does not copy their pages
+
+
+def _serve(requests: Any, replies: Any) -> None:
+    """The worker's loop: one trial per request line, each in a child forked ahead."""
     _reply(replies, {"ready": os.getpid()})
-    spare = _Spare.fork()
-    unreaped: list[int] = []  # children that said their status and are still being torn down
+    spare: _Spare | None = _Spare.fork()
+    unreaped: list[int] = []  # children that said their status and may still be being torn down
     for line in requests:
-        child, spare = spare, None
+        child, spare = spare or _Spare.fork(), None
         while not child.hand(line):
             child = _Spare.fork()  # the spare died (killed from outside): fork one now
         _reply(replies, {"started": child.pid})
-        # Only now are the last trial's remains reaped and the next trial's process forked: a
-        # process that had torch mapped takes ~10 ms to tear down and a fork of one ~7 ms, and
-        # a freed slot would otherwise wait for both.
-        for pid in unreaped:
-            os.waitpid(pid, 0)
-        unreaped.clear()
-        spare = _Spare.fork()
+        # The next trial's process is forked (~7 ms for a process that has torch mapped) while this
+        # trial runs, or, for a trial that ends at once, after its end is reported, while tune
+        # records it and prepares the next: so that the fork is never between a trial's end and tune.
+        if not child.ends_within(SHORT_TRIAL_SECONDS):
+            spare = _Spare.fork()
         # The child says its exit status just before exiting; a child that dies without saying
         # (a crash, a signal) is reported from waitpid.
-        said = child.read_status()
+        said, imported_torch = child.read_status()
         if said is not None:
             _reply(replies, {"exited": child.pid, "status": said})
             unreaped.append(child.pid)
         else:
             _, wait_status = os.waitpid(child.pid, 0)
             _reply(replies, {"exited": child.pid, "status": os.waitstatus_to_exitcode(wait_status)})
+        if imported_torch and "torch" not in sys.modules:
+            # Started without torch (the trainer seemed not to need it) and a trial imported it:
+            # import it here once, so that the next trials do not.
+            _preload(BASE_PRELOAD)
+            if spare is not None:
+                spare.dismiss()
+            spare = None
+        spare = spare or _Spare.fork()
+        # A process that had torch mapped takes ~10 ms to tear down after saying its status: reaped
+        # when done, never waited for.
+        unreaped = [pid for pid in unreaped if os.waitpid(pid, os.WNOHANG)[0] == 0]
     for pid in unreaped:
         os.waitpid(pid, 0)
     if spare is not None:
         spare.dismiss()
+
+
+def _serve_zygote(channel: socket.socket) -> None:
+    """Fork a worker for each request: ``{"env", "log"}`` with the worker's stdin and stdout attached."""
+    channel.sendall(json.dumps({"ready": os.getpid()}).encode())
+    while True:
+        message, descriptors, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+        if not message:
+            break  # tune closed the socket: the workers end with this process (PR_SET_PDEATHSIG)
+        pid = os.fork()
+        if pid == 0:
+            channel.detach()  # fd 0 becomes the worker's stdin; the socket object must not close it
+            _become_worker(json.loads(message), *descriptors)  # never returns
+        for descriptor in descriptors:
+            os.close(descriptor)
+        channel.sendall(json.dumps({"forked": pid}).encode())
+        _reap_exited()
+    _reap_exited()
+
+
+def _become_worker(request: dict[str, Any], stdin: int, stdout: int) -> None:
+    """In a child of the zygote: a slot's worker, as if started on its own with ``request["env"]``."""
+    try:
+        os.setsid()
+        _die_with_parent()
+        os.dup2(stdin, 0)
+        os.dup2(stdout, 1)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 2)
+        _close_inherited_descriptors(keep=())
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _serve(sys.stdin.buffer, sys.stdout)
+        code = 0
+    except BaseException:  # noqa: BLE001 - never return into the zygote's loop
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _reap_exited() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
 
 
 class _Spare:
@@ -119,10 +201,15 @@ class _Spare:
         os.close(self._request)
         return True
 
-    def read_status(self) -> int | None:
+    def ends_within(self, seconds: float) -> bool:
+        """Whether the trial said its status (or died) within ``seconds``."""
+        return bool(select.select([self._done], [], [], seconds)[0])
+
+    def read_status(self) -> tuple[int | None, bool]:
+        """The exit status the trial said (None if it died without saying), and whether it imported torch."""
         said = os.read(self._done, 32)
         os.close(self._done)
-        return int(said) if said else None
+        return (int(said.rstrip(_IMPORTED_TORCH)) if said else None), said.endswith(_IMPORTED_TORCH)
 
     def dismiss(self) -> None:
         """Close the spare's pipes and reap it: a live spare reads end-of-file and exits."""
@@ -159,6 +246,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
     code = 1
     exit_now = os._exit
     leader = os.getpid()
+    had_torch = "torch" in sys.modules
 
     def exit_saying_so(status: int) -> None:
         # Trainers end with os._exit (tuner.train does); say the status on the way out. Only the
@@ -166,8 +254,9 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         if os.getpid() == leader:
             sys.stdout.flush()
             sys.stderr.flush()
+            said = str(int(status)).encode() + (_IMPORTED_TORCH if "torch" in sys.modules and not had_torch else b"")
             try:
-                os.write(done, str(int(status)).encode())
+                os.write(done, said)
             except OSError:
                 pass
         exit_now(status)
@@ -217,11 +306,47 @@ def _reseed() -> None:
 
 
 def _use_thread_count() -> None:
-    """Torch's intra-op threads as the trial's OMP_NUM_THREADS says (the worker's own count otherwise)."""
+    """Torch's intra-op threads as the trial's OMP_NUM_THREADS says (torch's own default otherwise)."""
     torch = sys.modules.get("torch")
     threads = os.environ.get("OMP_NUM_THREADS")
     if torch is not None and threads and threads.isdigit():
         torch.set_num_threads(int(threads))
+    elif torch is not None and _DEFAULT_THREADS and torch.get_num_threads() != _DEFAULT_THREADS:
+        torch.set_num_threads(_DEFAULT_THREADS)  # the warm-up ran with one
+
+
+_DEFAULT_THREADS = 0  # torch's thread count before the warm-up set it to one
+
+
+def _warm_up_torch() -> None:
+    """Run torch's first-call paths once, so that each trial does not pay them (~15 ms of a tiny trainer).
+
+    One thread: no OpenMP pool may exist at fork. With an accelerator build, forward only: a
+    backward pass starts the autograd engine's device threads (children could not use autograd)
+    and an optimizer step asks the driver whether a device is available (CUDA is then unusable
+    in forked children); both stay for the trials.
+    """
+    global _DEFAULT_THREADS
+    torch = sys.modules.get("torch")
+    if torch is None or "torch.optim" not in sys.modules or "torch.nn" not in sys.modules:
+        return
+    _DEFAULT_THREADS = torch.get_num_threads()
+    torch.set_num_threads(1)
+    accelerator = getattr(getattr(torch, "accelerator", None), "current_accelerator", None)
+    cpu_only = accelerator is not None and accelerator() is None  # compile-time answer: touches no driver
+    try:
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        for optimizer_class in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
+            optimizer = optimizer_class(model.parameters(), lr=1e-3)
+            with torch.set_grad_enabled(cpu_only):
+                loss = torch.nn.functional.cross_entropy(model(torch.randn(8, 4)), torch.tensor([0, 1] * 4))
+            if cpu_only:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            loss.item()
+    except Exception:  # noqa: BLE001 - a warm-up that fails only costs the trials their first calls
+        traceback.print_exc()
 
 
 def _exit_code(code: Any) -> int:

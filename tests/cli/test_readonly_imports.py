@@ -1,0 +1,76 @@
+"""Read-only commands load only what they need: no torch, no live view, no plotting, no trial machinery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# Run a command in a fresh interpreter, then list the modules it imported and the processes it left.
+PROBE = """
+import json, os, sys
+from tuner.cli import main
+try:
+    main(sys.argv[1:], prog_name="tune", standalone_mode=False)
+finally:
+    stats = {p: open(f"/proc/{p}/stat").read() for p in os.listdir("/proc") if p.isdigit()}
+    children = [p for p, stat in stats.items() if stat.rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+    sys.stderr.write("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "children": children}) + "\\n")
+"""
+
+# What no read-only command needs (a module or the start of a dotted name).
+NEVER = (
+    "torch",
+    "tuner.train",
+    "tuner.api",
+    "tuner.plan",
+    "tuner.trials.runner",
+    "tuner.trials.worker",
+    "tuner.display.progress",
+    "rich.live",
+    "rich.progress",
+    "plotly",
+    "matplotlib",
+    "sklearn",
+    "optuna.visualization",
+    "optuna.importance",
+)
+
+
+@pytest.fixture
+def finished_study(study_files, tune_cli, quadratic_command):
+    result = tune_cli(*study_files(), "--n-trials", "3", "--command", quadratic_command)
+    assert result.exit_code == 0, result.output
+
+
+def loaded_by(*command: str) -> tuple[set[str], list[str]]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    probe = json.loads(done.stderr.rsplit("PROBE ", 1)[1])
+    return set(probe["modules"]), probe["children"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show-trials"],
+        ["show-trials", "--format", "json"],
+        ["show-trials", "--trial", "1"],
+        ["dump-best", "-o", "best.json"],
+        ["export", "--no-plots", "-o", "exported"],
+    ],
+    ids=" ".join,
+)
+def test_a_read_only_command_imports_no_training_nor_display_machinery(finished_study, command):
+    modules, _ = loaded_by(*command)
+    unwanted = sorted(name for name in modules if any(name == top or name.startswith(top + ".") for top in NEVER))
+    assert unwanted == []
+
+
+@pytest.mark.parametrize("command", [["show-trials"], ["show-trials", "--trial", "1"]], ids=" ".join)
+def test_show_trials_starts_no_jsonnet_engine(finished_study, command):
+    modules, children = loaded_by(*command)
+    assert not {"_jsonnet", "_gojsonnet", "rjsonnet"} & modules
+    assert children == []  # no render process (dump-best and export render: they start one)
