@@ -116,7 +116,7 @@ discovery_case() {  # NAME [CUDA_VISIBLE_DEVICES]
   "$py" -c 'import json
 from tuner.trials.gpus import available_gpus, resolve_gpus
 try:
-    resolved = resolve_gpus("all")
+    resolved = {gpu.name: gpu.device for gpu in resolve_gpus("all")}  # --gpus name -> the trial'"'"'s device entry
 except Exception as error:
     resolved = f"{type(error).__name__}: {error}"
 print(json.dumps({"available_gpus": available_gpus(), "gpus_all": resolved}))' >"$dir/tune_saw.json"
@@ -161,6 +161,10 @@ part_trainer_vs_loop() {  # PART [--amp]
   local script="$REPO/benchmarks/trainer_vs_loop.py" part=$1; shift
   if [ ! -f "$script" ]; then
     "$(python_of_run)" "$HELPER" mark "$OUT" "$part" "not available" "benchmarks/trainer_vs_loop.py is not in this tree"
+    return 0
+  fi
+  if [ "$GPU_CHECK_DEVICE" != cuda ] && [ "${1:-}" = --amp ]; then  # the trainer's AMP is CUDA's (GradScaler)
+    "$(python_of_run)" "$HELPER" mark "$OUT" "$part" "skipped" "mixed precision needs a GPU"
     return 0
   fi
   mkdir -p "$WORK/$part"

@@ -69,7 +69,7 @@ def test_the_report_has_every_part_in_json_and_markdown(rehearsal):
 
 def test_discovery_shows_what_tune_resolved_and_what_each_trial_saw(rehearsal):
     discovery = rehearsal[1]["parts"]["discovery"]["figures"]
-    assert discovery["all"]["tune_saw"] == {"available_gpus": ["0"], "gpus_all": ["0"]}
+    assert discovery["all"]["tune_saw"] == {"available_gpus": ["0"], "gpus_all": {"0": "0"}}
     assert [(t["slot"], t["CUDA_VISIBLE_DEVICES"]) for t in discovery["all"]["trials_saw"]] == [("gpu0", "0")]
     assert discovery["last_index"]["parent_CUDA_VISIBLE_DEVICES"] == "0"
 
@@ -86,12 +86,10 @@ def test_the_digits_study_on_four_slots_gives_utilisation_and_overhead(rehearsal
 
 def test_trainer_vs_loop_runs_with_and_without_amp_or_says_it_is_not_there(rehearsal):
     parts = rehearsal[1]["parts"]
-    for part in ("trainer_vs_loop", "trainer_vs_loop_amp"):
-        if (REPO / "benchmarks" / "trainer_vs_loop.py").exists():
-            assert parts[part]["status"] == "ok", parts[part]
-            assert {"ratio", "trainer_s", "loop_s", "device", "amp"} <= set(parts[part]["figures"])
-        else:
-            assert parts[part]["status"] == "not available"
+    assert parts["trainer_vs_loop"]["status"] == "ok", parts["trainer_vs_loop"]
+    assert {"ratio", "trainer_s", "loop_s", "device", "amp"} <= set(parts["trainer_vs_loop"]["figures"])
+    # The rehearsal runs on the CPU: the trainer's mixed precision is CUDA's, so that part says why it did not run.
+    assert parts["trainer_vs_loop_amp"]["status"] == "skipped", parts["trainer_vs_loop_amp"]
 
 
 def test_the_out_of_memory_trials_are_classified_as_such(rehearsal):
