@@ -14,10 +14,12 @@ import signal
 import sqlite3
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 
+from tests.conftest import wait_for
 from tests.faults.conftest import (
     STORAGE,
     STUDY,
@@ -37,6 +39,7 @@ from tuner.study.records import (
     REASON_SETUP_FAILED,
     REASON_TUNE_DIED,
 )
+from tuner.trials.reaper import ENV_RUN_TOKEN
 
 
 def age_heartbeats(seconds: int = 70) -> None:
@@ -242,10 +245,25 @@ def test_processes_that_left_the_trial_group_end_with_an_interrupted_trial(inter
     assert live_pids(tmp_path / "results") == set()
 
 
-def test_processes_that_left_the_trial_group_end_when_the_next_run_recovers_a_killed_tune(faulty_study, tmp_path):
+def test_processes_that_left_the_trial_group_end_with_a_killed_tune(faulty_study, tmp_path):
+    """tune's reaper ends what left the trial's process group (torchrun's ranks do) as soon as tune dies."""
     args = [*faulty_study(fault="hang", **ESCAPING), "--n-trials", "1"]
     tune = tune_process(args, tmp_path)
     wait_for_pid_files(tmp_path / "results", 3)
+    assert reaper_pids(tune.pid)
+    tune.kill()
+    tune.communicate(timeout=30)
+
+    wait_for(lambda: not live_pids(tmp_path / "results"), "the escapees ended by the reaper", timeout=60)
+
+
+def test_processes_that_left_the_trial_group_end_when_the_next_run_recovers_a_killed_tune(faulty_study, tmp_path):
+    """Where the reaper died too (the whole host was lost, say), the next run's recovery ends them."""
+    args = [*faulty_study(fault="hang", **ESCAPING), "--n-trials", "1"]
+    tune = tune_process(args, tmp_path)
+    wait_for_pid_files(tmp_path / "results", 3)
+    (reaper,) = reaper_pids(tune.pid)
+    os.kill(reaper, signal.SIGKILL)
     tune.kill()
     tune.communicate(timeout=30)
     assert live_pids(tmp_path / "results")  # the escapees outlived the kill (the trainer died with tune)
@@ -255,6 +273,22 @@ def test_processes_that_left_the_trial_group_end_when_the_next_run_recovers_a_ki
     assert rerun.returncode == 0, rerun.stdout
     assert reasons(load_trials()) == {0: REASON_TUNE_DIED}
     assert live_pids(tmp_path / "results") == set()
+
+
+def reaper_pids(tune_pid: int) -> list[int]:
+    """The children of ``tune_pid`` that are its run's reaper (tuner.trials.reaper)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == tune_pid and ENV_RUN_TOKEN.encode() + b"=" in command:
+            found.append(int(entry.name))
+    return found
 
 
 REPORT_THEN_HANG = """

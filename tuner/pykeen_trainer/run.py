@@ -71,8 +71,9 @@ def _prepare(
     if is_resumed() and metrics_file is None:
         metrics_file = directory / EPOCH_METRICS_FILE_NAME  # named, so that RunDirectory keeps its lines
     run_dir = RunDirectory(directory, metrics_file)
+    # The built-in trainer's folder first (its epoch lines kept on resume), then PyKEEN's checkpoint and files.
+    run_dir.prepare(config, resume=is_resumed())
     reported = prepare_start(directory, run_dir.metrics_file)
-    run_dir.prepare(config)
     if is_resumed():
         epoch = checkpoint_epoch(directory)
         where = f"after epoch {epoch}" if epoch is not None else "from the start (no usable checkpoint)"
