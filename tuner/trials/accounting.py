@@ -21,20 +21,9 @@ from tuner.trials.budget import Budget
 if TYPE_CHECKING:
     from tuner.study.artifacts import TrialArtifacts
     from tuner.study.checkpoints import CheckpointKeeper
-    from tuner.trials.slots import Slot
     from tuner.trials.trial import TrialRun
 
 PEAK_GPU_MEMORY_KEY = "peak_gpu_memory_mb"  # in the built-in trainer's final metrics
-
-
-def slot_gpus(slot: Slot | None) -> tuple[str, ...]:
-    """The GPUs a slot holds: its group (``Slot.gpus``), or its one GPU on a slot that has no group."""
-    if slot is None:
-        return ()
-    group = getattr(slot, "gpus", None)
-    if group is not None:
-        return tuple(group)
-    return (slot.gpu,) if slot.gpu else ()
 
 
 class TrialAccounting:
@@ -55,7 +44,7 @@ class TrialAccounting:
         """GPU-seconds (GPUs x seconds since launch) and peak GPU memory, then the trial's artifacts."""
         if run.process is None:
             return  # never ran
-        gpus = len(slot_gpus(run.slot))
+        gpus = len(run.slot.gpus) if run.slot is not None else 0
         seconds = time.monotonic() - run.started
         record_gpu_usage(run.trial, gpus=gpus, seconds=seconds, peak_gpu_memory_mb=_peak_memory(run.directory))
         self.budget.gpu_seconds_ended += gpus * seconds
@@ -77,7 +66,7 @@ class TrialAccounting:
         if self.budget.gpu_hours is None:
             return None
         now = time.monotonic()
-        seconds = sum(len(slot_gpus(run.slot)) * (now - run.started) for run in running if run.process is not None)
+        seconds = sum(len(run.slot.gpus) * (now - run.started) for run in running if run.process and run.slot)
         return self.budget.gpu_hours_reason(seconds)
 
 

@@ -37,10 +37,7 @@ DEFAULT_MAX_RETRIES = 2
 
 def slot_gpus(slot: Slot | None) -> frozenset[str]:
     """The GPUs a slot's trials use (none on CPU)."""
-    if slot is None:
-        return frozenset()
-    group = getattr(slot, "gpus", None)  # a GPU group per slot (--gpus-per-trial), where slots have one
-    return frozenset(group) if group else frozenset({slot.gpu} if slot.gpu else ())
+    return frozenset(slot.gpus) if slot is not None else frozenset()
 
 
 class Retries:
