@@ -22,7 +22,14 @@ MAX_FUNCTION_LINES = 40
 
 # Layers from the ground up: a module may import its own layer and the layers below it only.
 LAYERS: list[tuple[str, ...]] = [
-    ("tuner._aliases", "tuner.errors", "tuner.contract", "tuner.train", "tuner.pykeen_trainer"),
+    (
+        "tuner._aliases",
+        "tuner.errors",
+        "tuner.contract",
+        "tuner.train",
+        "tuner.pykeen_trainer",
+        "tuner.integrations",
+    ),
     ("tuner.space",),
     ("tuner.config",),
     ("tuner.study",),
@@ -31,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tuner.display",),
     ("tuner.plan",),
     ("tuner.api",),
+    ("tuner.cluster",),
     ("tuner.cli", "tuner.__main__"),
     ("tuner",),
 ]
@@ -38,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
 STANDALONE = {
     "tuner.train": ("tuner.contract", "tuner.train"),
     "tuner.pykeen_trainer": ("tuner.contract", "tuner.train", "tuner.pykeen_trainer"),
+    "tuner.integrations": ("tuner.contract", "tuner.integrations"),
 }
 
 
