@@ -36,12 +36,13 @@ from tuner.study.storage import (
     open_storage,
     watch_storage_file,
 )
+from tuner.study.workers import WorkerRecord
 from tuner.trials.accounting import TrialAccounting
 from tuner.trials.budget import Budget
 from tuner.trials.gpu_watch import DEFAULT_BUSY_GPU_MB
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS
 from tuner.trials.reaper import Reaper
-from tuner.trials.recovery import recover_stale_trials
+from tuner.trials.recovery import launch_identity, recover_stale_trials
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
 from tuner.trials.run_report import RunSummary
 from tuner.trials.runner import StudyRunner
@@ -247,12 +248,14 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
 
     best_config = BestConfigFile(plan.results_dir)
     reaper = Reaper()  # ends what trials leave behind should tune be killed
+    worker = WorkerRecord(study, identity=launch_identity(), slots=len(plan.slots), interval=HEARTBEAT_INTERVAL_SECONDS)
+    worker.start()  # in the study's worker registry, for `tune status`; beaten with the heartbeat, ended below
     try:
         runner = _make_runner(plan, study, best_config, reaper.env)
         budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
         runner.accounting = accounting = _accounting(plan, study, budget)
         # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
-        runner.on_checkpoint = lambda: _record_spent_time(study, budget)
+        runner.on_checkpoint = lambda: (_record_spent_time(study, budget), worker.beat())
         display = TuneDisplay(
             console,
             n_trials=budget.n_trials,
@@ -268,6 +271,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
             finally:
                 if not runner.storage_lost:
                     _record_spent_time(study, budget)
+                    worker.end()
     finally:
         reaper.close()
     return _settle_disk(_result(study, plan.objective, summary, best_config), best_config, accounting)

@@ -17,6 +17,7 @@ from tuner.cli.analysis import (
 )
 from tuner.cli.group import main
 from tuner.cli.run import dump_best_command, init_space_command, run_command, train_command
+from tuner.cli.status import status_command, storage_proxy_command
 
 for _command in (
     run_command,
@@ -29,6 +30,8 @@ for _command in (
     retrain_command,
     compare_command,
     train_command,
+    status_command,
+    storage_proxy_command,
 ):
     main.add_command(_command)
 

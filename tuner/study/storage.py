@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.errors import StudyError, did_you_mean
 from tuner.space.parameters import Parameter, SearchSpace
+from tuner.study.grpc_client import is_grpc_url, open_grpc
 from tuner.study.heartbeat import opened_from
 from tuner.study.records import direction_name, remember_metric, stored_metric
 from tuner.study.sqlite_files import check_sqlite_file, read_only_uri, read_uri
@@ -69,6 +70,8 @@ def open_storage(
     """
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(url, must_exist=must_exist)
+    if is_grpc_url(url):
+        return open_grpc(url, heartbeats=heartbeat_interval is not None)  # the proxy's own storage
     sqlite_path = _sqlite_path(url)
     open_url = (
         url

@@ -1,0 +1,56 @@
+"""``tune status`` (a study's workers, running trials, counts and best) and ``tune storage-proxy``."""
+
+from __future__ import annotations
+
+import click
+
+from tuner.cli.common import storage_options, user_errors
+from tuner.display.consoles import consoles
+
+
+@click.command("status")
+@storage_options
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--all", "show_ended", is_flag=True, help="List ended workers too (JSON always has them).")
+def status_command(storage: str | None, study_name: str | None, output_format: str, show_ended: bool) -> None:
+    """Show the study's workers as the storage sees them (host, pid, slots, running trials and their epochs,
+    last heartbeat) and its trial counts and best: the same view for one machine and fifty."""
+    from tuner.analysis.status import study_status
+    from tuner.display.status import render_status
+    from tuner.study.storage import default_storage_url, load_existing_study, open_storage
+
+    out = consoles(output_format)
+    with user_errors(out.messages):
+        url = storage or default_storage_url()
+        opened = open_storage(url, must_exist=True, read_only=True)
+        status = study_status(opened, load_existing_study(opened, study_name, url))
+    render_status(status, output_format, out.data, show_ended=show_ended)
+
+
+@click.command("storage-proxy")
+@click.option("--storage", required=True, help="The database to serve (an RDB URL such as postgresql://...).")
+@click.option("--host", default="localhost", show_default=True, help="Interface to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(1, 65535), default=13000, show_default=True)
+def storage_proxy_command(storage: str, host: str, port: int) -> None:
+    """Serve a study database through Optuna's gRPC storage proxy until Ctrl-C; workers use --storage grpc://HOST:PORT.
+
+    Everything tune stores goes through it except trial heartbeats (see docs/many_machines.md).
+    """
+    from tuner.cluster.proxy import serve
+    from tuner.study.storage import describe_storage
+
+    out = consoles()
+
+    def ready(worker_url: str) -> None:
+        out.data.print(
+            f"Serving {describe_storage(storage)} at {worker_url}: run workers with --storage {worker_url} "
+            "(Ctrl-C stops it)",
+            highlight=False,
+        )
+        out.data.file.flush()
+
+    with user_errors(out.messages):
+        try:
+            serve(storage, host=host, port=port, on_ready=ready)
+        except KeyboardInterrupt:
+            out.messages.print("Storage proxy stopped.", highlight=False)
