@@ -7,6 +7,7 @@ trial, in which slot) and intermediate values (the epochs reported so far).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.study.records import ATTR_LAUNCH, launched_at, stored_metric
 from tuner.study.workers import Worker, read_workers, worker_id
+from tuner.trials.recovery import process_start_time
 
 if TYPE_CHECKING:
     import optuna
@@ -32,7 +34,7 @@ class RunningTrial:
 @dataclass
 class WorkerStatus:
     worker: Worker
-    state: str  # running, stale or ended
+    state: str  # running, stale, dead (this host: its process is gone) or ended
     running: list[RunningTrial] = field(default_factory=list)
     finished: int = 0  # trials it launched that have ended
 
@@ -53,7 +55,7 @@ def study_status(storage: optuna.storages.BaseStorage, study: optuna.Study, now:
     """The status of ``study``, read from ``storage`` (the one it was loaded from)."""
     now = time.time() if now is None else now
     workers = {
-        worker.id: WorkerStatus(worker, worker.state(now))
+        worker.id: WorkerStatus(worker, _state(worker, now))
         for worker in read_workers(storage, storage.get_study_id_from_name(study.study_name))
     }
     trials = study.get_trials(deepcopy=False)
@@ -75,6 +77,15 @@ def study_status(storage: optuna.storages.BaseStorage, study: optuna.Study, now:
         unowned=unowned,
         now=now,
     )
+
+
+def _state(worker: Worker, now: float) -> str:
+    """The worker's state; one of this host that is gone is ``dead`` at once, without waiting for its grace."""
+    state = worker.state(now)
+    here = worker.host == socket.gethostname() and isinstance(worker.pid, int)
+    if state == "running" and here and process_start_time(worker.pid) != worker.process_start:
+        return "dead"
+    return state
 
 
 def _running(trial: optuna.trial.FrozenTrial, launch: dict[str, Any]) -> RunningTrial:

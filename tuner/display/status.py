@@ -11,7 +11,7 @@ from rich.table import Table
 from tuner.analysis.status import RunningTrial, StudyStatus, WorkerStatus, status_dict
 from tuner.display.text import clock, escape, format_value
 
-STATE_STYLES = {"running": "green", "stale": "red", "ended": "dim"}
+STATE_STYLES = {"running": "green", "stale": "red", "dead": "red", "ended": "dim"}
 SHOWN_TRIALS = 4  # running trials listed in a worker's row; the rest are counted
 
 

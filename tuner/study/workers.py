@@ -62,6 +62,7 @@ class WorkerRecord:
         self.record: dict[str, Any] = {
             "host": identity.get("host"),
             "pid": identity.get("tuner_pid"),
+            "process_start": identity.get("tuner_started"),  # kernel ticks: tells a reused pid apart
             "slots": slots,
             "started": round(now, 3),
             "beat": round(now, 3),
@@ -107,6 +108,7 @@ class Worker:
     interval: float
     ended: float | None = None
     slurm: dict[str, str] = field(default_factory=dict)
+    process_start: int | None = None
 
     def state(self, now: float) -> str:
         """``ended``, ``stale`` (silent for longer than its grace) or ``running``."""
@@ -132,6 +134,7 @@ def read_workers(storage: optuna.storages.BaseStorage, study_id: int) -> list[Wo
                 interval=float(record.get("interval") or 0.0),
                 ended=record.get("ended"),
                 slurm=dict(record.get("slurm") or {}),
+                process_start=record.get("process_start"),
             )
         )
     return sorted(workers, key=lambda worker: worker.started)
