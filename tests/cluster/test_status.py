@@ -15,7 +15,9 @@ from tests.conftest import QUADRATIC_CONFIG, TRAINERS, invoke_tune, wait_for
 SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_ARRAY_JOB_ID": "4240", "SLURM_ARRAY_TASK_ID": "2"}
 
 
-def tune_command(storage: str, *, n_trials: int, epochs: int, sleep: float, slots: int = 1) -> list[str]:
+def tune_command(
+    storage: str, *, n_trials: int, epochs: int, sleep: float, slots: int = 1, name: str = "s"
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -25,7 +27,7 @@ def tune_command(storage: str, *, n_trials: int, epochs: int, sleep: float, slot
         "--storage",
         storage,
         "--study-name",
-        "s",
+        name,
         "--n-trials",
         str(n_trials),
         "--n-jobs",
