@@ -9,7 +9,10 @@
    a trivial trainer (no sleep, no torch), until the study has --trials trials. Reports the
    study's trials per second and the errors (non-zero exits, tracebacks, trials that are not
    COMPLETE). Storages: SQLite, Optuna's journal file, and PostgreSQL when
-   TUNER_TEST_POSTGRES_URL is set (`.ci/start-postgres` prints one).
+   TUNER_TEST_POSTGRES_URL is set (`.ci/start-postgres` prints one), directly and through
+   `tune storage-proxy` (storage "proxy"). --processes picks the counts (up to 16 and 32);
+   --storages the storages. For PostgreSQL it also reports the peak number of client
+   connections (pg_stat_activity, sampled every 0.1 s while the processes run).
 
 3. startup: time to first trial with --slots slots (4 and 8 by default), warm and plain launch
    interleaved: from starting the `tune` command to the end of the first trial's work, and to
@@ -20,6 +23,7 @@
 Run from the repository root:
     python benchmarks/parallel.py utilisation --trials 40 --repeats 3
     python benchmarks/parallel.py scaling --trials 60
+    python benchmarks/parallel.py scaling --trials 96 --processes 16 32 --storages postgresql proxy
     python benchmarks/parallel.py startup --repeats 3 [--slots 4 8]
 """
 
@@ -32,8 +36,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -125,7 +132,9 @@ def print_startup(slot_counts: list[int], repeats: int) -> None:
     print(f"{repeats} interleaved rounds; load average (1 min) at the end {os.getloadavg()[0]:.2f}")
 
 
-def scaling(work: Path, storage: str, processes: int, trials: int) -> tuple[float, int]:
+def scaling(work: Path, storage: str, processes: int, trials: int, check: str | None = None) -> tuple[float, int]:
+    """Trials per second of ``processes`` `tune` processes on one study, and the errors; the study is read
+    back from ``check`` (the database behind a proxy) or ``storage``."""
     name = f"scale-{uuid.uuid4().hex[:8]}"
     command = tune_command(
         work,
@@ -152,9 +161,65 @@ def scaling(work: Path, storage: str, processes: int, trials: int) -> tuple[floa
     outputs = [(process.communicate()[0], process.returncode) for process in running]
     elapsed = time.perf_counter() - started
     errors = sum(1 for output, code in outputs if code != 0 or "Traceback" in output)
-    states = [trial.state.name for trial in optuna.load_study(study_name=name, storage=_loadable(storage)).trials]
-    errors += sum(1 for state in states if state not in ("COMPLETE",)) - _given_back(storage, name)
+    check = check or storage
+    states = [trial.state.name for trial in optuna.load_study(study_name=name, storage=_loadable(check)).trials]
+    errors += sum(1 for state in states if state not in ("COMPLETE",)) - _given_back(check, name)
     return trials / elapsed, errors
+
+
+@contextmanager
+def peak_connections(url: str | None) -> Iterator[list[int]]:
+    """While the block runs, sample the PostgreSQL server's client connections (this sampler's own left out);
+    the list holds the peak once the block ends (empty without ``url``)."""
+    peak: list[int] = []
+    if url is None:
+        yield peak
+        return
+    import psycopg
+
+    stop = threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(url, autocommit=True) as connection:
+            most = 0
+            while not stop.is_set():
+                row = connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchone()
+                most = max(most, row[0] if row else 0)
+                stop.wait(0.1)
+            peak.append(most)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
+
+
+@contextmanager
+def storage_proxy(url: str, work: Path) -> Iterator[str]:
+    """A `tune storage-proxy` in front of ``url`` while the block runs; the grpc:// URL workers use."""
+    import re
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "tuner", "storage-proxy", "--storage", url, "--host", "127.0.0.1"]
+    proxy = subprocess.Popen(
+        [*command, "--port", str(port)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        match = re.search(r"--storage (grpc://\S+)", proxy.stdout.readline() if proxy.stdout else "")
+        assert match, "the storage proxy did not start"
+        yield match.group(1)
+    finally:
+        proxy.send_signal(2)  # SIGINT: what Ctrl-C sends
+        proxy.wait(timeout=60)
 
 
 def _loadable(storage: str) -> object:
@@ -179,6 +244,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slots", type=int, nargs="+", default=[4, 8], help="for startup")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4, 8], help="for scaling")
+    parser.add_argument(
+        "--storages", nargs="+", default=["sqlite", "journal", "postgresql", "proxy"], help="for scaling"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.what == "startup":
@@ -197,15 +266,28 @@ def main() -> None:
                 f"{statistics.median(overall):.4f}; {args.repeats} runs of {args.trials} trials"
             )
         return
-    storages = {"sqlite": "sqlite:///{work}/s.db", "journal": "journal:{work}/s.log"}
-    if os.environ.get("TUNER_TEST_POSTGRES_URL"):
-        storages["postgresql"] = os.environ["TUNER_TEST_POSTGRES_URL"]
-    print(f"{'storage':11s} {'processes':>9s} {'trials/s':>9s} {'errors':>6s}")
-    for label, template in storages.items():
-        for processes in (1, 2, 4, 8):
+    print_scaling(args.storages, args.processes, args.trials)
+
+
+def print_scaling(storages: list[str], counts: list[int], trials: int) -> None:
+    postgres = os.environ.get("TUNER_TEST_POSTGRES_URL")
+    templates = {"sqlite": "sqlite:///{work}/s.db", "journal": "journal:{work}/s.log"}
+    if postgres:
+        templates.update(postgresql=postgres, proxy=postgres)
+    print(f"{'storage':11s} {'processes':>9s} {'trials/s':>9s} {'errors':>6s} {'peak PG connections':>20s}")
+    for label in [label for label in storages if label in templates]:
+        for processes in counts:
             with tempfile.TemporaryDirectory() as folder:
-                rate, errors = scaling(Path(folder), template.format(work=folder), processes, args.trials)
-            print(f"{label:11s} {processes:9d} {rate:9.2f} {errors:6d}")
+                url = templates[label].format(work=folder)
+                with peak_connections(postgres if label in ("postgresql", "proxy") else None) as peak:
+                    if label == "proxy":
+                        with storage_proxy(url, Path(folder)) as proxy_url:
+                            rate, errors = scaling(Path(folder), proxy_url, processes, trials, check=url)
+                    else:
+                        rate, errors = scaling(Path(folder), url, processes, trials)
+            shown = str(peak[0]) if peak else "-"
+            print(f"{label:11s} {processes:9d} {rate:9.2f} {errors:6d} {shown:>20s}", flush=True)
+    print(f"load average (1 min) at the end {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
