@@ -12,7 +12,9 @@
    TUNER_TEST_POSTGRES_URL is set (`.ci/start-postgres` prints one), directly and through
    `tune storage-proxy` (storage "proxy"). --processes picks the counts (up to 16 and 32);
    --storages the storages. For PostgreSQL it also reports the peak number of client
-   connections (pg_stat_activity, sampled every 0.1 s while the processes run).
+   connections (pg_stat_activity, sampled every 0.1 s while the processes run) and the CPU
+   time the server (and the proxy) spent per trial, read from /proc: the server must run on
+   this machine; the sampler's own connection is left out of both.
 
 3. startup: time to first trial with --slots slots (4 and 8 by default), warm and plain launch
    interleaved: from starting the `tune` command to the end of the first trial's work, and to
@@ -168,10 +170,10 @@ def scaling(work: Path, storage: str, processes: int, trials: int, check: str | 
 
 
 @contextmanager
-def peak_connections(url: str | None) -> Iterator[list[int]]:
+def peak_connections(url: str | None) -> Iterator[list[float]]:
     """While the block runs, sample the PostgreSQL server's client connections (this sampler's own left out);
-    the list holds the peak once the block ends (empty without ``url``)."""
-    peak: list[int] = []
+    the list holds the peak and the sampler's own server CPU seconds once the block ends (empty without ``url``)."""
+    peak: list[float] = []
     if url is None:
         yield peak
         return
@@ -189,7 +191,8 @@ def peak_connections(url: str | None) -> Iterator[list[int]]:
                 ).fetchone()
                 most = max(most, row[0] if row else 0)
                 stop.wait(0.1)
-            peak.append(most)
+            row = connection.execute("SELECT pg_backend_pid()").fetchone()
+            peak.extend([most, _cpu_seconds(row[0]) if row else 0.0])
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -200,9 +203,35 @@ def peak_connections(url: str | None) -> Iterator[list[int]]:
         sampler.join()
 
 
+def _cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of process ``pid`` (its threads included; with ``children``, also its children that ended)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11 : 15 if children else 13])  # utime stime (cutime cstime)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(url: str) -> float:
+    """CPU seconds the PostgreSQL server at ``url`` (on this machine) has spent: its postmaster, its live
+    processes, and those that ended (a backend ends with its connection; the postmaster's children times hold it)."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT pg_backend_pid()").fetchone()
+    postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1]) if row else 0
+    total = _cpu_seconds(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                total += _cpu_seconds(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    return total
+
+
 @contextmanager
-def storage_proxy(url: str, work: Path) -> Iterator[str]:
-    """A `tune storage-proxy` in front of ``url`` while the block runs; the grpc:// URL workers use."""
+def storage_proxy(url: str, work: Path, cpu: list[float] | None = None) -> Iterator[str]:
+    """A `tune storage-proxy` in front of ``url`` while the block runs; the grpc:// URL workers use.
+    ``cpu`` gets the proxy's CPU seconds from its start to the end of the block."""
     import re
     import socket
 
@@ -216,7 +245,10 @@ def storage_proxy(url: str, work: Path) -> Iterator[str]:
     try:
         match = re.search(r"--storage (grpc://\S+)", proxy.stdout.readline() if proxy.stdout else "")
         assert match, "the storage proxy did not start"
+        started = _cpu_seconds(proxy.pid)  # its imports and start left out
         yield match.group(1)
+        if cpu is not None:
+            cpu.append(_cpu_seconds(proxy.pid) - started)
     finally:
         proxy.send_signal(2)  # SIGINT: what Ctrl-C sends
         proxy.wait(timeout=60)
@@ -274,19 +306,30 @@ def print_scaling(storages: list[str], counts: list[int], trials: int) -> None:
     templates = {"sqlite": "sqlite:///{work}/s.db", "journal": "journal:{work}/s.log"}
     if postgres:
         templates.update(postgresql=postgres, proxy=postgres)
-    print(f"{'storage':11s} {'processes':>9s} {'trials/s':>9s} {'errors':>6s} {'peak PG connections':>20s}")
+    print(
+        f"{'storage':11s} {'processes':>9s} {'trials/s':>9s} {'errors':>6s} {'peak PG connections':>20s}"
+        f" {'PG CPU ms/trial':>16s} {'proxy CPU ms/trial':>19s}"
+    )
     for label in [label for label in storages if label in templates]:
         for processes in counts:
             with tempfile.TemporaryDirectory() as folder:
                 url = templates[label].format(work=folder)
-                with peak_connections(postgres if label in ("postgresql", "proxy") else None) as peak:
+                on_postgres = label in ("postgresql", "proxy")
+                pg_before, proxy_cpu = postgres_cpu_seconds(postgres) if on_postgres and postgres else 0.0, []
+                with peak_connections(postgres if on_postgres else None) as peak:
                     if label == "proxy":
-                        with storage_proxy(url, Path(folder)) as proxy_url:
+                        with storage_proxy(url, Path(folder), proxy_cpu) as proxy_url:
                             rate, errors = scaling(Path(folder), proxy_url, processes, trials, check=url)
                     else:
                         rate, errors = scaling(Path(folder), url, processes, trials)
-            shown = str(peak[0]) if peak else "-"
-            print(f"{label:11s} {processes:9d} {rate:9.2f} {errors:6d} {shown:>20s}", flush=True)
+                pg_cpu = postgres_cpu_seconds(postgres) - pg_before - peak[1] if on_postgres and postgres else None
+            pg_ms = "-" if pg_cpu is None else f"{pg_cpu * 1000 / trials:.1f}"
+            shown = str(int(peak[0])) if peak else "-"
+            proxy_ms = f"{proxy_cpu[0] * 1000 / trials:.1f}" if proxy_cpu else "-"
+            print(
+                f"{label:11s} {processes:9d} {rate:9.2f} {errors:6d} {shown:>20s} {pg_ms:>16s} {proxy_ms:>19s}",
+                flush=True,
+            )
     print(f"load average (1 min) at the end {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
 

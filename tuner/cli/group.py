@@ -41,4 +41,6 @@ def main() -> None:
       tune init-space config.jsonnet -o hparams.json    guess a search space to start from
       tune plot / importance / export                   see what the study found
       tune compare BASELINE TUNED --seeds 5             retrain both over seeds
+      tune status                                       workers of a study, their trials, its best
+      tune storage-proxy --storage URL                  serve a database to workers (grpc://)
     """
