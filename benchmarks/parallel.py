@@ -162,10 +162,15 @@ def scaling(work: Path, storage: str, processes: int, trials: int, check: str | 
     ]
     outputs = [(process.communicate()[0], process.returncode) for process in running]
     elapsed = time.perf_counter() - started
-    errors = sum(1 for output, code in outputs if code != 0 or "Traceback" in output)
+    failed = [(output, code) for output, code in outputs if code != 0 or "Traceback" in output]
+    for output, code in failed:  # what went wrong, on stderr: the table counts it
+        print(f"exit {code}: {output.strip().splitlines()[-1] if output.strip() else ''}", file=sys.stderr)
+    errors = len(failed)
     check = check or storage
     states = [trial.state.name for trial in optuna.load_study(study_name=name, storage=_loadable(check)).trials]
     errors += sum(1 for state in states if state not in ("COMPLETE",)) - _given_back(check, name)
+    if any(state != "COMPLETE" for state in states):
+        print(f"trial states: {sorted(set(states))}", file=sys.stderr)
     return trials / elapsed, errors
 
 
@@ -215,9 +220,9 @@ def postgres_cpu_seconds(url: str) -> float:
     processes, and those that ended (a backend ends with its connection; the postmaster's children times hold it)."""
     import psycopg
 
-    with psycopg.connect(url) as connection:
+    with psycopg.connect(url) as connection:  # its backend's parent is the postmaster (read while it lives)
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1]) if row else 0
+        postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1]) if row else 0
     total = _cpu_seconds(postmaster, children=True)
     for entry in Path("/proc").iterdir():
         try:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import optuna
 
 GRPC_PREFIX = "grpc://"
-CONNECT_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 30  # workers often start with their proxy; a loaded host starts it slowly
 GRPC_LIMITS = (
     "Through the gRPC storage proxy: no trial heartbeats (Optuna's proxy does not carry them), so a trial "
     "whose tune dies on another host stays RUNNING until a tune on that host starts again; see docs/many_machines.md"
