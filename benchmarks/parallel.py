@@ -255,7 +255,7 @@ def storage_proxy(url: str, work: Path, cpu: list[float] | None = None) -> Itera
         if cpu is not None:
             cpu.append(_cpu_seconds(proxy.pid) - started)
     finally:
-        proxy.send_signal(2)  # SIGINT: what Ctrl-C sends
+        proxy.terminate()  # SIGTERM: stops it as Ctrl-C does
         proxy.wait(timeout=60)
 
 

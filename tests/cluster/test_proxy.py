@@ -46,7 +46,7 @@ def proxy_url(tmp_path):
     match = re.search(r"run workers with --storage (grpc://\S+)", line)
     assert match, line + proxy.stdout.read() if proxy.poll() is not None else line
     yield match.group(1)
-    proxy.send_signal(signal.SIGINT)
+    proxy.send_signal(signal.SIGTERM)  # stops it as Ctrl-C does
     assert proxy.wait(timeout=60) == 0
     assert "Storage proxy stopped." in proxy.stdout.read()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import click
 
 from tuner.cli.common import storage_options, user_errors
@@ -32,7 +35,9 @@ def status_command(storage: str | None, study_name: str | None, output_format: s
 @click.option("--host", default="localhost", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option("--port", type=click.IntRange(1, 65535), default=13000, show_default=True)
 def storage_proxy_command(storage: str, host: str, port: int) -> None:
-    """Serve a study database through Optuna's gRPC storage proxy until Ctrl-C; workers use --storage grpc://HOST:PORT.
+    """Serve a study database through Optuna's gRPC storage proxy until Ctrl-C or SIGTERM.
+
+    Workers use --storage grpc://HOST:PORT (the line it prints says which).
 
     Everything tune stores goes through it except trial heartbeats (see docs/many_machines.md).
     """
@@ -49,8 +54,18 @@ def storage_proxy_command(storage: str, host: str, port: int) -> None:
         )
         out.data.file.flush()
 
+    # Ctrl-C even when started with SIGINT ignored (`cmd &` in a script); SIGTERM alike.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, _stop)
     with user_errors(out.messages):
         try:
             serve(storage, host=host, port=port, on_ready=ready)
         except KeyboardInterrupt:
             out.messages.print("Storage proxy stopped.", highlight=False)
+        finally:
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the proxy as Ctrl-C does."""
+    raise KeyboardInterrupt

@@ -8,6 +8,7 @@ whose `tune` died on another host stays RUNNING until that `tune` runs again the
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from tuner.errors import StudyError, require
@@ -42,6 +43,10 @@ def open_grpc(url: str, *, heartbeats: bool = False) -> optuna.storages.BaseStor
     """
     host, port = grpc_address(url)
     require("grpc", "google.protobuf", purpose=f"--storage {url}", extra="grpc")
+    # gRPC's fork support restarts its poller in a child that is about to exec a trial; subprocess's close_fds
+    # then takes its epoll descriptor and the child aborts before exec (grpc/grpc#43055, grpcio >= 1.81).
+    # tune's children never use gRPC, so the support is turned off (read when grpc is first imported).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     import warnings
 
     import optuna
