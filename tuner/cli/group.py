@@ -41,4 +41,11 @@ def main() -> None:
       tune init-space config.jsonnet -o hparams.json    guess a search space to start from
       tune plot / importance / export                   see what the study found
       tune compare BASELINE TUNED --seeds 5             retrain both over seeds
+      tune slurm CONFIG SPACE --workers 4 --time 4:00:00 --storage postgresql://...
+                                                        a SLURM job array of workers on one study
     """
+
+
+from tuner.cli.slurm import slurm_command  # after the group: the commands' own modules do not import it
+
+main.add_command(slurm_command)

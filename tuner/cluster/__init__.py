@@ -1,0 +1,1 @@
+"""Running tune past one machine: SLURM through submitit, Optuna's gRPC storage proxy."""
