@@ -50,7 +50,9 @@ def submit(tmp_path: Path, study: str, n_trials: int, extra: dict, *options: str
         *("--ext-var", f"extra={json.dumps(extra)}", "--workers", "2", "--time", "00:10:00"),
         *("--command", "{python} -m tests.cluster.slurm_trainer {config} {serialization_dir}", *options),
     ]
-    return subprocess.run(command, cwd=tmp_path, env=slurm_env(), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        command, cwd=tmp_path, env=slurm_env(), capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def job_id(submitted: subprocess.CompletedProcess) -> str:
@@ -62,12 +64,14 @@ def job_id(submitted: subprocess.CompletedProcess) -> str:
 
 def queued(job: str) -> list[str]:
     """The job's array tasks SLURM still has pending or running."""
-    listed = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i"], env=slurm_env(), capture_output=True, text=True)
+    listed = subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%i"], env=slurm_env(), capture_output=True, text=True, check=True
+    )
     return listed.stdout.split()
 
 
 def cancel(job: str) -> None:
-    subprocess.run(["scancel", job], env=slurm_env(), capture_output=True)
+    subprocess.run(["scancel", job], env=slurm_env(), capture_output=True, check=False)  # done already, mostly
 
 
 def trial_tasks(study: optuna.Study) -> dict[int, dict]:
