@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -130,6 +131,37 @@ def test_a_signalled_task_s_trial_is_resumed_by_the_other_worker(tmp_path: Path)
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and optuna.trial.TrialState.RUNNING not in states
     log = next((tmp_path / "results").glob(f"*/slurm/{job}_1/{job}_1_0_log.out")).read_text()
     assert f"trial {signalled}" in log and "failed: interrupted" in log and "Stopped: interrupted" in log
+
+
+def test_a_killed_task_s_trial_is_recovered_and_resumed_by_the_other_worker(tmp_path: Path) -> None:
+    """tune SIGKILLed (a KillWait shorter than --grace, the OOM killer): the other task's watch finds the RUNNING
+    trial. (``scancel --signal=KILL`` would not do: SLURM cancels the job then, SIGTERM first.)"""
+    study_name = f"slurm-{uuid.uuid4().hex[:8]}"
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    (sync / "hold").touch()
+    job = job_id(submit(tmp_path, study_name, 3, {"sync": str(sync), "hold": True}))
+    try:
+        killed = wait_for(lambda: two_tasks_started(sync), "a running trial in each task")["1"]
+        study = optuna.load_study(study_name=study_name, storage=POSTGRES_URL)
+        os.kill(study.trials[killed].user_attrs["launch"]["tuner_pid"], signal.SIGKILL)  # this host: one node
+        wait_for(
+            lambda: study.trials[killed].state == optuna.trial.TrialState.FAIL,
+            f"trial {killed} to be recovered by the other task",
+        )
+        (sync / "hold").unlink()
+        wait_for(lambda: not queued(job), "the other task to finish the study", timeout=JOB_SECONDS)
+    finally:
+        cancel(job)
+    study = optuna.load_study(study_name=study_name, storage=POSTGRES_URL)
+    assert study.trials[killed].user_attrs["reason"] == "tune process died"
+    retry = next(trial for trial in study.trials if (trial.user_attrs.get("retry") or {}).get("of") == killed)
+    assert retry.state == optuna.trial.TrialState.COMPLETE
+    assert trial_tasks(study)[retry.number] == {"task": "0", "job": job, "resume": "1"}
+    states = [trial.state for trial in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and optuna.trial.TrialState.RUNNING not in states
+    log = next((tmp_path / "results").glob(f"*/slurm/{job}_0/{job}_0_0_log.out")).read_text()
+    assert f"tune slurm: trials {killed} were left running by a tune process that died" in log
 
 
 def two_tasks_started(sync: Path) -> dict[str, int] | None:

@@ -31,6 +31,7 @@ from tuner.cluster.sbatch import (
     parse_time,
     signal_option,
 )
+from tuner.cluster.watch import StaleTrialWatch
 from tuner.errors import OptionError, StudyError
 from tuner.trials.gpus import ENV_AVAILABLE_GPUS, ENV_VISIBLE
 
@@ -38,21 +39,36 @@ if TYPE_CHECKING:
     from tuner.plan import TunePlan
 
 SLURM_LOG_DIR_NAME = "slurm"  # in the study's results folder: submitit's pickles and each task's log
+MAX_RUNS = 10  # tune runs per task: the first, and more only for trials recovered after one finished
 
 
 @dataclass(frozen=True)
 class TuneWorker:
-    """One array task: ``tune run ARGV`` in ``cwd``; the task's exit status is tune's (130 when interrupted)."""
+    """One array task: ``tune run ARGV`` in ``cwd``; the task's exit status is tune's (130 when interrupted).
+
+    Beside it, a :class:`~tuner.cluster.watch.StaleTrialWatch` recovers the trials of tasks killed meanwhile;
+    should it recover some once tune has finished (the study looked full with them), tune runs again for them.
+    """
 
     argv: tuple[str, ...]
     cwd: str
+    storage_url: str
+    study_name: str
+    max_retries: int
 
     def __call__(self, index: int) -> int:
         # A child process, not tune() in this one: submitit's task process ignores SIGTERM (it logs it), and
         # the worker is then exactly the `tune run` a user would start by hand.
-        completed = subprocess.run([sys.executable, "-m", "tuner", "run", *self.argv], cwd=self.cwd, check=False)
-        if completed.returncode:
-            raise SystemExit(completed.returncode)
+        os.chdir(self.cwd)  # relative paths (a journal file, the config) mean what they meant where it was submitted
+        watch = StaleTrialWatch(self.storage_url, self.study_name, self.max_retries)
+        for _ in range(MAX_RUNS):
+            with watch.watching():
+                tune = subprocess.run([sys.executable, "-m", "tuner", "run", *self.argv], check=False)
+            code = tune.returncode
+            if code or not watch.recover_once():
+                break
+        if code:
+            raise SystemExit(code)
         return 0
 
 
@@ -97,7 +113,8 @@ def submit_tune_array(
     plan = _checked_plan(arguments, gpus_per_worker)
     resources = {"time": time, "partition": partition, "gpus": gpus_per_worker, "n_jobs": arguments["n_jobs"]}
     executor = _executor(plan, workers, resources, extra)
-    jobs = _submit(executor, TuneWorker(tuple(argv), os.getcwd()), workers, plan.results_dir / SLURM_LOG_DIR_NAME)
+    worker = TuneWorker(tuple(argv), os.getcwd(), plan.storage_url, plan.study_name, plan.max_retries)
+    jobs = _submit(executor, worker, workers, plan.results_dir / SLURM_LOG_DIR_NAME)
     warning = grace_warning(plan.grace, kill_wait_seconds())
     return SlurmSubmission(
         job_id=jobs[0].job_id.split("_")[0],
