@@ -6,7 +6,7 @@ that every task takes part), ``hold`` (bool: train only once ``<sync>/hold`` is 
 interrupt a running trial).
 
 Each start appends a line ``<task> <trial> <TUNER_RESUME>`` to ``<sync>/started`` and writes
-``<serialization dir>/task.json`` (the task, SLURM_ARRAY_JOB_ID, TUNER_RESUME). Run as
+``<serialization dir>/task.json`` (the task, SLURM_ARRAY_JOB_ID, TUNER_RESUME, CUDA_VISIBLE_DEVICES). Run as
 ``python -m tests.cluster.slurm_trainer CONFIG SERIALIZATION_DIR`` (tune's warm launch forks it).
 """
 
@@ -42,7 +42,12 @@ def main(config_path: str, directory: str) -> int:
     resume = os.environ.get("TUNER_RESUME", "0")
     write_json_atomically(
         Path(directory) / "task.json",
-        {"task": task, "job": os.environ.get("SLURM_ARRAY_JOB_ID"), "resume": resume},
+        {
+            "task": task,
+            "job": os.environ.get("SLURM_ARRAY_JOB_ID"),
+            "resume": resume,
+            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        },
     )
     with open(sync / "started", "a") as handle:  # one short write: lines of two tasks do not mix
         handle.write(f"{task} {os.environ.get('TUNER_TRIAL_NUMBER')} {resume}\n")

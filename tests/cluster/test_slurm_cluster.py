@@ -104,6 +104,25 @@ def test_two_array_tasks_complete_one_study_together(tmp_path: Path) -> None:
         assert "Finished: the study has its 8 trials" in log
 
 
+def test_each_task_s_trials_use_the_gpu_slurm_gave_it(tmp_path: Path) -> None:
+    """--gpus-per-worker 1 on the CI node's two stand-in GPUs: each task's tune runs --gpus all on its own GPU."""
+    study_name = f"slurm-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "sync").mkdir()
+    extra = {"sync": str(tmp_path / "sync"), "wait_for_tasks": 2}
+    job = job_id(submit(tmp_path, study_name, 4, extra, "--gpus-per-worker", "1"))
+    try:
+        wait_for(lambda: not queued(job), f"job {job}'s two tasks to end", timeout=JOB_SECONDS)
+    finally:
+        cancel(job)
+    study = optuna.load_study(study_name=study_name, storage=POSTGRES_URL)
+    gpus_of_task: dict[str, set] = {}
+    for record in trial_tasks(study).values():
+        gpus_of_task.setdefault(record["task"], set()).add(record["gpus"])
+    assert sorted(gpus_of_task) == ["0", "1"] and all(len(gpus) == 1 for gpus in gpus_of_task.values())
+    assert gpus_of_task["0"] | gpus_of_task["1"] == {"0", "1"}  # one GPU each, not the same one
+    assert len(trial_tasks(study)) == 4
+
+
 def test_a_signalled_task_s_trial_is_resumed_by_the_other_worker(tmp_path: Path) -> None:
     """scancel --signal=TERM: what SLURM sends a task before a preemption's (or cancel's, requeue's) kill."""
     study_name = f"slurm-{uuid.uuid4().hex[:8]}"
@@ -125,7 +144,7 @@ def test_a_signalled_task_s_trial_is_resumed_by_the_other_worker(tmp_path: Path)
     assert interrupted.state == optuna.trial.TrialState.FAIL and interrupted.user_attrs["reason"] == "interrupted"
     retry = next(trial for trial in study.trials if (trial.user_attrs.get("retry") or {}).get("of") == signalled)
     assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == interrupted.params
-    assert trial_tasks(study)[retry.number] == {"task": "0", "job": job, "resume": "1"}
+    assert {**trial_tasks(study)[retry.number], "gpus": None} == {"task": "0", "job": job, "resume": "1", "gpus": None}
     assert retry.user_attrs["launch"]["directory"] == interrupted.user_attrs["launch"]["directory"]
     states = [trial.state for trial in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and optuna.trial.TrialState.RUNNING not in states
@@ -157,7 +176,7 @@ def test_a_killed_task_s_trial_is_recovered_and_resumed_by_the_other_worker(tmp_
     assert study.trials[killed].user_attrs["reason"] == "tune process died"
     retry = next(trial for trial in study.trials if (trial.user_attrs.get("retry") or {}).get("of") == killed)
     assert retry.state == optuna.trial.TrialState.COMPLETE
-    assert trial_tasks(study)[retry.number] == {"task": "0", "job": job, "resume": "1"}
+    assert {**trial_tasks(study)[retry.number], "gpus": None} == {"task": "0", "job": job, "resume": "1", "gpus": None}
     states = [trial.state for trial in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and optuna.trial.TrialState.RUNNING not in states
     log = next((tmp_path / "results").glob(f"*/slurm/{job}_0/{job}_0_0_log.out")).read_text()
