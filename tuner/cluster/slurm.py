@@ -68,7 +68,7 @@ class TuneWorker:
             if code or not watch.recover_once():
                 break
         if code:
-            raise SystemExit(code)
+            raise SystemExit(code if code > 0 else 128 - code)  # killed by signal N: 128 + N, as a shell says
         return 0
 
 
