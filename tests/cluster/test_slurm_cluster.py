@@ -99,6 +99,9 @@ def test_two_array_tasks_complete_one_study_together(tmp_path: Path) -> None:
     tasks = trial_tasks(study)
     assert {record["task"] for record in tasks.values()} == {"0", "1"}
     assert {record["job"] for record in tasks.values()} == {job}
+    script = next((tmp_path / "results").glob(f"*/slurm/{job}/{job}_submission.sh")).read_text()
+    for line in ("--array=0-1%2", "--time=00:10:00", "--signal=TERM@60"):  # SIGTERM at --grace 30 + 30 s before
+        assert f"#SBATCH {line}\n" in script
     for task in ("0", "1"):
         log = next((tmp_path / "results").glob(f"*/slurm/{job}_{task}/{job}_{task}_0_log.out")).read_text()
         assert "Finished: the study has its 8 trials" in log

@@ -186,8 +186,9 @@ def _gpus_of_a_task(count: int) -> Iterator[None]:
 
 def _executor(plan: TunePlan, workers: int, resources: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
     """submitit's SLURM executor for ``workers`` tasks that all run at once (one array, parallelism ``workers``)."""
-    if shutil.which("sbatch") is None:
-        raise OptionError("tune slurm needs SLURM's sbatch on PATH: run it on a login node of the cluster")
+    missing = [program for program in ("sbatch", "srun") if shutil.which(program) is None]
+    if missing:
+        raise OptionError(f"tune slurm needs SLURM's {missing[0]} on PATH: run it on a login node of the cluster")
     import submitit
 
     executor = submitit.SlurmExecutor(folder=plan.results_dir / SLURM_LOG_DIR_NAME / "%j", max_num_timeout=0)
