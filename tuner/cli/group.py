@@ -43,4 +43,11 @@ def main() -> None:
       tune compare BASELINE TUNED --seeds 5             retrain both over seeds
       tune status                                       workers of a study, their trials, its best
       tune storage-proxy --storage URL                  serve a database to workers (grpc://)
+      tune slurm CONFIG SPACE --workers 4 --time 4:00:00 --storage postgresql://...
+                                                        a SLURM job array of workers on one study
     """
+
+
+from tuner.cli.slurm import slurm_command  # after the group: the commands' own modules do not import it
+
+main.add_command(slurm_command)
