@@ -1,0 +1,49 @@
+"""A Lightning callback that reports each validation epoch to `tune`: ``Trainer(callbacks=[TunerCallback()])``.
+
+It reports at ``on_validation_end``, after Lightning has gathered the epoch's logged metrics (those
+of ``validation_step`` and of the module's ``on_validation_epoch_end``), never during the sanity
+check, only while fitting, from global rank 0 only, and does nothing when not run by `tune`.
+Uses ``lightning.pytorch`` when installed, else the older ``pytorch_lightning``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuner.contract import report
+
+try:
+    from lightning.pytorch import Callback
+except ImportError:  # the package's former name
+    from pytorch_lightning import Callback
+
+
+class TunerCallback(Callback):
+    """Writes ``{"epoch": trainer.current_epoch, <each scalar callback metric>: value}`` once per validation.
+
+    Also says which epoch is the last (``max_epochs - 1``) so that `tune` never prunes there.
+    """
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":  # a str enum
+            return
+        report(trainer.current_epoch, last_epoch=_last_epoch(trainer), **scalar_metrics(trainer.callback_metrics))
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The one-element tensors and plain numbers of Lightning's ``callback_metrics``, as floats."""
+    scalars = {}
+    for name, value in metrics.items():
+        if hasattr(value, "numel") and value.numel() == 1:
+            scalars[name] = float(value.item())
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            scalars[name] = float(value)
+    return scalars
+
+
+def _last_epoch(trainer: Any) -> int | None:
+    """The epoch the run will end with, when only ``max_epochs`` limits it."""
+    max_epochs = trainer.max_epochs
+    if max_epochs is None or max_epochs < 1 or (trainer.max_steps or -1) != -1:
+        return None
+    return max_epochs - 1
