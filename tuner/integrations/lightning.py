@@ -1,9 +1,9 @@
-"""A Lightning callback that reports each validation epoch to `tune`: ``Trainer(callbacks=[TunerCallback()])``.
+"""A Lightning callback that reports each validated epoch to `tune`: ``Trainer(callbacks=[TunerCallback()])``.
 
-It reports at ``on_validation_end``, after Lightning has gathered the epoch's logged metrics (those
-of ``validation_step`` and of the module's ``on_validation_epoch_end``), never during the sanity
-check, only while fitting, from global rank 0 only, and does nothing when not run by `tune`.
-Uses ``lightning.pytorch`` when installed, else the older ``pytorch_lightning``.
+An epoch is reported once, at its end (``on_train_epoch_end``, so the epoch's own training metrics such
+as ``train_loss_epoch`` are there too), if a validation ran in it: never for the sanity check, only while
+fitting, from global rank 0 only, and nothing when not run by `tune`. Uses ``lightning.pytorch`` when
+installed, else the older ``pytorch_lightning``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,28 @@ except ImportError:  # the package's former name
 
 
 class TunerCallback(Callback):
-    """Writes ``{"epoch": trainer.current_epoch, <each scalar callback metric>: value}`` once per validation.
+    """Writes ``{"epoch": trainer.current_epoch, <each scalar callback metric>: value}`` once per validated epoch.
 
     Also says which epoch is the last (``max_epochs - 1``) so that `tune` never prunes there.
     """
 
+    def __init__(self) -> None:
+        self._validated = False  # a real validation ran in this epoch, not yet reported
+
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":  # a str enum
-            return
-        report(trainer.current_epoch, last_epoch=_last_epoch(trainer), **scalar_metrics(trainer.callback_metrics))
+        if not trainer.sanity_checking and trainer.state.fn == "fit":  # a str enum
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._report(trainer)
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._report(trainer)  # a run that stopped in the middle of an epoch (max_steps) after validating
+
+    def _report(self, trainer: Any) -> None:
+        if self._validated and trainer.is_global_zero:
+            report(trainer.current_epoch, last_epoch=_last_epoch(trainer), **scalar_metrics(trainer.callback_metrics))
+        self._validated = False
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
