@@ -164,6 +164,8 @@ def tune(
     grace: float = TERMINATE_GRACE_SECONDS,
     gpu_hours: float | None = None,
     keep_checkpoints: str = "best",
+    metrics_from: str | None = None,
+    metrics_file: str | None = None,
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -254,6 +256,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
         runner = _make_runner(plan, study, best_config, reaper.env)
         budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
         runner.accounting = accounting = _accounting(plan, study, budget)
+        runner.metrics_from = plan.metrics_from
         # Stored every heartbeat too, so a run that is killed outright loses at most that much of the timeout.
         runner.on_checkpoint = lambda: (_record_spent_time(study, budget), worker.beat())
         display = TuneDisplay(

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import stat
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,22 +60,77 @@ FILES_MANIFEST_NAME = "tuner_files.json"
 
 EPOCH_KEY = "epoch"
 LAST_EPOCH_KEY = "last_epoch"
+_TAIL_BYTES = 65536  # of the metrics file, for the last epoch reported
 
 
-def report(epoch: int, *, last_epoch: int | None = None, **metrics: float) -> bool:
+def report(epoch: Any, /, *, last_epoch: Any = None, **metrics: Any) -> bool:
     """Append one epoch's metrics for `tune` to read (and prune on).
 
     ``last_epoch``: the ``epoch`` value of the run's final epoch, if known; `tune` does not
     prune there. Returns False, writing nothing, when the process was not started by `tune`
     (``TUNER_METRICS_FILE`` unset), so a trainer can call it unconditionally.
+
+    Takes what frameworks hand over: ``epoch`` may be a whole float (``1.0``), a numpy or 0-d tensor
+    number; metric values may be tensors or numpy scalars; a metric named ``epoch`` (Hugging Face's
+    float epoch counter in its metrics dict) is dropped, the argument being the epoch. An epoch not
+    after the last one in the file is written with a warning on stderr (the trial's log).
     """
     path = os.environ.get(ENV_METRICS_FILE)
     if not path or not is_rank_zero():
         return False
+    epoch = whole_epoch(epoch, EPOCH_KEY)
+    metrics.pop(EPOCH_KEY, None)
     if last_epoch is not None:
-        metrics = {**metrics, LAST_EPOCH_KEY: last_epoch}
+        metrics[LAST_EPOCH_KEY] = whole_epoch(last_epoch, LAST_EPOCH_KEY)
+    _warn_if_not_after(Path(path), epoch)
     append_epoch_metrics(Path(path), epoch, metrics)
     return True
+
+
+def whole_epoch(value: Any, name: str = EPOCH_KEY) -> int:
+    """``value`` as a non-negative int: ints, whole floats (``2.0``), numpy and 0-d tensor numbers.
+
+    Raises ValueError naming ``name`` for anything else (``0.5``, ``-1``, ``"3"``, True).
+    """
+    number = _plain(value)
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+        raise ValueError(f"{name} must be a non-negative whole number, got {number!r:.40}")
+    return number
+
+
+def _warn_if_not_after(path: Path, epoch: int) -> None:
+    """Say on stderr when ``epoch`` repeats or goes back behind the file's last line (a sanity check, say)."""
+    last = _last_epoch_in(path)
+    if last is None or epoch > last:
+        return
+    what = "was already reported" if epoch == last else f"comes after epoch {last}"
+    print(
+        f"tuner.report: warning: epoch {epoch} {what}; tune prunes on the first line of an epoch and takes the "
+        "result from its last (a callback that also runs in Lightning's sanity check? use "
+        "tuner.integrations.lightning.TunerCallback)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _last_epoch_in(path: Path) -> int | None:
+    """The ``epoch`` of the last complete line of ``path``; None when there is none or it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            lines = handle.read().split(b"\n")
+    except OSError:
+        return None
+    for line in reversed(lines[:-1]):  # the part after the last newline is not a complete line
+        if line.strip():
+            try:
+                value = json.loads(line).get(EPOCH_KEY)
+            except (ValueError, AttributeError):
+                return None
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return None
 
 
 def is_rank_zero() -> bool:
@@ -122,7 +178,7 @@ def declared_files(directory: Path) -> DeclaredFiles:
 
 def append_epoch_metrics(path: Path, epoch: int, metrics: dict[str, Any]) -> None:
     """Append ``{"epoch": epoch, **metrics}`` as one line and flush it to the OS."""
-    line = json.dumps({EPOCH_KEY: epoch, **{k: _plain(v) for k, v in metrics.items()}})
+    line = json.dumps({EPOCH_KEY: epoch, **{k: _plain(v) for k, v in metrics.items()}}, default=str)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
 
@@ -149,9 +205,12 @@ def write_json_atomically(path: Path, data: Any, *, durable: bool = True) -> Non
 
 
 def _plain(value: Any) -> Any:
-    """Turn tensors and numpy scalars into plain numbers; keep NaN/inf visible."""
+    """Turn tensors and numpy scalars into plain numbers (arrays into lists); keep NaN/inf visible."""
     if hasattr(value, "item") and callable(value.item):
-        value = value.item()
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError):  # numpy and torch: more than one element
+            return value.tolist() if hasattr(value, "tolist") else str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return value  # json writes NaN/Infinity; the reader treats them as non-finite
     return value

@@ -26,6 +26,7 @@ from tuner.study.storage import default_storage_url
 from tuner.trials.budget import FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import GPU_PLACEHOLDERS, TERMINATE_GRACE_SECONDS, CommandTemplate
+from tuner.trials.metric_sources import MetricSourceSpec
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
 from tuner.trials.slots import Slot, plan_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
@@ -68,6 +69,8 @@ class TunePlan:
     # GPU-hours and disk (tuner.trials.accounting, tuner.study.checkpoints)
     gpu_hours: float | None = None
     keep_checkpoints: int | None = 1  # how many of the best trials keep their weights; None: all
+    # Epoch metrics from framework logs (issue 17): --metrics-from / --metrics-file; None: metrics.jsonl only
+    metrics_from: MetricSourceSpec | None = None
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -114,6 +117,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         gpu_watch=gpu_watch,
         gpu_hours=_check_gpu_hours(arguments.get("gpu_hours")),
         keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
+        metrics_from=MetricSourceSpec.parse(arguments.get("metrics_from"), arguments.get("metrics_file")),
     )
 
 

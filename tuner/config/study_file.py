@@ -51,6 +51,8 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "grace": _NUMBER,
     "keep_checkpoints": _TEXT,
     "warm_launch": _BOOL,
+    "metrics_from": _TEXT,
+    "metrics_file": _TEXT,
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
     "sampler": _TEXT,

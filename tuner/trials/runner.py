@@ -87,6 +87,7 @@ class StudyRunner:
         self.on_checkpoint: Callable[[], None] | None = None  # called every heartbeat interval
         self.slot_gate: GpuWatch | None = None  # --gpus free: a slot whose GPU someone took waits
         self.accounting: TrialAccounting | None = None  # GPU-seconds, --gpu-hours, artifacts, --keep-checkpoints
+        self.metrics_from = None  # --metrics-from / --metrics-file: a tuner.trials.metric_sources.MetricSourceSpec
         self._source = TrialSource(study, space, snapshot, objective, serialization_dir, launch_identity())
         self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
         self._running: dict[int, TrialRun] = {}
@@ -231,6 +232,7 @@ class StudyRunner:
         """Start each rendered trial in its slot, all before any is recorded."""
         for slot, run in zip(free, runs):
             if run.outcome is None:
+                run.attach_metrics(self.metrics_from, self.observer)
                 run.launch(slot, self.template.for_slot(slot.gpus), self.base_env, self._launchers[slot.label])
             else:
                 run.slot = slot

@@ -6,7 +6,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,9 @@ from tuner.trials.warm import Launcher
 
 if TYPE_CHECKING:
     import optuna
+
+    from tuner.trials.metric_sources import MetricSourceSpec
+    from tuner.trials.run_report import RunObserver
 
 
 LOG_TAIL_LINES = 20
@@ -67,6 +70,9 @@ class TrialRun:
         self.retry = dict(retry) if retry else None  # the retry record of a trial that runs again (records.py)
         self.reported = dict(inherited or {})  # step -> value Optuna has (earlier attempts' included)
         self.resume = False  # set by prepare: a retry that finds its folder continues there
+        self.metrics_source: Any = None  # --metrics-from/--metrics-file: a MetricSource (tuner.trials.metric_sources)
+        self._warn: Callable[[str], None] | None = None  # the live view's: epochs reported twice or out of order
+        self._last_step: int | None = None
 
     @property
     def alone(self) -> bool:
@@ -127,6 +133,11 @@ class TrialRun:
             self.outcome = TrialOutcome("FAIL", reason=str(error))
             return False
         return True
+
+    def attach_metrics(self, spec: MetricSourceSpec | None, observer: RunObserver | None) -> None:
+        """Before launch: the ``--metrics-from`` source to read (None: metrics.jsonl only), and who hears warnings."""
+        self.metrics_source = spec.open(self) if spec is not None else None
+        self._warn = observer.stopping if observer is not None else None
 
     def launch(self, slot: Slot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher) -> None:
         """Start the prepared trial's command in ``slot``; a command that cannot start becomes the outcome.
@@ -205,7 +216,7 @@ class TrialRun:
         assert self.process is not None
         exit_status = self.process.poll()
         try:
-            pruned_at = self._report_new_epochs()
+            pruned_at = self._report_new_epochs(final=exit_status is not None)
         except (MalformedMetricsError, TrialResultError) as error:
             return self._begin_ending(TrialOutcome("FAIL", reason=str(error)))
         except UpdateFinishedTrialError:  # this process was stopped, and another one recovered the trial
@@ -259,8 +270,14 @@ class TrialRun:
             return ""
         return "\n".join(data.splitlines()[-LOG_TAIL_LINES:])
 
-    def _report_new_epochs(self) -> tuple[int, float] | None:
-        """Report each new epoch's monitored value to Optuna; the epoch and value to prune at, if any."""
+    def _report_new_epochs(self, *, final: bool = False) -> tuple[int, float] | None:
+        """Report each new epoch's monitored value to Optuna; the epoch and value to prune at, if any.
+
+        A metrics source (``--metrics-from``) first appends what the framework wrote to metrics.jsonl;
+        ``final``: the trainer has exited, so the source takes its last epoch too.
+        """
+        if self.metrics_source is not None:
+            self.metrics_source.transfer(final=final)
         for line in self.reader.read_new():
             reported = self._report_line(line)
             if reported is not None:
@@ -276,8 +293,11 @@ class TrialRun:
         if value is None:
             return None
         step = line.get(contract.EPOCH_KEY, len(self.reader.epochs) - 1)
+        if isinstance(step, float) and step.is_integer() and 0 <= step <= _MAX_STEP:
+            step = int(step)  # a framework's float epoch counter (Hugging Face's 1.0)
         if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
             raise MalformedMetricsError(f"epoch must be an integer from 0 to {_MAX_STEP}, got {step!r:.40}")
+        self._note_order(step)
         if not math.isfinite(value):
             raise TrialResultError(f"diverged: {self.objective.monitored} is {value} at epoch {step}")
         at_last_epoch = self._at_last_epoch(line, step)
@@ -289,10 +309,20 @@ class TrialRun:
             return step, value
         return None
 
+    def _note_order(self, step: int) -> None:
+        """A warning for the live view when ``step`` repeats or goes back (the later line wins the objective)."""
+        last, self._last_step = self._last_step, step if self._last_step is None else max(step, self._last_step)
+        if last is not None and step <= last and self._warn is not None:
+            what = "reported twice" if step == last else f"reported after epoch {last}"
+            self._warn(
+                f"warning: trial {self.number}: epoch {step} {what}; pruning used its first line, the result its last"
+            )
+
     def _at_last_epoch(self, line: Mapping[str, Any], step: int) -> bool:
         """Whether ``step`` is at or past the last epoch the trainer declared (``last_epoch``)."""
         if contract.LAST_EPOCH_KEY in line:
             last = line[contract.LAST_EPOCH_KEY]
+            last = int(last) if isinstance(last, float) and last.is_integer() and last >= 0 else last
             if not isinstance(last, int) or isinstance(last, bool) or last < 0:
                 raise MalformedMetricsError(f"{contract.LAST_EPOCH_KEY} must be a non-negative integer, got {last!r}")
             self._last_epoch = last
