@@ -26,7 +26,7 @@ from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
 from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 from tuner.study.folders import check_owner, claim
 from tuner.study.objective import Objective
-from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, spent_seconds
+from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, remember_trial_cwd, spent_seconds
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
@@ -133,7 +133,7 @@ def _storage_reason(error: BaseException) -> str:
 @_storage_and_disk_errors
 def tune(
     *,
-    config: str | os.PathLike[str] | Mapping[str, Any],
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
     n_trials: int | None = None,
     timeout: float | None = None,
@@ -163,6 +163,8 @@ def tune(
     grace: float = TERMINATE_GRACE_SECONDS,
     gpu_hours: float | None = None,
     keep_checkpoints: str = "best",
+    trial_cwd: str = "tune",  # scripts that take flags: "trial" runs each trial in its folder
+    preload: Sequence[str] = (),  # modules warm workers import before forking (--preload)
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -236,6 +238,7 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
         sampler=plan.setup["sampler"],
         pruner=plan.setup["pruner"],
     )
+    remember_trial_cwd(study, plan.trial_cwd)  # dump-best's best_command.sh runs the best trial where it ran
     _announce(console, study, resumed, plan)
     _recover_stale_trials(console, study, plan.max_retries)
     return study
@@ -294,6 +297,8 @@ def _make_runner(
         storage_watch=watch_storage_file(plan.storage_url),
         max_retries=plan.max_retries,
         grace=plan.grace,
+        trial_cwd=plan.trial_cwd,
+        preload=plan.preload,
     )
 
 

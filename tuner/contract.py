@@ -50,6 +50,9 @@ ENV_TRIAL_NUMBER = "TUNER_TRIAL_NUMBER"
 ENV_TRIAL_TOKEN = "TUNER_TRIAL_TOKEN"
 ENV_RESUME = "TUNER_RESUME"
 ENV_RANK = "RANK"  # torchrun's global rank
+# Script trials (README "Scripts that take flags"): every sampled value, one variable each and all in one JSON object.
+ENV_PARAM_PREFIX = "TUNER_PARAM_"
+ENV_PARAMS = "TUNER_PARAMS"
 
 CONFIG_FILE_NAME = "config.json"
 EPOCH_METRICS_FILE_NAME = "metrics.jsonl"

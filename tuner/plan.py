@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.config.preflight import PreparedConfig, prepare_config
-from tuner.config.sources import load_space, snapshot_and_study_name
+from tuner.config.script_mode import config_or_parameters
+from tuner.config.sources import load_space
 from tuner.errors import OptionError
 from tuner.study.checkpoints import DEFAULT_KEEP, parse_keep
 from tuner.study.folders import default_results_dir
@@ -26,6 +27,8 @@ from tuner.study.storage import default_storage_url
 from tuner.trials.budget import FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import GPU_PLACEHOLDERS, TERMINATE_GRACE_SECONDS, CommandTemplate
+from tuner.trials.preloads import check_preloads
+from tuner.trials.script_checks import check_script_command, check_trial_cwd, with_absolute_paths
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
 from tuner.trials.slots import Slot, plan_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
@@ -68,6 +71,9 @@ class TunePlan:
     # GPU-hours and disk (tuner.trials.accounting, tuner.study.checkpoints)
     gpu_hours: float | None = None
     keep_checkpoints: int | None = 1  # how many of the best trials keep their weights; None: all
+    # Scripts that take flags (README "Scripts that take flags"): where trials run; what warm workers import
+    trial_cwd: str = "tune"
+    preload: tuple[str, ...] = ()
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -79,12 +85,15 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
     _check_retries(arguments["max_retries"], arguments["grace"])
     space = load_space(arguments["search_space"])
-    snapshot, default_study_name = snapshot_and_study_name(arguments["config"])
+    snapshot, default_study_name = config_or_parameters(
+        arguments["config"], arguments["search_space"], space, command=arguments["command"], ext_vars=arguments["ext_vars"]
+    )
     prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
     objective = objective_from_config(
         arguments["metric"], arguments["direction"], prepared.rendered_low, config_name=snapshot.entry
     )
-    template = CommandTemplate.parse(arguments["command"])
+    template = check_script_command(CommandTemplate.parse(arguments["command"], space.names), space.names)
+    template = with_absolute_paths(template) if arguments.get("trial_cwd") == "trial" else template
     study_name = arguments["study_name"] or default_study_name
     storage_url = arguments["storage"] or default_storage_url()
     results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
@@ -114,6 +123,8 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         gpu_watch=gpu_watch,
         gpu_hours=_check_gpu_hours(arguments.get("gpu_hours")),
         keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
+        trial_cwd=check_trial_cwd(arguments.get("trial_cwd", "tune")),
+        preload=check_preloads(tuple(arguments.get("preload") or ())),
     )
 
 

@@ -22,6 +22,7 @@ from tuner.cli.common import (
     storage_options,
     user_errors,
 )
+from tuner.cli.options_scripts import module_command, script_arguments, script_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -120,13 +121,16 @@ class KeepCheckpoints(click.ParamType):
 @click.option(
     "--command",
     help=(
-        "Training command; placeholders {config}, {serialization_dir}, {trial_number}, {gpus}, {n_gpus}, {resume}. "
-        "Default: the built-in trainer."
+        "Training command; placeholders {config}, {serialization_dir}, {trial_number}, {gpus}, {n_gpus}, {resume}, "
+        "and each parameter of the space ({lr}). Default: the built-in trainer."
     ),
 )
 @click.option(
     "--module",
-    help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).",
+    help=(
+        "Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR`, or with its own arguments: "
+        "--module 'train --lr {lr} --out {serialization_dir}' (short for such a --command)."
+    ),
 )
 @click.option(
     "--launch",
@@ -205,8 +209,11 @@ class KeepCheckpoints(click.ParamType):
     show_default=True,
     help="Whose declared weights stay: best, top-K, all or none (best_model/ always has the best's).",
 )
+@script_options  # scripts that take flags: --space, --trial-cwd, --preload (tuner/cli/options_scripts.py)
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
+
+    Without a config: tune SEARCH_SPACE --command "python train.py --lr {lr} --out {serialization_dir}".
 
     Exit status: 0 when done; 1 when trials kept failing (the run gave up) or every trial this
     run finished failed (none completed or was pruned); 2 for bad input; 130 when interrupted.
@@ -233,7 +240,7 @@ def _with_study_config(arguments: dict[str, Any], study_config: str | None) -> d
         from_file = load_study_config(study_config)
         ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
         arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
-    for name in ("config", "search_space"):
+    for name in ("search_space",):  # without a config, tune() says what a study without one needs
         if arguments.get(name) is None:
             raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
     return arguments
@@ -361,14 +368,15 @@ def _tune_arguments(options: dict[str, Any], given: set[str]) -> dict[str, Any]:
     }
     arguments = {name: converters.get(name, lambda value: value)(options[name]) for name in given}
     arguments.pop("study_config", None)
+    arguments = script_arguments(arguments)
     if "launch" in arguments:
         arguments["warm_launch"] = arguments.pop("launch") == "warm"
     if "module" in arguments:
-        arguments["command"] = _command(arguments.get("command"), arguments.pop("module"))
+        arguments["command"] = _command(arguments.get("command"), arguments.pop("module"), arguments)
     return arguments
 
 
-def _command(command: str | None, module: str | None) -> str | None:
+def _command(command: str | None, module: str | None, arguments: dict[str, Any]) -> str | None:
     if command and module:
         raise click.UsageError("give --command or --module, not both")
-    return f"{{python}} -m {module} {{config}} {{serialization_dir}}" if module else command
+    return module_command(module, arguments) if module else command
