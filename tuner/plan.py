@@ -27,9 +27,8 @@ from tuner.study.storage import default_storage_url
 from tuner.trials.budget import FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import GPU_PLACEHOLDERS, TERMINATE_GRACE_SECONDS, CommandTemplate
-from tuner.trials.preloads import check_preloads
-from tuner.trials.script_checks import check_script_command, check_trial_cwd, with_absolute_paths
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
+from tuner.trials.script_checks import check_script_command, script_launch_options
 from tuner.trials.slots import Slot, plan_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
 
@@ -85,15 +84,12 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
     _check_retries(arguments["max_retries"], arguments["grace"])
     space = load_space(arguments["search_space"])
-    snapshot, default_study_name = config_or_parameters(
-        arguments["config"], arguments["search_space"], space, command=arguments["command"], ext_vars=arguments["ext_vars"]
-    )
+    snapshot, default_study_name = config_or_parameters(arguments, space)
     prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
     objective = objective_from_config(
         arguments["metric"], arguments["direction"], prepared.rendered_low, config_name=snapshot.entry
     )
-    template = check_script_command(CommandTemplate.parse(arguments["command"], space.names), space.names)
-    template = with_absolute_paths(template) if arguments.get("trial_cwd") == "trial" else template
+    template = check_script_command(CommandTemplate.parse(arguments["command"], space.names), space.names, arguments)
     study_name = arguments["study_name"] or default_study_name
     storage_url = arguments["storage"] or default_storage_url()
     results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
@@ -123,8 +119,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         gpu_watch=gpu_watch,
         gpu_hours=_check_gpu_hours(arguments.get("gpu_hours")),
         keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
-        trial_cwd=check_trial_cwd(arguments.get("trial_cwd", "tune")),
-        preload=check_preloads(tuple(arguments.get("preload") or ())),
+        **script_launch_options(arguments),  # trial_cwd, preload
     )
 
 

@@ -295,6 +295,7 @@ def _print_usage(console: Console, result: TuneResult) -> None:
 @click.option("--trial", "trial_number", type=AtLeast(0), help="Write this trial's config instead of the best one.")
 def dump_best_command(storage: str | None, study_name: str | None, output: str, trial_number: int | None) -> None:
     """Write the best trial's config (rendered from the study alone) as plain JSON."""
+    from tuner.analysis.best_command import write_best_command_if_no_config
     from tuner.analysis.results import select_trial
     from tuner.study.records import write_trial_config
 
@@ -303,11 +304,14 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
         study = load_study(storage, study_name)
         trial = select_trial(study, trial_number)
         path = write_trial_config(study, trial, Path(output))
+        script = write_best_command_if_no_config(study, trial, path)  # a study without a config: its command
     which = "trial" if trial_number is not None else "best trial"
     console.print(
         f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).",
         highlight=False,
     )
+    if script is not None:
+        console.print(f"Wrote {script}: runs it again (its outputs: the folder given as argument).", highlight=False)
 
 
 @click.command("init-space")

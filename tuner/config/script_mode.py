@@ -1,4 +1,6 @@
-"""Studies without a Jsonnet config: a script that takes its hyper-parameters as flags (README "Scripts that take flags").
+"""Studies without a Jsonnet config: scripts that take their hyper-parameters as flags.
+
+README "Scripts that take flags".
 
 ``tune SPACE --command "python train.py --lr {lr}"`` has no config to render. Its study gets one made
 from the space (:func:`parameters_snapshot`): a Jsonnet object with one field per parameter, so each
@@ -23,24 +25,23 @@ from tuner.space.parameters import Parameter, SearchSpace
 PARAMETERS_ENTRY = "<parameters>"
 
 
-def config_or_parameters(
-    config: Any, search_space: Any, space: SearchSpace, *, command: str | None, ext_vars: Mapping[str, str] | None
-) -> tuple[ConfigSnapshot, str]:
-    """The config's snapshot and default study name; without a config, those made from the space.
+def config_or_parameters(arguments: Mapping[str, Any], space: SearchSpace) -> tuple[ConfigSnapshot, str]:
+    """The config's snapshot and default study name (from :func:`tuner.tune`'s ``arguments``); without a
+    config, those made from the space.
 
     A study without a config needs a ``command`` (the built-in trainer reads a config) and takes no
     ext vars; its default name is the space file's stem (``search_spaces/mlp.json`` -> ``mlp``).
     """
-    if config is not None:
-        return snapshot_and_study_name(config)
-    if command is None:
+    if arguments["config"] is not None:
+        return snapshot_and_study_name(arguments["config"])
+    if arguments["command"] is None:
         raise OptionError(
             "no config given: the built-in trainer needs CONFIG; for a script that takes its hyper-parameters as "
             "flags, give --command (tune SPACE --command 'python train.py --lr {lr}')"
         )
-    if ext_vars:
+    if arguments["ext_vars"]:
         raise OptionError("--ext-var sets a config's ext vars, and no config is given; put fixed values in --command")
-    return parameters_snapshot(space), _space_name(search_space, space)
+    return parameters_snapshot(space), _space_name(arguments["search_space"], space)
 
 
 def is_parameters_snapshot(snapshot: ConfigSnapshot) -> bool:

@@ -7,7 +7,6 @@ so no sampled value can inject anything.
 from __future__ import annotations
 
 import os
-import re
 import select
 import shlex
 import shutil

@@ -82,7 +82,6 @@ def _value(match: re.Match[str], values: Mapping[str, str | None]) -> str:
     return match.group(0) if value is None else value
 
 
-
 def trial_env(env: Mapping[str, str], params: Mapping[str, Any]) -> dict[str, str]:
     """``env`` with the trial's parameter variables; inherited ``TUNER_PARAM_*`` that no parameter sets are dropped."""
     updated = {**env, **params_env(params, inherited=env)}

@@ -91,7 +91,7 @@ class StudyRunner:
         self._source = TrialSource(study, space, snapshot, objective, serialization_dir, launch_identity())
         self._launchers = {
             slot.label: make_launcher(
-                template, slot, warm_launch, self.base_env, serialization_dir, preload, in_own_folder=trial_cwd == "trial"
+                template, slot, warm_launch, self.base_env, serialization_dir, preload, own_folder=trial_cwd == "trial"
             )
             for slot in self.slots
         }

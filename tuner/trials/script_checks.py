@@ -10,23 +10,34 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tuner.errors import OptionError
 from tuner.trials.launch import CommandTemplate
 from tuner.trials.params_env import PLACEHOLDER, check_env_names
+from tuner.trials.preloads import check_preloads
 
 TRIAL_CWD_CHOICES = ("tune", "trial")
 
 
-def check_script_command(template: CommandTemplate, parameters: Sequence[str]) -> CommandTemplate:
-    """``template``, once its script is found and the parameters' variable names are distinct."""
+def check_script_command(
+    template: CommandTemplate, parameters: Sequence[str], arguments: Mapping[str, Any]
+) -> CommandTemplate:
+    """``template``, once its script is found and the parameters' variable names are distinct; with
+    ``trial_cwd="trial"`` in :func:`tuner.tune`'s ``arguments``, its paths made absolute."""
     check_env_names(parameters)
     script = _python_script(template.argv)
     if script is not None and not PLACEHOLDER.search(script) and not Path(script).is_file():
         raise OptionError(f"--command: script '{script}' not found (relative to {os.getcwd()})")
-    return template
+    return with_absolute_paths(template) if arguments.get("trial_cwd") == "trial" else template
+
+
+def script_launch_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``trial_cwd`` and ``preload`` of :func:`tuner.tune`'s ``arguments``, checked (TunePlan fields)."""
+    trial_cwd = check_trial_cwd(arguments.get("trial_cwd", "tune"))
+    return {"trial_cwd": trial_cwd, "preload": check_preloads(tuple(arguments.get("preload") or ()))}
 
 
 def check_trial_cwd(trial_cwd: str) -> str:

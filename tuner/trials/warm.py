@@ -143,7 +143,7 @@ def make_launcher(
     serialization_dir: Path,
     preload: Sequence[str] = (),
     *,
-    in_own_folder: bool = False,
+    own_folder: bool = False,
 ) -> Launcher:
     """A slot's launcher: warm for a ``python -m`` command (with ``warm_launch``), plain otherwise.
 
@@ -153,14 +153,14 @@ def make_launcher(
     probe = template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
     python_module = split_python_module(probe) if warm_launch else None
     if python_module is None:
-        return Launcher(in_own_folder=in_own_folder)
+        return Launcher(in_own_folder=own_folder)
     module = python_module[0]
     return WarmLauncher(
         module,
         preload=(*TRAINER_PRELOADS.get(module, ()), *preload),
         env={**base_env, **slot.env},
         log_path=serialization_dir / ".workers" / f"{slot.label}.log",
-        in_own_folder=in_own_folder,
+        in_own_folder=own_folder,
     )
 
 
@@ -231,7 +231,8 @@ class _Worker:
         if not self._ready:
             self._expect("ready", timeout=WORKER_START_TIMEOUT_SECONDS)
             self._ready = True
-        request = {"module": module, "args": args, "env": dict(env), "cwd": str(cwd or os.getcwd()), "log": str(log_path)}
+        cwd = cwd or Path.cwd()
+        request = {"module": module, "args": args, "env": dict(env), "cwd": str(cwd), "log": str(log_path)}
         self.stdin.write((json.dumps(request) + "\n").encode())
         self.stdin.flush()
         pid = self._expect("started", timeout=30.0)

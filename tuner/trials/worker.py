@@ -11,9 +11,9 @@ lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on stdin, answ
 ``{"started": pid}`` and, when that child ends, ``{"exited": pid, "status": code}`` (negative:
 killed by that signal). A child is a fresh trial
 process in all that matters: its own session and process group, its own
-environment, output to its log file, new random seeds; when its module ends (returns, ``sys.exit``, an exception) it waits for its
-non-daemon threads and runs the ``atexit`` handlers registered since the fork, as an interpreter
-would, then ends with ``os._exit``.
+environment, output to its log file, new random seeds; when its module ends (returns,
+``sys.exit``, an exception) it waits for its non-daemon threads and runs the ``atexit`` handlers
+registered since the fork, as an interpreter would, then ends with ``os._exit``.
 
 Never imports Optuna and never initialises CUDA: CUDA is initialised only in the trials. The
 warm-up runs torch with one thread (no OpenMP thread pool exists when the workers fork, which
@@ -24,7 +24,6 @@ backward pass and no optimizer step (both ask the driver for its devices).
 from __future__ import annotations
 
 import argparse
-import atexit
 import gc
 import importlib
 import json
@@ -37,6 +36,8 @@ import socket
 import sys
 import traceback
 from typing import Any
+
+from tuner.trials.child_exit import exit_as_interpreter_does, forget_worker_exit_handlers
 
 # Modules whose import dominates a trial's start: ~2 s for torch here, ~0.85 s for torch._dynamo,
 # which the first torch.optim construction imports.
@@ -271,7 +272,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         _use_thread_count()
-        _own_exit_handlers()
+        forget_worker_exit_handlers()
         sys.argv = [request["module"], *request["args"]]
         try:
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -282,32 +283,10 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         traceback.print_exc()
         code = 1
     finally:
-        _exit_as_interpreter_does()
+        exit_as_interpreter_does()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def _own_exit_handlers() -> None:
-    """Forget the worker's ``atexit`` handlers (they would clean up the worker's own things, its temporary
-    files say); keep logging's, which a fresh interpreter registers too. The trial's run at its end."""
-    atexit._clear()
-    logging = sys.modules.get("logging")
-    if logging is not None:
-        atexit.register(logging.shutdown)
-
-
-def _exit_as_interpreter_does() -> None:
-    """What a fresh interpreter does when its main module ends: wait for non-daemon threads, then run
-    the ``atexit`` handlers (loggers flushing, say). A trial that calls ``os._exit`` skips both, as it
-    would anywhere."""
-    try:
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading._shutdown()
-    except Exception:  # noqa: BLE001 - a thread that cannot be joined must not keep the trial from exiting
-        traceback.print_exc()
-    atexit._run_exitfuncs()  # prints a failing handler's traceback itself, as at interpreter exit
 
 
 def _redirect_output(log_path: str) -> None:
