@@ -165,7 +165,8 @@ def test_dump_best_writes_a_command_that_runs_the_best_trial_again(tmp_path, mon
     best = optuna.load_study(study_name="space", storage=STORAGE).best_trial
     assert json.loads((tmp_path / "best_config.json").read_text()) == best.params
     assert "Wrote best_command.sh" in result.output
-    rerun = subprocess.run(["sh", str(tmp_path / "best_command.sh"), str(tmp_path / "again")], capture_output=True)
+    again = tmp_path / "again"
+    rerun = subprocess.run(["sh", str(tmp_path / "best_command.sh"), str(again)], check=False, capture_output=True)
     assert rerun.returncode == 0, rerun.stderr
     seen = json.loads((tmp_path / "again" / "seen.json").read_text())
     trial_dir = tmp_path / "results" / "space" / f"trial_{best.number}"
