@@ -15,7 +15,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+import tuner
 from tests.conftest import invoke_tune
+from tuner.errors import OptionError
 
 STORAGE = "sqlite:///tune.db"
 SPACE = {
@@ -214,5 +216,7 @@ def test_a_space_without_a_command_asks_for_the_config(tmp_path, monkeypatch):
     result = tune_script("run", "--space", "space.json", "--n-trials", "1")
 
     assert result.exit_code == 2
-    assert "no config given" in result.output and "--command" in result.output
+    assert "Missing argument 'CONFIG'" in result.output
+    with pytest.raises(OptionError, match="no config given: the built-in trainer needs CONFIG.*--command"):
+        tuner.tune(search_space="space.json", n_trials=1, metric="score", direction="maximize")
     assert not (tmp_path / "tune.db").exists()

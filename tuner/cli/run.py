@@ -240,7 +240,7 @@ def _with_study_config(arguments: dict[str, Any], study_config: str | None) -> d
         from_file = load_study_config(study_config)
         ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
         arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
-    for name in ("search_space",):  # without a config, tune() says what a study without one needs
+    for name in ("config", "search_space") if arguments.get("command") is None else ("search_space",):
         if arguments.get(name) is None:
             raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
     return arguments

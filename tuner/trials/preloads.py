@@ -12,7 +12,6 @@ import ast
 import os
 import sys
 from importlib.machinery import PathFinder
-from importlib.util import find_spec
 from pathlib import Path
 
 from tuner.errors import OptionError
@@ -80,7 +79,5 @@ def check_preloads(modules: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _installed(package: str) -> bool:
-    try:
-        return find_spec(package) is not None
-    except (ImportError, ValueError):
-        return False
+    """Whether ``package`` is found where a trial's ``python -m`` finds it: here first, then on sys.path."""
+    return PathFinder.find_spec(package, [os.getcwd(), *sys.path]) is not None
