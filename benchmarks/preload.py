@@ -54,7 +54,8 @@ def main():
     class Model(L.LightningModule):
         def __init__(self):
             super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Linear(16, args.hidden), torch.nn.ReLU(), torch.nn.Linear(args.hidden, 2))
+            hidden = args.hidden
+            self.net = torch.nn.Sequential(torch.nn.Linear(16, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
 
         def training_step(self, batch, _):
             inputs, targets = batch
@@ -103,8 +104,9 @@ def run_mode(folder: Path, mode: str, trials: int, epochs: int, index: int) -> d
     options = ["--launch", "plain"] if mode == "plain" else []
     options += ["--preload", "lightning"] if mode == "warm-preload" else []
     name = f"{mode}-{index}"
+    trainer = f"{module} --lr {{lr}} --hidden {{hidden}} --epochs {epochs}"
     command = [
-        sys.executable, "-m", "tuner", "space.json", "--module", f"{module} --lr {{lr}} --hidden {{hidden}} --epochs {epochs}",
+        sys.executable, "-m", "tuner", "space.json", "--module", trainer,
         "--n-trials", str(trials), "--study-name", name, "--metric", "best_validation_accuracy",
         "--direction", "maximize", "--pruner", "none", "--seed", "0", *options,
     ]  # fmt: skip
