@@ -11,6 +11,8 @@ A trial process finds in its environment:
 * ``TUNER_TRIAL_NUMBER``: the Optuna trial number.
 * ``TUNER_TRIAL_TOKEN``: a marker unique to this launch; `tune` ends every process that carries
   it when the trial ends, so keep it in the environment of anything the trainer starts.
+* ``TUNER_PARAM_<NAME>`` for each sampled parameter (the name upper-cased, other characters than
+  letters and digits as ``_``) and ``TUNER_PARAMS``, all of them as one JSON object.
 * ``TUNER_RESUME``: ``1`` when this launch resumes a trial that was interrupted, in the same folder;
   a trainer that checkpoints continues from its checkpoint (:func:`is_resumed`), one that does not
   simply starts over. Epochs already reported stay reported: report only the epochs it runs now.

@@ -51,6 +51,8 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "grace": _NUMBER,
     "keep_checkpoints": _TEXT,
     "warm_launch": _BOOL,
+    "trial_cwd": _TEXT,  # scripts that take flags (README "Scripts that take flags")
+    "preload": (list,),
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
     "sampler": _TEXT,
