@@ -37,7 +37,9 @@ def check_script_command(
 def script_launch_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """``trial_cwd`` and ``preload`` of :func:`tuner.tune`'s ``arguments``, checked (TunePlan fields)."""
     trial_cwd = check_trial_cwd(arguments.get("trial_cwd", "tune"))
-    return {"trial_cwd": trial_cwd, "preload": check_preloads(tuple(arguments.get("preload") or ()))}
+    preload = arguments.get("preload") or ()
+    preload = (preload,) if isinstance(preload, str) else tuple(preload)
+    return {"trial_cwd": trial_cwd, "preload": check_preloads(preload)}
 
 
 def check_trial_cwd(trial_cwd: str) -> str:
