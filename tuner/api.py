@@ -173,7 +173,8 @@ def tune(
     command as a subprocess. ``n_trials`` and ``timeout`` are the study's totals, earlier runs
     included, so calling again with the same arguments resumes it. The arguments mean what the
     ``tune run`` options of the same name mean, with the same defaults (docs/api.md): ``config`` is a
-    Jsonnet/JSON path, text or a dict; ``search_space`` a path, text or the parsed data; ``sampler``
+    Jsonnet/JSON path, text or a dict (None with a ``command`` whose placeholders take the
+    parameters: README "Scripts that take flags"); ``search_space`` a path, text or the parsed data; ``sampler``
     and ``pruner`` a name (any case), an Optuna class or an instance (``*_kwargs`` and ``seed`` apply
     to names and classes); ``ext_vars`` the fixed ext vars; ``gpus`` ``"0,1"``, ``"all"``, ``"free"`` or a list.
     Progress goes to ``console`` (default: stderr).
