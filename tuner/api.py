@@ -26,7 +26,7 @@ from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
 from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 from tuner.study.folders import check_owner, claim
 from tuner.study.objective import Objective
-from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, spent_seconds
+from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, remember_trial_cwd, spent_seconds
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
@@ -134,7 +134,7 @@ def _storage_reason(error: BaseException) -> str:
 @_storage_and_disk_errors
 def tune(
     *,
-    config: str | os.PathLike[str] | Mapping[str, Any],
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
     n_trials: int | None = None,
     timeout: float | None = None,
@@ -166,6 +166,8 @@ def tune(
     keep_checkpoints: str = "best",
     metrics_from: str | None = None,
     metrics_file: str | None = None,
+    trial_cwd: str = "tune",  # scripts that take flags: "trial" runs each trial in its folder
+    preload: Sequence[str] = (),  # modules warm workers import before forking (--preload)
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -174,7 +176,8 @@ def tune(
     command as a subprocess. ``n_trials`` and ``timeout`` are the study's totals, earlier runs
     included, so calling again with the same arguments resumes it. The arguments mean what the
     ``tune run`` options of the same name mean, with the same defaults (docs/api.md): ``config`` is a
-    Jsonnet/JSON path, text or a dict; ``search_space`` a path, text or the parsed data; ``sampler``
+    Jsonnet/JSON path, text or a dict (None with a ``command`` whose placeholders take the
+    parameters: README "Scripts that take flags"); ``search_space`` a path, text or the parsed data; ``sampler``
     and ``pruner`` a name (any case), an Optuna class or an instance (``*_kwargs`` and ``seed`` apply
     to names and classes); ``ext_vars`` the fixed ext vars; ``gpus`` ``"0,1"``, ``"all"``, ``"free"`` or a list.
     Progress goes to ``console`` (default: stderr).
@@ -239,6 +242,7 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
         sampler=plan.setup["sampler"],
         pruner=plan.setup["pruner"],
     )
+    remember_trial_cwd(study, plan.trial_cwd)  # dump-best's best_command.sh runs the best trial where it ran
     _announce(console, study, resumed, plan)
     _recover_stale_trials(console, study, plan.max_retries)
     return study
@@ -301,6 +305,8 @@ def _make_runner(
         storage_watch=watch_storage_file(plan.storage_url),
         max_retries=plan.max_retries,
         grace=plan.grace,
+        trial_cwd=plan.trial_cwd,
+        preload=plan.preload,
     )
 
 

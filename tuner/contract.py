@@ -11,6 +11,8 @@ A trial process finds in its environment:
 * ``TUNER_TRIAL_NUMBER``: the Optuna trial number.
 * ``TUNER_TRIAL_TOKEN``: a marker unique to this launch; `tune` ends every process that carries
   it when the trial ends, so keep it in the environment of anything the trainer starts.
+* ``TUNER_PARAM_<NAME>`` for each sampled parameter (the name upper-cased, other characters than
+  letters and digits as ``_``) and ``TUNER_PARAMS``, all of them as one JSON object.
 * ``TUNER_RESUME``: ``1`` when this launch resumes a trial that was interrupted, in the same folder;
   a trainer that checkpoints continues from its checkpoint (:func:`is_resumed`), one that does not
   simply starts over. Epochs already reported stay reported: report only the epochs it runs now.
@@ -51,6 +53,9 @@ ENV_TRIAL_NUMBER = "TUNER_TRIAL_NUMBER"
 ENV_TRIAL_TOKEN = "TUNER_TRIAL_TOKEN"
 ENV_RESUME = "TUNER_RESUME"
 ENV_RANK = "RANK"  # torchrun's global rank
+# Script trials (README "Scripts that take flags"): every sampled value, one variable each and all in one JSON object.
+ENV_PARAM_PREFIX = "TUNER_PARAM_"
+ENV_PARAMS = "TUNER_PARAMS"
 
 CONFIG_FILE_NAME = "config.json"
 EPOCH_METRICS_FILE_NAME = "metrics.jsonl"

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.config.preflight import PreparedConfig, prepare_config
-from tuner.config.sources import load_space, snapshot_and_study_name
+from tuner.config.script_mode import config_or_parameters
+from tuner.config.sources import load_space
 from tuner.errors import OptionError
 from tuner.study.checkpoints import DEFAULT_KEEP, parse_keep
 from tuner.study.folders import default_results_dir
@@ -28,6 +29,7 @@ from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import GPU_PLACEHOLDERS, TERMINATE_GRACE_SECONDS, CommandTemplate
 from tuner.trials.metric_sources import MetricSourceSpec
 from tuner.trials.retries import DEFAULT_MAX_RETRIES
+from tuner.trials.script_checks import check_script_command, script_launch_options
 from tuner.trials.slots import Slot, plan_slots
 from tuner.trials.trainer_check import check_with_builtin_trainer
 
@@ -71,6 +73,9 @@ class TunePlan:
     keep_checkpoints: int | None = 1  # how many of the best trials keep their weights; None: all
     # Epoch metrics from framework logs (issue 17): --metrics-from / --metrics-file; None: metrics.jsonl only
     metrics_from: MetricSourceSpec | None = None
+    # Scripts that take flags (README "Scripts that take flags"): where trials run; what warm workers import
+    trial_cwd: str = "tune"
+    preload: tuple[str, ...] = ()
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -82,12 +87,12 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     _check_budget(arguments["n_trials"], arguments["timeout"], arguments["trial_timeout"])
     _check_retries(arguments["max_retries"], arguments["grace"])
     space = load_space(arguments["search_space"])
-    snapshot, default_study_name = snapshot_and_study_name(arguments["config"])
+    snapshot, default_study_name = config_or_parameters(arguments, space)
     prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
     objective = objective_from_config(
         arguments["metric"], arguments["direction"], prepared.rendered_low, config_name=snapshot.entry
     )
-    template = CommandTemplate.parse(arguments["command"])
+    template = check_script_command(CommandTemplate.parse(arguments["command"], space.names), space.names, arguments)
     study_name = arguments["study_name"] or default_study_name
     storage_url = arguments["storage"] or default_storage_url()
     results_dir = _results_dir(arguments["serialization_dir"], study_name, storage_url)
@@ -118,6 +123,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         gpu_hours=_check_gpu_hours(arguments.get("gpu_hours")),
         keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
         metrics_from=MetricSourceSpec.parse(arguments.get("metrics_from"), arguments.get("metrics_file")),
+        **script_launch_options(arguments),  # trial_cwd, preload
     )
 
 

@@ -23,6 +23,7 @@ from tuner.cli.common import (
     user_errors,
 )
 from tuner.cli.options_metrics import metrics_options
+from tuner.cli.options_scripts import module_command, script_arguments, script_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -121,13 +122,16 @@ class KeepCheckpoints(click.ParamType):
 @click.option(
     "--command",
     help=(
-        "Training command; placeholders {config}, {serialization_dir}, {trial_number}, {gpus}, {n_gpus}, {resume}. "
-        "Default: the built-in trainer."
+        "Training command; placeholders {config}, {serialization_dir}, {trial_number}, {gpus}, {n_gpus}, {resume}, "
+        "and each parameter of the space ({lr}). Default: the built-in trainer."
     ),
 )
 @click.option(
     "--module",
-    help="Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR` (short for such a --command).",
+    help=(
+        "Python trainer module, run as `python -m MODULE CONFIG SERIALIZATION_DIR`, or with its own arguments: "
+        "--module 'train --lr {lr} --out {serialization_dir}' (short for such a --command)."
+    ),
 )
 @click.option(
     "--launch",
@@ -207,8 +211,11 @@ class KeepCheckpoints(click.ParamType):
     help="Whose declared weights stay: best, top-K, all or none (best_model/ always has the best's).",
 )
 @metrics_options
+@script_options  # scripts that take flags: --space, --trial-cwd, --preload (tuner/cli/options_scripts.py)
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
+
+    Without a config: tune SEARCH_SPACE --command "python train.py --lr {lr} --out {serialization_dir}".
 
     Exit status: 0 when done; 1 when trials kept failing (the run gave up) or every trial this
     run finished failed (none completed or was pruned); 2 for bad input; 130 when interrupted.
@@ -235,7 +242,7 @@ def _with_study_config(arguments: dict[str, Any], study_config: str | None) -> d
         from_file = load_study_config(study_config)
         ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
         arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
-    for name in ("config", "search_space"):
+    for name in ("config", "search_space") if arguments.get("command") is None else ("search_space",):
         if arguments.get(name) is None:
             raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
     return arguments
@@ -290,6 +297,7 @@ def _print_usage(console: Console, result: TuneResult) -> None:
 @click.option("--trial", "trial_number", type=AtLeast(0), help="Write this trial's config instead of the best one.")
 def dump_best_command(storage: str | None, study_name: str | None, output: str, trial_number: int | None) -> None:
     """Write the best trial's config (rendered from the study alone) as plain JSON."""
+    from tuner.analysis.best_command import write_best_command_if_no_config
     from tuner.analysis.results import select_trial
     from tuner.study.records import write_trial_config
 
@@ -298,11 +306,14 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
         study = load_study(storage, study_name)
         trial = select_trial(study, trial_number)
         path = write_trial_config(study, trial, Path(output))
+        script = write_best_command_if_no_config(study, trial, path)  # a study without a config: its command
     which = "trial" if trial_number is not None else "best trial"
     console.print(
         f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).",
         highlight=False,
     )
+    if script is not None:
+        console.print(f"Wrote {script}: runs it again (its outputs: the folder given as argument).", highlight=False)
 
 
 @click.command("init-space")
@@ -363,14 +374,15 @@ def _tune_arguments(options: dict[str, Any], given: set[str]) -> dict[str, Any]:
     }
     arguments = {name: converters.get(name, lambda value: value)(options[name]) for name in given}
     arguments.pop("study_config", None)
+    arguments = script_arguments(arguments)
     if "launch" in arguments:
         arguments["warm_launch"] = arguments.pop("launch") == "warm"
     if "module" in arguments:
-        arguments["command"] = _command(arguments.get("command"), arguments.pop("module"))
+        arguments["command"] = _command(arguments.get("command"), arguments.pop("module"), arguments)
     return arguments
 
 
-def _command(command: str | None, module: str | None) -> str | None:
+def _command(command: str | None, module: str | None, arguments: dict[str, Any]) -> str | None:
     if command and module:
         raise click.UsageError("give --command or --module, not both")
-    return f"{{python}} -m {module} {{config}} {{serialization_dir}}" if module else command
+    return module_command(module, arguments) if module else command

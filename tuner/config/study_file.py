@@ -53,6 +53,8 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "warm_launch": _BOOL,
     "metrics_from": _TEXT,
     "metrics_file": _TEXT,
+    "trial_cwd": _TEXT,  # scripts that take flags (README "Scripts that take flags")
+    "preload": (list,),
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
     "sampler": _TEXT,

@@ -67,6 +67,18 @@ def remember_setup(
             study.set_user_attr(name, value)
 
 
+ATTR_TRIAL_CWD = "trial_cwd"  # {"mode": "tune" or "trial", "directory": tune's working directory}
+
+
+def remember_trial_cwd(study: optuna.Study, mode: str) -> None:
+    """Store where this run's trials run: in tune's working directory (``tune``, which is stored) or their folder."""
+    import os
+
+    value = {"mode": mode, "directory": os.getcwd()}
+    if study.user_attrs.get(ATTR_TRIAL_CWD) != value:
+        study.set_user_attr(ATTR_TRIAL_CWD, value)
+
+
 def stored_snapshot(study: optuna.Study, key: str | None) -> ConfigSnapshot:
     """The config snapshot stored under ``key`` (the latest one when None)."""
     snapshots = {

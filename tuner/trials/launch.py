@@ -7,7 +7,6 @@ so no sampled value can inject anything.
 from __future__ import annotations
 
 import os
-import re
 import select
 import shlex
 import shutil
@@ -15,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.errors import OptionError
 from tuner.trials.descendants import end_marked_processes
+from tuner.trials.params_env import PLACEHOLDER, command_value, substitute
 
 PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}", "{gpus}", "{n_gpus}", "{resume}")
 GPU_PLACEHOLDERS = ("{gpus}", "{n_gpus}")
@@ -41,8 +41,11 @@ class CommandTemplate:
     argv: tuple[str, ...]
 
     @classmethod
-    def parse(cls, text: str | None) -> CommandTemplate:
-        """Split ``text`` (None: the built-in trainer) and check that its program exists."""
+    def parse(cls, text: str | None, parameters: Sequence[str] = ()) -> CommandTemplate:
+        """Split ``text`` (None: the built-in trainer) and check that its program exists.
+
+        ``parameters``: the search space's names, each a placeholder too (tuner.trials.params_env).
+        """
         source = DEFAULT_COMMAND if text is None else text
         try:
             argv = tuple(shlex.split(source))
@@ -51,7 +54,7 @@ class CommandTemplate:
         if not argv:
             raise OptionError("--command is empty; give the training program and its arguments")
         template = cls(argv)
-        template._check_placeholders(text or "")
+        template._check_placeholders(text or "", parameters)
         template._check_program()
         return template
 
@@ -70,33 +73,51 @@ class CommandTemplate:
         values = {"{gpus}": ",".join(gpus), "{n_gpus}": str(len(gpus))}
         return CommandTemplate(tuple(_substitute(argument, values) for argument in self.argv))
 
-    def render(self, *, config: Path, serialization_dir: Path, trial_number: int, resume: bool = False) -> list[str]:
-        """The argument list for one trial.
+    def render(
+        self,
+        *,
+        config: Path,
+        serialization_dir: Path,
+        trial_number: int,
+        resume: bool = False,
+        params: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """The argument list for one trial, with the sampled ``params`` in their placeholders.
 
         An argument that is exactly ``{resume}`` becomes ``--resume`` on a resumed launch and is
         dropped otherwise; inside a longer argument (``--resume={resume}``) it is ``1`` or ``0``.
         """
         values = {
-            "{python}": sys.executable,
-            "{config}": str(config),
-            "{serialization_dir}": str(serialization_dir),
-            "{trial_number}": str(trial_number),
-            "{resume}": "1" if resume else "0",
+            "python": sys.executable,
+            "config": str(config),
+            "serialization_dir": str(serialization_dir),
+            "trial_number": str(trial_number),
+            "resume": "1" if resume else "0",
         }
-        rendered: list[str] = []
+        sampled = {name: command_value(value) for name, value in (params or {}).items() if name not in values}
+        argv: list[str] = []
         for argument in self.argv:
             if argument == "{resume}":
-                rendered.extend(["--resume"] if resume else [])
+                argv.extend(["--resume"] if resume else [])
             else:
-                rendered.append(_substitute(argument, values))
-        return rendered
+                argv.append(argument)
+        return substitute(argv, {**sampled, **values})
 
-    def _check_placeholders(self, text: str) -> None:
+    def _check_placeholders(self, text: str, parameters: Sequence[str] = ()) -> None:
         known = {*PLACEHOLDERS, "{python}"}
-        unknown = sorted({found for found in re.findall(r"\{[A-Za-z_]+\}", " ".join(self.argv)) if found not in known})
-        if unknown:
+        found = {match.group(0) for argument in self.argv for match in PLACEHOLDER.finditer(argument)}
+        taken = sorted(found & known & {f"{{{name}}}" for name in parameters})
+        if taken:
             raise OptionError(
-                f"--command {text!r}: unknown placeholder {', '.join(unknown)}; use {', '.join(PLACEHOLDERS)}"
+                f"--command {text!r}: {taken[0]} is both a built-in placeholder and a parameter of the search space; "
+                "rename the parameter"
+            )
+        unknown = sorted(found - known - {f"{{{name}}}" for name in parameters})
+        if unknown:
+            names = ", ".join(f"{{{name}}}" for name in parameters[:5]) + (", ..." if len(parameters) > 5 else "")
+            params = f", or a parameter of the search space ({names})" if parameters else ""
+            raise OptionError(
+                f"--command {text!r}: unknown placeholder {', '.join(unknown)}; use {', '.join(PLACEHOLDERS)}{params}"
             )
 
     def _check_program(self) -> None:

@@ -34,8 +34,7 @@ from tuner.trials.run_report import RunObserver, RunSummary
 from tuner.trials.signals import interrupt_handlers
 from tuner.trials.slots import Slot
 from tuner.trials.trial import TrialRun
-from tuner.trials.warm import Launcher, WarmLauncher, split_python_module
-from tuner.trials.worker import TRAINER_PRELOADS
+from tuner.trials.warm import WarmLauncher, make_launcher
 
 if TYPE_CHECKING:
     import optuna
@@ -72,6 +71,8 @@ class StudyRunner:
         storage_watch: StorageFileWatch | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         grace: float = TERMINATE_GRACE_SECONDS,
+        trial_cwd: str = "tune",  # "trial": each trial runs in its own folder
+        preload: Sequence[str] = (),  # what warm workers import before forking, besides torch
     ) -> None:
         self.study = study
         self.template = template
@@ -89,7 +90,12 @@ class StudyRunner:
         self.accounting: TrialAccounting | None = None  # GPU-seconds, --gpu-hours, artifacts, --keep-checkpoints
         self.metrics_from = None  # --metrics-from / --metrics-file: a tuner.trials.metric_sources.MetricSourceSpec
         self._source = TrialSource(study, space, snapshot, objective, serialization_dir, launch_identity())
-        self._launchers = {slot.label: self._make_launcher(slot, warm_launch) for slot in self.slots}
+        self._launchers = {
+            slot.label: make_launcher(
+                template, slot, warm_launch, self.base_env, serialization_dir, preload, own_folder=trial_cwd == "trial"
+            )
+            for slot in self.slots
+        }
         self._running: dict[int, TrialRun] = {}
         self._interrupts = 0
         self._last_heartbeat = 0.0
@@ -307,16 +313,6 @@ class StudyRunner:
         if self.accounting is not None and (gpu_hours := self.accounting.stop_reason(self._running.values())):
             return gpu_hours
         return self._source.exhausted_reason(budget) if new_trial else None
-
-    def _make_launcher(self, slot: Slot, warm_launch: bool) -> Launcher:
-        probe = self.template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
-        python_module = split_python_module(probe) if warm_launch else None
-        if python_module is None:
-            return Launcher()
-        module = python_module[0]
-        preload = TRAINER_PRELOADS.get(module, ())
-        log_path = self.serialization_dir / ".workers" / f"{slot.label}.log"
-        return WarmLauncher(module, preload=preload, env={**self.base_env, **slot.env}, log_path=log_path)
 
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Record an outcome that the failure policy has not heard of yet."""

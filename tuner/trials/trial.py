@@ -18,6 +18,7 @@ from tuner.study.objective import Objective
 from tuner.study.records import REASON_OOM, REASON_TAKEN_OVER, TrialOutcome, record_launch
 from tuner.trials.descendants import new_trial_token
 from tuner.trials.launch import ENDING_GRACE_SECONDS, CommandTemplate
+from tuner.trials.params_env import trial_env
 from tuner.trials.slots import Slot
 from tuner.trials.warm import Launcher
 
@@ -148,7 +149,11 @@ class TrialRun:
         self.slot = slot
         self._started_at = time.time()  # before the process starts: the recorded span holds its whole life
         argv = template.render(
-            config=self.config_path, serialization_dir=self.directory, trial_number=self.number, resume=self.resume
+            config=self.config_path,
+            serialization_dir=self.directory,
+            trial_number=self.number,
+            resume=self.resume,
+            params=self.params,
         )
         env = {
             **base_env,
@@ -163,6 +168,7 @@ class TrialRun:
         if self.resume:
             env[contract.ENV_RESUME] = "1"
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env = trial_env(env, self.params)  # TUNER_PARAM_<NAME>, TUNER_PARAMS (tuner.trials.params_env)
         try:
             self.process = launcher.launch(argv, env=env, log_path=self.log_path)
         except OSError as error:

@@ -22,13 +22,16 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.trials.descendants import end_marked_processes
-from tuner.trials.launch import TrialProcess, die_with_parent, signal_group
+from tuner.trials.launch import CommandTemplate, TrialProcess, die_with_parent, signal_group
+from tuner.trials.preloads import framework_preloads, top_level_imports
+from tuner.trials.slots import Slot
+from tuner.trials.worker import TRAINER_PRELOADS
 from tuner.trials.zygote import WORKER_START_TIMEOUT_SECONDS, ForkedWorker, Zygote
 
 LIGHT_PACKAGES = frozenset({*sys.stdlib_module_names, "__future__"})
@@ -39,10 +42,25 @@ class WarmLaunchWarning(UserWarning):
 
 
 class Launcher:
-    """Starts trial processes as plain subprocesses."""
+    """Starts trial processes as plain subprocesses.
+
+    ``in_own_folder`` (``--trial-cwd trial``): each trial runs in its folder (that of its log), with
+    tune's working directory first on ``PYTHONPATH`` so that ``-m my_pkg.train`` is found as before.
+    """
+
+    def __init__(self, *, in_own_folder: bool = False) -> None:
+        self.in_own_folder = in_own_folder
 
     def launch(self, argv: list[str], *, env: Mapping[str, str], log_path: Path) -> Any:
-        return TrialProcess(argv, env=env, log_path=log_path)
+        env, cwd = self._placed(env, log_path)
+        return TrialProcess(argv, env=env, log_path=log_path, cwd=cwd)
+
+    def _placed(self, env: Mapping[str, str], log_path: Path) -> tuple[dict[str, str], Path | None]:
+        """The trial's environment and working directory (None: tune's)."""
+        if not self.in_own_folder:
+            return dict(env), None
+        python_path = os.pathsep.join(filter(None, (os.getcwd(), env.get("PYTHONPATH"))))
+        return {**env, "PYTHONPATH": python_path}, log_path.parent
 
     def close(self) -> None:
         """Release what the launcher holds (nothing, for plain subprocesses)."""
@@ -51,9 +69,18 @@ class Launcher:
 class WarmLauncher(Launcher):
     """One slot's warm worker; replaced when it dies, bypassed when it cannot start."""
 
-    def __init__(self, module: str, *, preload: tuple[str, ...], env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        module: str,
+        *,
+        preload: tuple[str, ...],
+        env: Mapping[str, str],
+        log_path: Path,
+        in_own_folder: bool = False,
+    ) -> None:
+        super().__init__(in_own_folder=in_own_folder)
         self.module = module
-        self.preload = preload
+        self.preload = tuple(dict.fromkeys((*preload, *framework_preloads(module))))
         self.env = dict(env)
         self.log_path = log_path
         self._worker: _Worker | None = None
@@ -78,7 +105,8 @@ class WarmLauncher(Launcher):
             self._worker.close()
             self._worker = None  # crashed or killed: replace it
         try:
-            return self._started_worker().fork(module, args, env=env, log_path=log_path)
+            placed_env, cwd = self._placed(env, log_path)
+            return self._started_worker().fork(module, args, env=placed_env, log_path=log_path, cwd=cwd)
         except (OSError, ValueError, TimeoutError) as error:
             self._broken = True
             warnings.warn(
@@ -107,6 +135,35 @@ class WarmLauncher(Launcher):
         return self._worker
 
 
+def make_launcher(
+    template: CommandTemplate,
+    slot: Slot,
+    warm_launch: bool,
+    base_env: Mapping[str, str],
+    serialization_dir: Path,
+    preload: Sequence[str] = (),
+    *,
+    own_folder: bool = False,
+) -> Launcher:
+    """A slot's launcher: warm for a ``python -m`` command (with ``warm_launch``), plain otherwise.
+
+    A warm worker imports what the bundled trainer needs, ``preload`` (``--preload``) and the
+    framework the trainer module imports (tuner.trials.preloads).
+    """
+    probe = template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
+    python_module = split_python_module(probe) if warm_launch else None
+    if python_module is None:
+        return Launcher(in_own_folder=own_folder)
+    module = python_module[0]
+    return WarmLauncher(
+        module,
+        preload=(*TRAINER_PRELOADS.get(module, ()), *preload),
+        env={**base_env, **slot.env},
+        log_path=serialization_dir / ".workers" / f"{slot.label}.log",
+        in_own_folder=own_folder,
+    )
+
+
 def likely_uses_torch(module: str) -> bool:
     """Whether ``module`` imports torch or any other non-standard package at its top level (read, not run).
 
@@ -114,30 +171,10 @@ def likely_uses_torch(module: str) -> bool:
     only on some paths, or none at all) starts without torch in its worker: its first trials do not
     wait for torch's import; the worker imports torch after the first trial that did.
     """
-    import ast
-    from importlib.machinery import PathFinder
-
-    search: list[str] | None = [os.getcwd(), *sys.path]  # where `python -m` run here looks first
-    spec = None
-    for depth, part in enumerate(module.split(".")):
-        spec = PathFinder.find_spec(part if depth == 0 else f"{'.'.join(module.split('.')[: depth + 1])}", search)
-        if spec is None:
-            return True  # not found where a trial would find it: as if it did
-        search = list(spec.submodule_search_locations or [])
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return True
-    try:
-        tree = ast.parse(Path(spec.origin).read_text())
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-        return True
-    statements = [*tree.body, *(item for node in tree.body if isinstance(node, ast.Try) for item in node.body)]
-    for node in statements:
-        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        if any(name.split(".")[0] not in LIGHT_PACKAGES and name not in ("tuner", "tuner.contract") for name in names):
-            return True
-    return False
+    names = top_level_imports(module)
+    if names is None:
+        return True  # not found where a trial would find it, or not Python source: as if it did
+    return any(name.split(".")[0] not in LIGHT_PACKAGES and name not in ("tuner", "tuner.contract") for name in names)
 
 
 def split_python_module(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -188,11 +225,14 @@ class _Worker:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def fork(self, module: str, args: list[str], *, env: Mapping[str, str], log_path: Path) -> WarmTrialProcess:
+    def fork(
+        self, module: str, args: list[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None
+    ) -> WarmTrialProcess:
         if not self._ready:
             self._expect("ready", timeout=WORKER_START_TIMEOUT_SECONDS)
             self._ready = True
-        request = {"module": module, "args": args, "env": dict(env), "cwd": os.getcwd(), "log": str(log_path)}
+        cwd = cwd or Path.cwd()
+        request = {"module": module, "args": args, "env": dict(env), "cwd": str(cwd), "log": str(log_path)}
         self.stdin.write((json.dumps(request) + "\n").encode())
         self.stdin.flush()
         pid = self._expect("started", timeout=30.0)

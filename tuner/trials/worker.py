@@ -11,7 +11,9 @@ lines: reads ``{"module", "args", "env", "cwd", "log"}`` requests on stdin, answ
 ``{"started": pid}`` and, when that child ends, ``{"exited": pid, "status": code}`` (negative:
 killed by that signal). A child is a fresh trial
 process in all that matters: its own session and process group, its own
-environment, output to its log file, new random seeds; it ends with ``os._exit``.
+environment, output to its log file, new random seeds; when its module ends (returns,
+``sys.exit``, an exception) it waits for its non-daemon threads and runs the ``atexit`` handlers
+registered since the fork, as an interpreter would, then ends with ``os._exit``.
 
 Never imports Optuna and never initialises CUDA: CUDA is initialised only in the trials. The
 warm-up runs torch with one thread (no OpenMP thread pool exists when the workers fork, which
@@ -34,6 +36,8 @@ import socket
 import sys
 import traceback
 from typing import Any
+
+from tuner.trials.child_exit import exit_as_interpreter_does, forget_worker_exit_handlers
 
 # Modules whose import dominates a trial's start: ~2 s for torch here, ~0.85 s for torch._dynamo,
 # which the first torch.optim construction imports.
@@ -268,6 +272,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         _use_thread_count()
+        forget_worker_exit_handlers()
         sys.argv = [request["module"], *request["args"]]
         try:
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -278,6 +283,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         traceback.print_exc()
         code = 1
     finally:
+        exit_as_interpreter_does()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
