@@ -11,6 +11,7 @@ import hashlib
 import math
 import shutil
 import sqlite3
+import time
 import warnings
 from contextlib import closing
 from pathlib import Path
@@ -38,6 +39,16 @@ CHOICES = {
     "word": CategoricalDistribution(["relu", "tanh", "ünïcode"]),
     "mixed": CategoricalDistribution([None, True, False, 0, 1, 2.5, "1", 1.0]),
 }
+
+
+@pytest.fixture(autouse=True)
+def away_from_utc(monkeypatch: pytest.MonkeyPatch):
+    """Local time 3.5 hours behind UTC: stored times are UTC, shown ones local, as Optuna converts them."""
+    monkeypatch.setenv("TZ", "America/St_Johns")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def objective(trial: optuna.Trial) -> float:
@@ -166,12 +177,12 @@ def test_studies_it_does_not_know_are_left_to_optuna(tmp_path):
     url = f"sqlite:///{tmp_path / 'constrained.db'}"
 
     def constrained(trial: optuna.Trial) -> float:
-        trial.set_constraint([trial.suggest_float("a", 0, 1) - 0.5])
+        trial.set_constraint("half", trial.suggest_float("a", 0, 1) - 0.5)
         return trial.params["a"]
 
     study = optuna.create_study(study_name="c", storage=url)
     study.optimize(constrained, n_trials=3)
-    assert all("constraints" in trial.system_attrs for trial in study.trials)
+    assert all("constraints:half" in trial.system_attrs for trial in study.trials)
     assert read(url) is None  # constraints: Optuna picks the best feasible trial
 
 

@@ -34,7 +34,7 @@ ENV_READ_WITH_OPTUNA = "TUNER_READ_WITH_OPTUNA"
 KNOWN_REVISIONS = frozenset({"v3.2.0.a"})  # alembic revisions of Optuna's schema this reader knows
 SCHEMA_VERSION = 12  # Optuna's version_info.schema_version, frozen since alembic took over
 CHUNK = 500  # trial ids per IN (...) list, as SQLAlchemy's selectin loading sends them
-CONSTRAINTS_KEY = "constraints"  # Optuna's system attribute: such a study's best trial is Optuna's to pick
+CONSTRAINTS_KEY = "constraints"  # Optuna's system attribute (and prefix): such a study's best trial is Optuna's
 _FLOATS = {"FloatDistribution", "UniformDistribution", "LogUniformDistribution", "DiscreteUniformDistribution"}
 _INTS = {"IntDistribution", "IntUniformDistribution", "IntLogUniformDistribution"}
 
@@ -185,11 +185,16 @@ def _read(connection: sqlite3.Connection, name: str | None) -> StoredStudy | Non
         )
     ]
     _fill_trials(connection, trials)
-    if any(CONSTRAINTS_KEY in trial.system_attrs for trial in trials):
+    if any(_constrained(trial) for trial in trials):
         return None  # constrained: Optuna picks the best feasible trial
     study._trials = sorted(trials, key=lambda trial: trial.number)  # as Optuna's cached storage orders them
     study._best = _best_trial(connection, study, {trial._trial_id: trial for trial in trials})
     return study
+
+
+def _constrained(trial: StoredTrial) -> bool:
+    """Whether the trial has constraint values (Optuna's old key, or its ``constraints:<name>`` keys)."""
+    return any(key == CONSTRAINTS_KEY or key.startswith(CONSTRAINTS_KEY + ":") for key in trial.system_attrs)
 
 
 def _check_schema(connection: sqlite3.Connection) -> None:
