@@ -34,7 +34,11 @@ FLOATS = {
     "log": FloatDistribution(1e-5, 1.0, log=True),
     "step": FloatDistribution(0.0, 1.0, step=0.125),
 }
-INTS = {"i": IntDistribution(-3, 40), "ilog": IntDistribution(1, 1024, log=True), "istep": IntDistribution(0, 60, step=4)}
+INTS = {
+    "i": IntDistribution(-3, 40),
+    "ilog": IntDistribution(1, 1024, log=True),
+    "istep": IntDistribution(0, 60, step=4),
+}
 CHOICES = {
     "word": CategoricalDistribution(["relu", "tanh", "ünïcode"]),
     "mixed": CategoricalDistribution([None, True, False, 0, 1, 2.5, "1", 1.0]),
@@ -60,7 +64,7 @@ def objective(trial: optuna.Trial) -> float:
     mixed = trial.suggest_categorical("mixed", [None, True, False, 0, 1, 2.5, "1", 1.0])
     if word == "relu":  # conditional parameters
         x += trial.suggest_float("relu_slope", 0.0, 0.3)
-    trial.set_user_attr("nested", {"list": [1, 2.5, None, {"deep": ["x", True]}], "text": "ä\n\"q\"", "mixed": mixed})
+    trial.set_user_attr("nested", {"list": [1, 2.5, None, {"deep": ["x", True]}], "text": 'ä\n"q"', "mixed": mixed})
     trial.set_user_attr("number", trial.number)
     trial.storage.set_trial_system_attr(trial._trial_id, "tag", {"n": [trial.number]})
     for step, value in enumerate([x, math.nan, math.inf, -math.inf, x / 2]):
@@ -75,7 +79,9 @@ def objective(trial: optuna.Trial) -> float:
 def build(path: Path, direction: str = "maximize", trials: int = 30) -> str:
     url = f"sqlite:///{path}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="every-kind", storage=url, direction=direction, sampler=optuna.samplers.RandomSampler(seed=3))
+    study = optuna.create_study(
+        study_name="every-kind", storage=url, direction=direction, sampler=optuna.samplers.RandomSampler(seed=3)
+    )
     study.set_user_attr("search_space", {"nested": [1, {"a": None}]})
     study.set_user_attr("config_snapshot:abc", {"entry": "c.jsonnet", "files": {"c.jsonnet": "{}"}})
     study._storage.set_study_system_attr(study._study_id, "note", "kept")
@@ -129,7 +135,9 @@ def test_the_reader_yields_exactly_what_optuna_yields(tmp_path, direction):
         [d.name for d in expected.directions],
     )
     assert repr(list(fast.user_attrs.items())) == repr(list(expected.user_attrs.items()))
-    assert repr(list(fast.system_attrs.items())) == repr(list(expected._storage.get_study_system_attrs(expected._study_id).items()))
+    assert repr(list(fast.system_attrs.items())) == repr(
+        list(expected._storage.get_study_system_attrs(expected._study_id).items())
+    )
     mine, theirs = fast.get_trials(deepcopy=False), expected.get_trials(deepcopy=False)
     assert [shown(trial) for trial in mine] == [shown(trial) for trial in theirs]
     assert [trial.distributions for trial in mine] == [trial.distributions for trial in theirs]
@@ -145,9 +153,11 @@ def test_a_study_without_complete_trials_has_no_best_trial_either_way(tmp_path):
     study = optuna.create_study(study_name="empty", storage=url)
     study.ask()
     with pytest.raises(ValueError):
-        optuna.load_study(study_name="empty", storage=url).best_trial
+        _ = optuna.load_study(study_name="empty", storage=url).best_trial
+    fast = read(url)
+    assert fast is not None
     with pytest.raises(ValueError):
-        read(url).best_trial  # type: ignore[union-attr]
+        _ = fast.best_trial
 
 
 def test_reading_changes_nothing_in_the_file(tmp_path):
@@ -165,7 +175,9 @@ def test_a_study_is_chosen_by_name_and_ambiguity_is_left_to_optuna(tmp_path):
     assert read(url, "missing") is None  # Optuna's way says "did you mean"
     other = read(url, "other")
     assert other is not None and [t.number for t in other.trials] == [0, 1]
-    assert repr([t.params for t in other.trials]) == repr([t.params for t in optuna.load_study(study_name="other", storage=url).trials])
+    assert repr([t.params for t in other.trials]) == repr(
+        [t.params for t in optuna.load_study(study_name="other", storage=url).trials]
+    )
 
 
 def test_studies_it_does_not_know_are_left_to_optuna(tmp_path):
@@ -189,7 +201,10 @@ def test_studies_it_does_not_know_are_left_to_optuna(tmp_path):
 def test_another_schema_revision_is_left_to_optuna(tmp_path):
     url = build(tmp_path / "s.db", trials=2)
     optuna.storages.RDBStorage(url).engine.dispose()
-    for statement in ("UPDATE alembic_version SET version_num = 'v9.9.9.z'", "UPDATE version_info SET schema_version = 13"):
+    for statement in (
+        "UPDATE alembic_version SET version_num = 'v9.9.9.z'",
+        "UPDATE version_info SET schema_version = 13",
+    ):
         copy = tmp_path / "copy.db"
         shutil.copyfile(tmp_path / "s.db", copy)
         with closing(sqlite3.connect(copy)) as connection:
@@ -202,7 +217,7 @@ def test_an_unknown_distribution_or_value_type_is_left_to_optuna(tmp_path):
     url = build(tmp_path / "s.db", trials=2)
     optuna.storages.RDBStorage(url).engine.dispose()
     for statement in (
-        "UPDATE trial_params SET distribution_json = '{\"name\": \"NewDistribution\", \"attributes\": {}}'",
+        'UPDATE trial_params SET distribution_json = \'{"name": "NewDistribution", "attributes": {}}\'',
         "UPDATE trial_values SET value_type = 'COMPLEX'",
         "UPDATE trial_values SET objective = 1",
     ):

@@ -107,7 +107,7 @@ class StoredStudy:
 
     def __init__(self, name: str, study_id: int, direction: str) -> None:
         self.study_name = name
-        self._study_id = study_id
+        self.study_id = study_id
         self.direction = StudyDirection[direction]
         self.user_attrs: dict[str, Any] = {}
         self.system_attrs: dict[str, Any] = {}
@@ -246,7 +246,9 @@ def _fill_trials(connection: sqlite3.Connection, trials: list[StoredTrial]) -> N
             trial.params[name] = _external_value(decoded, distribution, value)
             trial._distribution_json[name] = distribution
         for table, target in (("trial_user_attributes", "user_attrs"), ("trial_system_attributes", "system_attrs")):
-            for trial_id, key, value in connection.execute(query.format('"key", value_json', table, table, marks), chunk):
+            for trial_id, key, value in connection.execute(
+                query.format('"key", value_json', table, table, marks), chunk
+            ):
                 getattr(by_id[trial_id], target)[key] = json.loads(value)
         table = "trial_intermediate_values"
         columns = "step, intermediate_value, intermediate_value_type"
@@ -307,7 +309,9 @@ def _stored_float(value: float | None, kind: str, *, nan: bool) -> float:
     raise Unreadable(f"stored value {value!r} of type {kind!r}")
 
 
-def _best_trial(connection: sqlite3.Connection, study: StoredStudy, by_id: dict[int, StoredTrial]) -> StoredTrial | None:
+def _best_trial(
+    connection: sqlite3.Connection, study: StoredStudy, by_id: dict[int, StoredTrial]
+) -> StoredTrial | None:
     """The best trial by the query Optuna's storage sends (ties fall as they fall there)."""
     order = "DESC" if study.direction == StudyDirection.MAXIMIZE else "ASC"
     rows = connection.execute(
@@ -315,7 +319,7 @@ def _best_trial(connection: sqlite3.Connection, study: StoredStudy, by_id: dict[
         "WHERE trials.study_id = ? AND trials.state = ? AND trial_values.objective = ? "
         "ORDER BY CASE WHEN (trial_values.value_type = ?) THEN ? WHEN (trial_values.value_type = ?) THEN ? "
         f"WHEN (trial_values.value_type = ?) THEN ? END {order}, trial_values.value {order} LIMIT ? OFFSET ?",
-        (study._study_id, "COMPLETE", 0, "INF_NEG", -1, "FINITE", 0, "INF_POS", 1, 1, 0),
+        (study.study_id, "COMPLETE", 0, "INF_NEG", -1, "FINITE", 0, "INF_POS", 1, 1, 0),
     ).fetchall()
     return by_id[rows[0][0]] if rows else None
 

@@ -24,8 +24,8 @@ from tuner.study.objective import Objective
 from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.accounting import TrialAccounting
-from tuner.trials.best_watch import BestWatch
 from tuner.trials.asking import TrialSource, study_full_reason
+from tuner.trials.best_watch import BestWatch
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate, terminate_all, wait_for_exit
