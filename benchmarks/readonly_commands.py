@@ -4,8 +4,10 @@ Builds one SQLite study of --trials trials once (a real `tune` run: warm launch 
 sleeper trainer, 3 parameters, 2 epochs of learning curve each, a few failures), then times each
 command as a user runs it, ``python -m tuner ...`` in a fresh interpreter, --repeats times, the
 commands interleaved. ``python -c pass`` is timed beside them: the interpreter's own start, the floor.
+``--with-optuna`` also times each command with ``TUNER_READ_WITH_OPTUNA=1`` (the study read through
+Optuna, as before the fast SQLite reader), interleaved with the others.
 Goal: each read-only command <= 0.4 s (median). Run from the repository root:
-    python benchmarks/readonly_commands.py --trials 500 --repeats 5 [--keep DIR]
+    python benchmarks/readonly_commands.py --trials 500 --repeats 5 [--keep DIR] [--with-optuna]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV_READ_WITH_OPTUNA = "TUNER_READ_WITH_OPTUNA"  # tuner.study.sqlite_reader: read through Optuna instead
 CONFIG = (
     "{lr: std.parseJson(std.extVar('lr')), layers: std.parseJson(std.extVar('layers')), "
     "act: std.extVar('act'), x: self.lr * self.layers, duration: 0, trainer: {validation_metric: '+accuracy'}}"
@@ -57,9 +60,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
-def time_once(work: Path, argv: list[str]) -> float:
+def time_once(work: Path, argv: list[str], extra_env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, check=False, cwd=work, env=_env(), capture_output=True, text=True)
+    env = {**_env(), **(extra_env or {})}
+    done = subprocess.run(argv, check=False, cwd=work, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv[1:])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
@@ -71,6 +75,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="build the study here (reused when it already has tune.db)")
+    parser.add_argument(
+        "--with-optuna", action="store_true", help=f"also time each command with {ENV_READ_WITH_OPTUNA}=1"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = args.keep or Path(folder)
@@ -79,17 +86,22 @@ def main() -> None:
             started = time.perf_counter()
             build_study(work, args.trials)
             print(f"built a {args.trials}-trial study in {time.perf_counter() - started:.1f} s")
-        times: dict[str, list[float]] = {label: [] for label in COMMANDS}
-        for label, argv in COMMANDS.items():
-            time_once(work, argv)  # once unmeasured: the page cache and __pycache__ as a user has them
-        for _ in range(args.repeats):
+        runs = {label: (argv, None) for label, argv in COMMANDS.items()}
+        if args.with_optuna:  # the same commands through Optuna (the fast reader's fallback), interleaved
             for label, argv in COMMANDS.items():
-                times[label].append(time_once(work, argv))
+                if argv[1:3] == ["-m", "tuner"] and "--version" not in argv:
+                    runs[f"{label} [optuna]"] = (argv, {ENV_READ_WITH_OPTUNA: "1"})
+        times: dict[str, list[float]] = {label: [] for label in runs}
+        for label, (argv, extra) in runs.items():
+            time_once(work, argv, extra)  # once unmeasured: the page cache and __pycache__ as a user has them
+        for _ in range(args.repeats):
+            for label, (argv, extra) in runs.items():
+                times[label].append(time_once(work, argv, extra))
     load = os.getloadavg()[0]
     print(json.dumps({"trials": args.trials, "repeats": args.repeats, "load_average_1min": round(load, 2)}))
-    print(f"{'command':28s} {'median s':>9s} {'min-max s':>13s}")
+    print(f"{'command':37s} {'median s':>9s} {'min-max s':>13s}")
     for label, values in times.items():
-        print(f"{label:28s} {statistics.median(values):9.3f} {min(values):6.3f}-{max(values):<6.3f}")
+        print(f"{label:37s} {statistics.median(values):9.3f} {min(values):6.3f}-{max(values):<6.3f}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Read-only commands load only what they need: no torch, no live view, no plotting, no trial machinery."""
+"""Read-only commands load only what they need: no torch, no live view, no plotting, no trial machinery;
+on a SQLite study not even Optuna (the fast reader, tuner.study.sqlite_reader)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,7 +17,12 @@ from tuner.cli import main
 try:
     main(sys.argv[1:], prog_name="tune", standalone_mode=False)
 finally:
-    stats = {p: open(f"/proc/{p}/stat").read() for p in os.listdir("/proc") if p.isdigit()}
+    stats = {}
+    for p in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            stats[p] = open(f"/proc/{p}/stat").read()
+        except OSError:
+            pass  # another program's process, gone meanwhile
     children = [p for p, stat in stats.items() if stat.rsplit(")", 1)[1].split()[1] == str(os.getpid())]
     sys.stderr.write("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "children": children}) + "\\n")
 """
@@ -45,8 +52,11 @@ def finished_study(study_files, tune_cli, quadratic_command):
     assert result.exit_code == 0, result.output
 
 
-def loaded_by(*command: str) -> tuple[set[str], list[str]]:
-    done = subprocess.run([sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=False)
+def loaded_by(*command: str, env: dict[str, str] | None = None) -> tuple[set[str], list[str]]:
+    environment = {**os.environ, **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=False, env=environment
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     probe = json.loads(done.stderr.rsplit("PROBE ", 1)[1])
     return set(probe["modules"]), probe["children"]
@@ -74,3 +84,23 @@ def test_show_trials_starts_no_jsonnet_engine(finished_study, command):
     modules, children = loaded_by(*command)
     assert not {"_jsonnet", "_gojsonnet", "rjsonnet"} & modules
     assert children == []  # no render process (dump-best and export render: they start one)
+
+
+READ_ONLY = [
+    ["show-trials"],
+    ["show-trials", "--format", "csv"],
+    ["show-trials", "--top", "2"],
+    ["show-trials", "--trial", "1"],
+    ["dump-best", "-o", "best.json"],
+    ["dump-best", "--trial", "0", "-o", "t0.json"],
+    ["export", "--no-plots", "-o", "exported"],
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_a_read_only_command_reads_a_sqlite_study_without_optuna(finished_study, command):
+    modules, _ = loaded_by(*command)
+    assert not {name.split(".")[0] for name in modules} & {"optuna", "sqlalchemy", "alembic", "numpy"}
+    # Through Optuna on request (the fast reader's fallback): the probe sees Optuna then.
+    modules, _ = loaded_by(*command, env={"TUNER_READ_WITH_OPTUNA": "1"})
+    assert {"optuna", "sqlalchemy"} <= modules

@@ -60,8 +60,6 @@ OPTIONAL_COLUMNS = ("gpus", "gpu_seconds", "peak_gpu_memory_mb", "disk_bytes")
 
 def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     """Trial ``number`` (which must have completed), or the best trial."""
-    import optuna
-
     if number is None:
         try:
             return study.best_trial
@@ -70,7 +68,7 @@ def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
     trials = [trial for trial in study.get_trials(deepcopy=False) if trial.number == number]
     if not trials:
         raise StudyError(f"study '{study.study_name}' has no trial {number} (it has {len(study.trials)} trials)")
-    if trials[0].state != optuna.trial.TrialState.COMPLETE:
+    if trials[0].state.name != "COMPLETE":
         raise StudyError(f"trial {number} of study '{study.study_name}' did not complete ({trials[0].state.name})")
     return trials[0]
 

@@ -21,10 +21,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 PLOT_KINDS = tuple(KINDS)
 
 
-def _load(storage: str | None, study_name: str | None) -> Any:
+def _load(storage: str | None, study_name: str | None, *, fast: bool = False) -> Any:
     from tuner.cli.common import load_study
 
-    return load_study(storage, study_name)
+    return load_study(storage, study_name, fast=fast)
 
 
 @click.command("plot")
@@ -145,8 +145,8 @@ def show_trials_command(
     from tuner.display.trials import render_trial_detail, render_trials
 
     out = consoles(output_format)
-    with user_errors(out.messages):
-        study = _load(storage, study_name)
+    with user_errors(out.messages, optuna_later=True):
+        study = _load(storage, study_name, fast=True)
         if trial_number is not None:
             if output_format == "csv":
                 raise click.BadParameter("one trial is shown as table or json", param_hint="--format")
@@ -177,8 +177,8 @@ def export_command(
     from tuner.analysis.export import export_study
 
     console = message_console()
-    with user_errors(console):
-        study = _load(storage, study_name)
+    with user_errors(console, optuna_later=True):
+        study = _load(storage, study_name, fast=no_plots)  # plots need Optuna's study
         result = export_study(
             study,
             directory=output_dir,

@@ -106,11 +106,40 @@ def storage_options(function: F) -> F:
     return click.option("--storage", help="Optuna storage URL (default: sqlite:///tune.db here).")(function)
 
 
-def load_study(storage: str | None, study_name: str | None) -> Any:
+def load_study(storage: str | None, study_name: str | None, *, fast: bool = False) -> Any:
+    """The stored study, read-only. ``fast``: for a command that only reads the study's trials and attributes,
+    a SQLite study is read without Optuna where :mod:`tuner.study.sqlite_reader` knows its schema (a
+    :class:`~tuner.study.sqlite_reader.StoredStudy`); otherwise, and for every other storage, Optuna's study."""
     from tuner.study.storage import default_storage_url, load_existing_study, open_storage
 
     url = storage or default_storage_url()
+    study = _read_without_optuna(url, study_name) if fast else None
+    if study is not None:
+        return study
+    quiet_optuna()
     return load_existing_study(open_storage(url, must_exist=True, read_only=True), study_name, url)
+
+
+def _read_without_optuna(url: str, study_name: str | None) -> Any:
+    """The study through the fast reader, the file checked as Optuna's way checks it; None to take Optuna's way."""
+    from tuner.study import sqlite_reader
+    from tuner.study.sqlite_files import check_sqlite_file, read_uri
+
+    path = sqlite_reader.sqlite_file(url)
+    if path is None or not sqlite_reader.read_only_enabled() or not path.is_file():
+        return None  # Optuna's way says what is wrong with a missing file
+    uri = read_uri(path)
+    check_sqlite_file(path, uri)  # an unsound file: the same error as Optuna's way gives
+    return sqlite_reader.read_study(uri, study_name)
+
+
+def quiet_optuna() -> None:
+    """Optuna's log at warnings only, and its experimental-feature warnings ignored (in the
+    :func:`user_errors` block, whose warning filters end with it)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def parse_ext_vars(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -124,11 +153,12 @@ def parse_ext_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @contextmanager
-def user_errors(console: Console) -> Iterator[None]:
-    """Show warnings as one line each, and turn user errors into ``Error: ...`` with exit 2."""
-    import optuna
+def user_errors(console: Console, *, optuna_later: bool = False) -> Iterator[None]:
+    """Show warnings as one line each, and turn user errors into ``Error: ...`` with exit 2.
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ``optuna_later``: a command that may not need Optuna at all; :func:`load_study` quiets it where it is
+    imported (the read-only commands).
+    """
 
     def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
         console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
@@ -136,7 +166,8 @@ def user_errors(console: Console) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.filterwarnings("always", module="tuner")
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        if not optuna_later:
+            quiet_optuna()
         warnings.showwarning = show
         try:
             yield

@@ -302,8 +302,8 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
     from tuner.study.records import write_trial_config
 
     console = message_console()
-    with user_errors(console):
-        study = load_study(storage, study_name)
+    with user_errors(console, optuna_later=True):
+        study = load_study(storage, study_name, fast=True)
         trial = select_trial(study, trial_number)
         path = write_trial_config(study, trial, Path(output))
         script = write_best_command_if_no_config(study, trial, path)  # a study without a config: its command

@@ -66,11 +66,12 @@ class TrialArtifacts:
         self.store = artifact_store(results_dir)
         self.with_weights = with_weights
 
-    def register(self, trial: optuna.Trial, directory: Path) -> list[str]:
-        """Upload the trial's files that exist; their artifact ids."""
+    def register(self, trial: optuna.Trial, directory: Path, *, config: bool = True) -> list[str]:
+        """Upload the trial's files that exist; their artifact ids. ``config=False``: all but the config
+        (uploaded at launch already, see :meth:`register_config`)."""
         from optuna.artifacts import upload_artifact
 
-        names = [contract.CONFIG_FILE_NAME, contract.LOG_FILE_NAME]
+        names = [contract.CONFIG_FILE_NAME, contract.LOG_FILE_NAME] if config else [contract.LOG_FILE_NAME]
         if self.with_weights:
             weights = contract.declared_files(directory).weights
             names += list(weights)
@@ -90,3 +91,14 @@ class TrialArtifacts:
             except OSError:
                 pass  # a copy for the dashboard is not worth a study: the file stays in the trial folder
         return ids
+
+    def register_config(self, trial: optuna.Trial, directory: Path) -> list[str]:
+        """Upload the trial's rendered config as soon as it runs (it does not change after the launch), so that
+        the upload is made while the trial runs rather than between one trial's end and the next one's start."""
+        from optuna.artifacts import upload_artifact
+
+        path = directory / contract.CONFIG_FILE_NAME
+        try:
+            return [upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)]
+        except OSError:
+            return []  # as in register: the file stays in the trial folder

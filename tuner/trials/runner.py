@@ -25,6 +25,7 @@ from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutc
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.accounting import TrialAccounting
 from tuner.trials.asking import TrialSource, study_full_reason
+from tuner.trials.best_watch import BestWatch
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
 from tuner.trials.launch import TERMINATE_GRACE_SECONDS, CommandTemplate, terminate_all, wait_for_exit
@@ -104,6 +105,7 @@ class StudyRunner:
         self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
         self._retries = Retries(study, self.slots, max_retries)
         self.grace = grace  # seconds between SIGTERM and SIGKILL for trials ended by an interrupt
+        self._best = BestWatch(study)
 
     def run(self, budget: Budget) -> RunSummary:
         """Run trials until the budget is spent, the grid is exhausted, or an interrupt."""
@@ -251,6 +253,8 @@ class StudyRunner:
             return
         if self.heartbeat_interval is not None:
             record_heartbeat(self.study, run.trial)
+        if self.accounting is not None:
+            self.accounting.after_launch(run)  # while the trial runs: less between its end and the next start
         if self.observer:
             self.observer.trial_started(run)
         self._running[run.number] = run
@@ -350,10 +354,7 @@ class StudyRunner:
             self.observer.stopping(f"trial {run.number} {REASON_TAKEN_OVER}; its process was ended")
 
     def _is_best(self, frozen: optuna.trial.FrozenTrial) -> bool:
-        try:
-            return self.study.best_trial.number == frozen.number
-        except ValueError:
-            return False
+        return self._best.is_best(frozen)  # the storage is asked only when it may be
 
     def _beat(self) -> None:
         """Tell the storage that the running trials' owner is alive (RDB heartbeat)."""
