@@ -22,6 +22,7 @@ from tuner.cli.common import (
     storage_options,
     user_errors,
 )
+from tuner.cli.options_search import search_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ class KeepCheckpoints(click.ParamType):
     show_default=True,
     help="Whose declared weights stay: best, top-K, all or none (best_model/ always has the best's).",
 )
+@search_options  # warm starts and stopping rules (README "Warm starts and stopping")
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
 

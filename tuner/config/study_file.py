@@ -51,6 +51,12 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "grace": _NUMBER,
     "keep_checkpoints": _TEXT,
     "warm_launch": _BOOL,
+    "enqueue": (str, list, dict),
+    "warm_start_from": _TEXT,
+    "warm_start_storage": _TEXT,
+    "patience": _INT,
+    "target": _NUMBER,
+    "terminator": _BOOL,
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
     "sampler": _TEXT,
@@ -139,6 +145,8 @@ def _resolve_paths(kwargs: dict[str, Any], base_dir: Path) -> None:
     for key in ("config", "search_space"):
         if is_path(kwargs.get(key)):
             kwargs[key] = str(base_dir / kwargs[key])
+    if isinstance(kwargs.get("enqueue"), str):
+        kwargs["enqueue"] = str(base_dir / kwargs["enqueue"])
     if kwargs.get("serialization_dir"):
         kwargs["serialization_dir"] = str(base_dir / kwargs["serialization_dir"])
     storage = kwargs.get("storage")

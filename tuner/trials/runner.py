@@ -304,7 +304,7 @@ class StudyRunner:
             return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
         if self.accounting is not None and (gpu_hours := self.accounting.stop_reason(self._running.values())):
             return gpu_hours
-        return self._source.exhausted_reason(budget) if new_trial else None
+        return budget.stop_rule_reason() or (self._source.exhausted_reason(budget) if new_trial else None)
 
     def _make_launcher(self, slot: Slot, warm_launch: bool) -> Launcher:
         probe = self.template.render(config=Path("config.json"), serialization_dir=Path("."), trial_number=0)
