@@ -11,18 +11,15 @@ The rules are judged once when the run starts and again after each trial it comp
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tuner.errors import OptionError
 from tuner.study.records import ATTR_WARM_START_FROM
+from tuner.trials.terminator import TerminatorWatch
 
 if TYPE_CHECKING:
     import optuna
-
-# Optuna's Terminator does not judge before this many complete trials (its own default).
-TERMINATOR_MIN_TRIALS = 20
 
 
 def check_stop_rules(patience: int | None, target: float | None, terminator: bool, *, multi_objective: bool) -> None:
@@ -71,9 +68,10 @@ class StopRules:
         self.study = study
         self.patience = patience
         self.target = target
-        self.terminator = _Terminator(seed) if terminator else None
+        self.terminator = TerminatorWatch(seed) if terminator else None
         self.on_status: Callable[[str], None] | None = None  # the live view: the Terminator's latest figures
-        self._reason: str | None = None
+        self._reason: str | None = None  # --target's or --patience's
+        self._terminator_reason: str | None = None
         self._judged_at = -1  # complete trials when last judged
 
     def trial_finished(self, trial: optuna.trial.FrozenTrial, outcome: object) -> None:
@@ -82,22 +80,32 @@ class StopRules:
             self.judge()
 
     def stop_reason(self) -> str | None:
-        """Why no new trial should start, as of the last judgement."""
-        return self._reason
+        """Why no new trial should start, as of the last judgement (and the Terminator's latest answer)."""
+        if self.terminator is not None and (answer := self.terminator.take(self.study)) is not None:
+            self._terminator_reason, status = answer
+            if self.on_status is not None:
+                self.on_status(status)
+        return self._reason or self._terminator_reason
 
     def judge(self) -> None:
-        """Judge the rules on the stored trials (a no-op when no trial completed since the last time)."""
+        """Judge the rules on the stored trials (a no-op when no trial completed since the last time).
+
+        The Terminator (seconds of Gaussian-process fits) answers in the background, except the first
+        time: a resumed study it would stop starts no trial.
+        """
         import optuna
 
         complete = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if len(complete) == self._judged_at:
             return
-        self._judged_at = len(complete)
+        first, self._judged_at = self._judged_at < 0, len(complete)
         own = sorted(
             (trial for trial in complete if ATTR_WARM_START_FROM not in trial.user_attrs),
             key=lambda trial: (trial.datetime_complete is None, trial.datetime_complete, trial.number),
         )
-        self._reason = self._target_reason(own) or self._patience_reason(own, complete) or self._terminator_reason()
+        self._reason = self._target_reason(own) or self._patience_reason(own, complete)
+        if self.terminator is not None:
+            self.terminator.request(self.study, wait=first)
 
     def _target_reason(self, own: list[optuna.trial.FrozenTrial]) -> str | None:
         if self.target is None:
@@ -131,74 +139,3 @@ class StopRules:
         if improved:
             return None
         return f"--patience {self.patience}: no better value {which} than trial {best.number}'s {best.value:.6g}"
-
-    def _terminator_reason(self) -> str | None:
-        if self.terminator is None:
-            return None
-        stop, status = self.terminator.judge(self.study)
-        if self.on_status is not None:
-            self.on_status(status)
-        return stop
-
-
-class _Terminator:
-    """Optuna's Terminator with the regret bound as the room left for improvement and, since tune's trials
-    report no cross-validation scores, Optuna's ``MedianErrorEvaluator`` as the error it is compared to.
-
-    ``Terminator.should_terminate`` does not return the two figures it compares; the evaluators passed to
-    it keep them, so that the live view can show them.
-    """
-
-    def __init__(self, seed: int | None) -> None:
-        import optuna
-        from optuna.terminator import MedianErrorEvaluator, RegretBoundEvaluator, Terminator
-
-        with warnings.catch_warnings():
-            # optuna.terminator is deprecated in Optuna 5 (to leave for OptunaHub in 6) and partly experimental.
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            regret = _Recorded(RegretBoundEvaluator(seed=seed))
-            error = _Recorded(MedianErrorEvaluator(regret.evaluator))
-            self.regret, self.error = regret, error
-            self.terminator = Terminator(
-                improvement_evaluator=regret, error_evaluator=error, min_n_trials=TERMINATOR_MIN_TRIALS
-            )
-
-    def judge(self, study: optuna.Study) -> tuple[str | None, str]:
-        """(why to stop or None, the figures for the live view)."""
-        import optuna
-
-        self.regret.value = self.error.value = None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                stop = self.terminator.should_terminate(study)
-        except Exception as error:  # noqa: BLE001 - the GP fit can fail on odd spaces; the study goes on
-            return None, f"terminator: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        if self.regret.value is None:
-            return None, f"terminator: waits for {TERMINATOR_MIN_TRIALS} complete trials"
-        regret, error = self.regret.value, self.error.value
-        shown = f"regret bound {regret:.3g} vs error {_show_error(error)}"
-        if not stop:
-            return None, shown
-        return (
-            f"--terminator: the regret bound {regret:.3g} fell below the error {error:.3g} (Optuna's Terminator)",
-            shown,
-        )
-
-
-def _show_error(error: float | None) -> str:
-    """MedianErrorEvaluator answers a tiny negative number until it has its 30 initial trials."""
-    return "(after 30 complete trials)" if error is None or error < 0 else f"{error:.3g}"
-
-
-class _Recorded:
-    """An Optuna evaluator that keeps the last value it returned."""
-
-    def __init__(self, evaluator: object) -> None:
-        self.evaluator = evaluator
-        self.value: float | None = None
-
-    def evaluate(self, trials: list[optuna.trial.FrozenTrial], study_direction: optuna.study.StudyDirection) -> float:
-        self.value = float(self.evaluator.evaluate(trials, study_direction))  # type: ignore[attr-defined]
-        return self.value
