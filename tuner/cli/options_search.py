@@ -12,6 +12,13 @@ from tuner.cli.common import AtLeast, Finite
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _AnyFinite(Finite):
+    """Any finite number; the help shows no range (a range without bounds reads ``x<=None``)."""
+
+    def _describe_range(self) -> str:
+        return ""
+
+
 def search_options(function: F) -> F:
     """--enqueue, --warm-start-from, --warm-start-storage, --patience, --target and --terminator."""
     options = [
@@ -36,11 +43,13 @@ def search_options(function: F) -> F:
         click.option(
             "--patience",
             type=AtLeast(1),
+            metavar="N",
             help="Stop starting trials when the last N completed trials found no better value (earlier runs included).",
         ),
         click.option(
             "--target",
-            type=Finite(),
+            type=_AnyFinite(),
+            metavar="VALUE",
             help="Stop starting trials once a trial reaches this value (at least it to maximize, at most to minimize).",
         ),
         click.option(

@@ -173,6 +173,6 @@ def seed_study(study: optuna.Study, warm_start: WarmStart | None, enqueue: Seque
         )
     if enqueue:
         queued, before = enqueue_trials(study, enqueue)
-        earlier = f" ({before} enqueued by an earlier run, not again)" if before else ""
+        earlier = f" ({before} already enqueued, not again)" if before else ""
         lines.append(f"Enqueued {queued} trial{'' if queued == 1 else 's'} to run first{earlier}.")
     return lines
