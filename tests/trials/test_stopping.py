@@ -8,6 +8,7 @@ import optuna
 import pytest
 from rich.console import Console
 
+from tests.conftest import wait_for
 from tuner.display.progress import TuneDisplay
 from tuner.errors import OptionError
 from tuner.study.records import ATTR_WARM_START_FROM, ATTR_WARM_START_TRIAL
@@ -157,6 +158,19 @@ def test_the_terminator_stops_a_study_with_nothing_left_to_find():
     assert reason is not None and reason.startswith("--terminator: the regret bound")
     assert "fell below the error" in reason
     assert statuses and statuses[-1].startswith("regret bound ") and " vs error " in statuses[-1]
+
+
+def test_later_judgements_of_the_terminator_come_in_the_background():
+    statuses: list[str] = []
+    study = step_study(19)
+    rules = stop_rules(study, patience=None, target=None, terminator=True, on_status=statuses.append)
+    assert rules.stop_reason() is None
+    assert statuses == ["terminator: waits for 20 complete trials"]
+    study.optimize(lambda trial: float(trial.suggest_float("x", 0.0, 1.0) > 0.1), n_trials=2)
+    rules.judge()  # returns at once; the answer is picked up by a later stop_reason()
+    rules.judge()  # nothing completed since: no second request
+    wait_for(lambda: rules.stop_reason() is None and len(statuses) == 2, "the terminator's background answer")
+    assert statuses[1].startswith("regret bound ") and statuses[1].endswith("vs error (after 30 complete trials)")
 
 
 def test_the_live_view_shows_the_terminator_figures():
