@@ -168,6 +168,12 @@ def tune(
     metrics_file: str | None = None,
     trial_cwd: str = "tune",  # scripts that take flags: "trial" runs each trial in its folder
     preload: Sequence[str] = (),  # modules warm workers import before forking (--preload)
+    enqueue: str | os.PathLike[str] | list[dict[str, Any]] | None = None,
+    warm_start_from: str | None = None,
+    warm_start_storage: str | None = None,
+    patience: int | None = None,
+    target: float | None = None,
+    terminator: bool = False,
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -245,6 +251,7 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
     remember_trial_cwd(study, plan.trial_cwd)  # dump-best's best_command.sh runs the best trial where it ran
     _announce(console, study, resumed, plan)
     _recover_stale_trials(console, study, plan.max_retries)
+    plan.seed_study(study, console)  # --warm-start-from, --enqueue
     return study
 
 
@@ -270,6 +277,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
             budget=budget,
             best=_best_trial(study),  # a resumed study shows its best from the start
         )
+        plan.start_stop_rules(study, budget, display)  # --patience, --target, --terminator
         with display:
             runner.observer = display
             _watch_gpus(plan, runner, display)

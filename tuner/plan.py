@@ -37,7 +37,10 @@ if TYPE_CHECKING:
     import optuna
     from rich.console import Console
 
+    from tuner.display.progress import TuneDisplay
     from tuner.space.parameters import SearchSpace
+    from tuner.study.warm_start import WarmStart
+    from tuner.trials.budget import Budget
 
 DEFAULT_RESULTS_DIR = "results"
 
@@ -76,6 +79,31 @@ class TunePlan:
     # Scripts that take flags (README "Scripts that take flags"): where trials run; what warm workers import
     trial_cwd: str = "tune"
     preload: tuple[str, ...] = ()
+    # Warm starts and stopping (README "Warm starts and stopping"): parameter values to run first, checked;
+    # the earlier study's trials to add; the stop rules.
+    enqueue: tuple[dict[str, Any], ...] = ()
+    warm_start: WarmStart | None = None
+    patience: int | None = None
+    target: float | None = None
+    terminator: bool = False
+
+    def seed_study(self, study: optuna.Study, console: Console) -> None:
+        """Add the warm start's trials and queue the enqueued ones (each once), and say so."""
+        from tuner.study.warm_start import seed_study
+
+        for line in seed_study(study, self.warm_start, self.enqueue):
+            console.print(line, highlight=False)
+
+    def start_stop_rules(self, study: optuna.Study, budget: Budget, display: TuneDisplay) -> None:
+        """Judge the stop rules on the stored trials, and again as each trial of this run completes."""
+        from tuner.trials.stopping import stop_rules
+
+        rules = stop_rules(
+            study, patience=self.patience, target=self.target, terminator=self.terminator, on_status=display.stop_status
+        )
+        if rules is not None:
+            budget.stop_rules = rules
+            display.after_trial = rules.trial_finished
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:
@@ -124,7 +152,47 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
         keep_checkpoints=parse_keep(arguments.get("keep_checkpoints") or DEFAULT_KEEP),
         metrics_from=MetricSourceSpec.parse(arguments.get("metrics_from"), arguments.get("metrics_file")),
         **script_launch_options(arguments),  # trial_cwd, preload
+        **_warm_start_and_stopping(arguments, space, prepared, objective, study_name, storage_url),
     )
+
+
+def _warm_start_and_stopping(
+    arguments: Mapping[str, Any],
+    space: SearchSpace,
+    prepared: PreparedConfig,
+    objective: Objective,
+    study_name: str,
+    storage_url: str,
+) -> dict[str, Any]:
+    """--patience, --target, --terminator, --enqueue and --warm-start-from, checked (the warm start's study read)."""
+    from tuner.study.enqueue import load_enqueue
+    from tuner.study.warm_start import find_warm_start
+    from tuner.trials.stopping import check_stop_rules
+
+    multi = bool(getattr(objective, "is_multi", False))
+    patience, target, terminator = (arguments.get(name) for name in ("patience", "target", "terminator"))
+    check_stop_rules(patience, target, bool(terminator), multi_objective=multi)
+    enqueue = arguments.get("enqueue")
+    warm_start = None
+    if arguments.get("warm_start_from"):
+        warm_start = find_warm_start(
+            arguments["warm_start_from"],
+            arguments.get("warm_start_storage") or storage_url,
+            study_name=study_name,
+            own_storage_url=storage_url,
+            space=space,
+            directions=tuple(getattr(objective, "directions", None) or (objective.direction,)),
+            metric=None if multi else objective.metric,
+        )
+    elif arguments.get("warm_start_storage"):
+        raise OptionError("warm_start_storage is the storage of warm_start_from's study; give warm_start_from too")
+    return {
+        "enqueue": load_enqueue(enqueue, space, prepared.snapshot) if enqueue is not None else (),
+        "warm_start": warm_start,
+        "patience": patience,
+        "target": target,
+        "terminator": bool(terminator),
+    }
 
 
 def _slots(arguments: Mapping[str, Any], template: CommandTemplate) -> tuple[tuple[Slot, ...], GpuWatch | None]:

@@ -24,6 +24,7 @@ from tuner.cli.common import (
 )
 from tuner.cli.options_metrics import metrics_options
 from tuner.cli.options_scripts import module_command, script_arguments, script_options
+from tuner.cli.options_search import search_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -212,6 +213,7 @@ class KeepCheckpoints(click.ParamType):
 )
 @metrics_options
 @script_options  # scripts that take flags: --space, --trial-cwd, --preload (tuner/cli/options_scripts.py)
+@search_options  # warm starts and stopping rules (README "Warm starts and stopping")
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
 

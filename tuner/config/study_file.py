@@ -55,6 +55,12 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "metrics_file": _TEXT,
     "trial_cwd": _TEXT,  # scripts that take flags (README "Scripts that take flags")
     "preload": (list,),
+    "enqueue": (str, list, dict),
+    "warm_start_from": _TEXT,
+    "warm_start_storage": _TEXT,
+    "patience": _INT,
+    "target": _NUMBER,
+    "terminator": _BOOL,
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
     "sampler": _TEXT,
@@ -143,6 +149,8 @@ def _resolve_paths(kwargs: dict[str, Any], base_dir: Path) -> None:
     for key in ("config", "search_space"):
         if is_path(kwargs.get(key)):
             kwargs[key] = str(base_dir / kwargs[key])
+    if isinstance(kwargs.get("enqueue"), str):
+        kwargs["enqueue"] = str(base_dir / kwargs["enqueue"])
     if kwargs.get("serialization_dir"):
         kwargs["serialization_dir"] = str(base_dir / kwargs["serialization_dir"])
     storage = kwargs.get("storage")

@@ -45,6 +45,9 @@ class TuneDisplay:
         self._waiting: dict[str, str] = {}  # --gpus free: slot label -> why it waits
         self._finished_here = 0
         self._eta: tuple[float, float] | None = None  # (when estimated, seconds to go then)
+        self._stop_status = ""  # --terminator: its regret bound against the error, at the last complete trial
+        # Told each finished trial before it is shown (the stop rules judge themselves again on a complete one).
+        self.after_trial: Callable[[optuna.trial.FrozenTrial, TrialOutcome], None] | None = None
         self.progress = _StudyProgress(
             TextColumn("[bold]trials"),
             BarColumn(),
@@ -52,6 +55,7 @@ class TuneDisplay:
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
             _LiveTextColumn(self.time_to_go),
+            _LiveTextColumn(lambda: self._stop_status),
             console=console,
             transient=True,
             below=self.running_view,
@@ -72,12 +76,18 @@ class TuneDisplay:
     def trial_finished(self, trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: bool) -> None:
         self._running.pop(trial.number, None)
         self._finished_here += 1
+        if self.after_trial is not None:
+            self.after_trial(trial, outcome)
         if is_best:
             self.best = _best_text(outcome.value, trial.number)
         self.progress.advance(self.task)
         self._estimate_time_to_go()
         self.console.print(trial_line(trial, outcome, is_best), highlight=False)
         self._refresh()
+
+    def stop_status(self, status: str) -> None:
+        """--terminator: ``regret bound 0.0123 vs error 0.004``, shown on the progress line."""
+        self._stop_status = status
 
     def stopping(self, reason: str) -> None:
         self.console.print(f"[yellow]{reason}[/yellow]")

@@ -208,6 +208,12 @@ ATTR_RETRY_OF = "retry_of"  # before retries resumed: the number of the trial it
 # (the folder it resumes in), "alone" (to run with its GPU to itself).
 ATTR_RETRY = "retry"
 
+# Warm starts (tuner.study.enqueue, tuner.study.warm_start): trials queued from --enqueue, and trials copied
+# from another study by --warm-start-from (its name and the trial's number there); the latter are not counted.
+ATTR_ENQUEUED = "enqueued"
+ATTR_WARM_START_FROM = "warm_start_from"
+ATTR_WARM_START_TRIAL = "warm_start_trial"
+
 
 def interrupted_times_reason(attempts: int) -> str:
     """Why a trial interrupted on every one of its ``attempts`` is failed (and counted)."""

@@ -18,6 +18,7 @@ from tuner.space.parameters import SearchSpace
 from tuner.study.objective import Objective
 from tuner.study.records import (
     ATTR_REASON,
+    ATTR_WARM_START_FROM,
     NOT_COUNTED_REASONS,
     REASON_NOT_LAUNCHED,
     REASON_NOT_WRITTEN,
@@ -64,7 +65,7 @@ class TrialSource:
     def counted_trials(self, before: int | None = None) -> int:
         """Trials that count towards --n-trials (numbered below ``before``, if given).
 
-        All count but those still queued and those interrupted, orphaned or surplus.
+        All count but those still queued, those interrupted, orphaned or surplus, and warm-started ones.
         """
         import optuna
 
@@ -79,6 +80,7 @@ class TrialSource:
             1
             for trial in trials
             if trial.user_attrs.get(ATTR_REASON) not in NOT_COUNTED_REASONS
+            and ATTR_WARM_START_FROM not in trial.user_attrs  # copied by --warm-start-from, not run here
             and (before is None or trial.number < before)
         )
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tuner.errors import OptionError
 from tuner.study.records import REASON_OOM
+
+if TYPE_CHECKING:
+    from tuner.trials.stopping import StopRules
 
 # A broken config or trainer fails every trial the same way; stop rather than burn the night.
 DEFAULT_SAME_REASON_STREAK = 5
@@ -34,6 +38,7 @@ class Budget:
     gpu_hours: float | None = None
     gpu_seconds_before: float = 0.0
     gpu_seconds_ended: float = 0.0
+    stop_rules: StopRules | None = None  # --patience, --target, --terminator (tuner.trials.stopping)
 
     def elapsed(self) -> float:
         """Seconds of this study's budget used, earlier runs included."""
@@ -43,6 +48,10 @@ class Budget:
         if self.timeout is None:
             return None
         return max(0.0, self.timeout - self.elapsed())
+
+    def stop_rule_reason(self) -> str | None:
+        """Why no trial should start for --patience, --target or --terminator, if so (judged as trials complete)."""
+        return self.stop_rules.stop_reason() if self.stop_rules is not None else None
 
     def gpu_hours_reason(self, running_gpu_seconds: float) -> str | None:
         """Why no trial should start for --gpu-hours (running trials' GPU time so far included), if so."""

@@ -316,7 +316,7 @@ class StudyRunner:
             return f"--timeout of {budget.timeout:g} s reached (earlier runs of this study included)"
         if self.accounting is not None and (gpu_hours := self.accounting.stop_reason(self._running.values())):
             return gpu_hours
-        return self._source.exhausted_reason(budget) if new_trial else None
+        return budget.stop_rule_reason() or (self._source.exhausted_reason(budget) if new_trial else None)
 
     def _finish(self, run: TrialRun, outcome: TrialOutcome, summary: RunSummary) -> None:
         """Record an outcome that the failure policy has not heard of yet."""
