@@ -19,6 +19,7 @@ from tuner.config.preflight import PreparedConfig, prepare_config
 from tuner.config.sources import load_space, snapshot_and_study_name
 from tuner.errors import OptionError
 from tuner.study.checkpoints import DEFAULT_KEEP, parse_keep
+from tuner.study.constraints import sampler_note
 from tuner.study.folders import default_results_dir
 from tuner.study.objective import Objective, objective_from_config
 from tuner.study.samplers import build_pruner, build_sampler
@@ -81,9 +82,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     space = load_space(arguments["search_space"])
     snapshot, default_study_name = snapshot_and_study_name(arguments["config"])
     prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
-    objective = objective_from_config(
-        arguments["metric"], arguments["direction"], prepared.rendered_low, config_name=snapshot.entry
-    )
+    objective = _objective(arguments, prepared.rendered_low, snapshot.entry)
     template = CommandTemplate.parse(arguments["command"])
     study_name = arguments["study_name"] or default_study_name
     storage_url = arguments["storage"] or default_storage_url()
@@ -117,6 +116,18 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     )
 
 
+def _objective(arguments: Mapping[str, Any], rendered: Mapping[str, Any], config_name: str) -> Objective:
+    """``metric``/``direction`` (paired lists for several objectives), ``prune_on`` and ``constraints``."""
+    return objective_from_config(
+        arguments["metric"],
+        arguments["direction"],
+        rendered,
+        config_name=config_name,
+        prune_on=arguments.get("prune_on"),
+        constraints=arguments.get("constraints"),
+    )
+
+
 def _slots(arguments: Mapping[str, Any], template: CommandTemplate) -> tuple[tuple[Slot, ...], GpuWatch | None]:
     """The slots of --gpus, --trials-per-gpu, --gpus-per-trial or --n-jobs; the command's GPU placeholders need GPUs."""
     slots, watch = plan_slots(
@@ -143,6 +154,8 @@ def check_plan(plan: TunePlan, console: Console) -> None:
     """The checks that look outside the arguments: the results folder, then the trainer itself."""
     _check_results_dir(plan.results_dir)
     for note in plan.gpu_watch.notes if plan.gpu_watch else ():
+        console.print(f"note: {note}", highlight=False)
+    if note := sampler_note(plan.sampler, plan.objective.constraints):  # --constraint with a sampler that ignores it
         console.print(f"note: {note}", highlight=False)
     # Last of the checks before anything is stored: it starts a process that imports torch.
     for note in check_with_builtin_trainer(plan.prepared, plan.template, {**os.environ, **plan.slots[0].env}):

@@ -129,6 +129,7 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
     type=AtLeast(0),
     help="Show this one trial in full: params, metrics, learning curve, files.",
 )
+@click.option("--pareto", is_flag=True, help="With several objectives: only the trials on the Pareto front.")
 def show_trials_command(
     storage: str | None,
     study_name: str | None,
@@ -139,6 +140,7 @@ def show_trials_command(
     top: int | None,
     params: tuple[str, ...],
     trial_number: int | None,
+    pareto: bool = False,
 ) -> None:
     """List a study's trials as a table, CSV or JSON, or show one trial in full."""
     from tuner.analysis.results import trial_detail, trial_rows
@@ -153,7 +155,7 @@ def show_trials_command(
             render_trial_detail(trial_detail(study, trial_number), output_format, out.data)
             return
         sort = sort or ("value" if top else "number")
-        rows = trial_rows(study, states=states, sort=sort, reverse=reverse, top=top, params=params)
+        rows = trial_rows(study, states=states, sort=sort, reverse=reverse, top=top, params=params, pareto=pareto)
     render_trials(rows, output_format, out.data)
 
 

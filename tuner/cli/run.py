@@ -22,6 +22,7 @@ from tuner.cli.common import (
     storage_options,
     user_errors,
 )
+from tuner.cli.options_objectives import objective_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -80,12 +81,18 @@ class KeepCheckpoints(click.ParamType):
     help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.",
 )
 @click.option(
-    "--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric)."
+    "--metric",
+    multiple=True,
+    help=(
+        "Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric); "
+        "repeat it, each with its --direction, for several objectives."
+    ),
 )
 @click.option(
     "--direction",
+    multiple=True,
     type=click.Choice(["maximize", "minimize"]),
-    help="Default: from the sign of trainer.validation_metric.",
+    help="Default: from the sign of trainer.validation_metric. One per --metric, in the same order.",
 )
 @click.option(
     "--sampler", default="tpe", show_default=True, help="Optuna sampler by name: tpe, random, grid, cmaes, gp, qmc, ..."
@@ -205,6 +212,7 @@ class KeepCheckpoints(click.ParamType):
     show_default=True,
     help="Whose declared weights stay: best, top-K, all or none (best_model/ always has the best's).",
 )
+@objective_options
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
 
@@ -252,7 +260,12 @@ def _print_outcome(console: Console, result: TuneResult) -> None:
     if reasons and reasons[0][0] not in summary.stop_reason:
         reason, count = reasons[0]
         console.print(f"Most common failure ({count} of {finished['FAIL']}): {reason}", highlight=False)
-    if result.best_trial is not None:
+    if result.pareto_dir is not None:
+        from tuner.display.pareto import front_lines
+
+        for line in front_lines(result):
+            console.print(line, highlight=False)
+    elif result.best_trial is not None:
         console.print(
             f"Best trial {result.best_trial.number}: {result.objective.metric} = {result.best_value:.6g}; "
             f"config written to {result.best_config_path}",
@@ -289,6 +302,7 @@ def _print_usage(console: Console, result: TuneResult) -> None:
 def dump_best_command(storage: str | None, study_name: str | None, output: str, trial_number: int | None) -> None:
     """Write the best trial's config (rendered from the study alone) as plain JSON."""
     from tuner.analysis.results import select_trial
+    from tuner.display.pareto import trial_value_text
     from tuner.study.records import write_trial_config
 
     console = message_console()
@@ -298,7 +312,7 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
         path = write_trial_config(study, trial, Path(output))
     which = "trial" if trial_number is not None else "best trial"
     console.print(
-        f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).",
+        f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' ({trial_value_text(trial)}).",
         highlight=False,
     )
 
