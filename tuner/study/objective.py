@@ -186,10 +186,10 @@ def objectives_from_options(
     from tuner.study.constraints import parse_constraints
 
     metrics, directions = _as_list(metric, "metric"), _as_list(direction, "direction")
-    if len(metrics) <= 1 and len(directions) <= 1:
+    if len(metrics) <= 1:  # one objective: a repeated --direction is overridden by the last, as ever
         single = objective_from_options(
             metrics[0] if metrics else None,
-            directions[0] if directions else None,
+            directions[-1] if directions else None,
             validation_metric,
             config_name=config_name,
         )
