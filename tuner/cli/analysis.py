@@ -78,12 +78,16 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
     """Rank the parameters by importance (fANOVA by default) over the completed trials."""
     import json
 
-    from tuner.analysis.importance import param_importances
+    from tuner.analysis.importance import importances_per_objective, param_importances
     from tuner.display.findings import render_importances
 
     out = consoles(output_format)
     with user_errors(out.messages):
-        result = param_importances(_load(storage, study_name), evaluator=evaluator)
+        study = _load(storage, study_name)
+        if len(study.directions) > 1:  # one ranking per objective
+            results = importances_per_objective(study, evaluator=evaluator)
+            return _show_importances_per_objective(results, output_format, out.data)
+        result = param_importances(study, evaluator=evaluator)
     if output_format == "json":
         data = {
             "evaluator": result.evaluator,
@@ -94,6 +98,29 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
         click.echo(json.dumps(data, indent=2))
     else:
         render_importances(result, out.data)
+
+
+def _show_importances_per_objective(results: list[Any], output_format: str, console: Any) -> None:
+    import json
+
+    from tuner.display.findings import render_importances
+
+    if output_format == "json":
+        data = [
+            {
+                "objective": one.objective,
+                "evaluator": one.evaluator,
+                "n_trials": one.n_trials,
+                "n_completed": one.n_completed,
+                "importances": dict(one.values),
+            }
+            for one in results
+        ]
+        click.echo(json.dumps({"objectives": data}, indent=2))
+        return
+    for one in results:
+        console.print(f"[bold]{one.objective}[/bold]")
+        render_importances(one, console)
 
 
 # Replaces the plainer show-trials of cli.py (click keeps the last command registered under a name).
@@ -181,6 +208,11 @@ def export_command(
     console = message_console()
     with user_errors(console):
         study = _load(storage, study_name)
+        if len(study.directions) > 1:
+            raise click.UsageError(
+                "tune export takes single-objective studies; for several objectives use "
+                "show-trials --format csv and the results folder's pareto/"
+            )
         result = export_study(
             study,
             directory=output_dir,
