@@ -16,6 +16,7 @@ from tuner.analysis.plots import KINDS
 from tuner.analysis.results import STATES
 from tuner.cli.common import AtLeast, Finite, parse_ext_vars, storage_options, user_errors
 from tuner.display.consoles import consoles, message_console
+from tuner.errors import StudyError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PLOT_KINDS = tuple(KINDS)

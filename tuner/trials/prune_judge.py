@@ -80,13 +80,18 @@ def shadow_study(
     """The single-objective in-memory mirror of ``study`` for objective ``index``, and trial ``number`` in it."""
     import optuna
 
-    shadow = optuna.create_study(
-        storage=optuna.storages.InMemoryStorage(),
-        study_name=study.study_name,  # hyperband's brackets hash the name with the trial number
-        direction=direction,
-        sampler=optuna.samplers.RandomSampler(seed=0),
-        pruner=optuna.pruners.NopPruner(),
-    )
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory" at every epoch
+    try:
+        shadow = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(),
+            study_name=study.study_name,  # hyperband's brackets hash the name with the trial number
+            direction=direction,
+            sampler=optuna.samplers.RandomSampler(seed=0),
+            pruner=optuna.pruners.NopPruner(),
+        )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     trials = study.get_trials(deepcopy=False)
     shadow.add_trials(_mirror(trial, index) for trial in trials)  # numbered alike: 0, 1, ... in order
     mirrored = shadow.get_trials(deepcopy=False)
