@@ -271,6 +271,8 @@ def _print_outcome(console: Console, result: TuneResult) -> None:
             f"config written to {result.best_config_path}",
             highlight=False,
         )
+    elif result.objective.constraints and result.summary.finished["COMPLETE"]:
+        console.print("No completed trial meets the constraints yet, so there is no best config.")
     else:
         console.print("No trial has completed yet, so there is no best config.")
     _print_usage(console, result)
