@@ -171,10 +171,11 @@ def test_a_constraint_on_a_metric_no_trial_reports_fails_the_trials_naming_it(pr
 
     assert result.exit_code == 1, result.output
     reasons = {trial.user_attrs["reason"] for trial in load().trials}
-    assert reasons == {
+    expected = (
         "--constraint 'param_count<=1e+06': metric 'param_count' was not reported "
         "(metrics seen: best_validation_accuracy, size, validation_accuracy)"
-    }
+    )
+    assert reasons == {expected}
 
 
 def test_a_constrained_single_objective_study_takes_its_best_config_from_feasible_trials(project: Path) -> None:

@@ -62,7 +62,7 @@ def test_prune_on_names_an_objective_with_or_without_its_best_prefix() -> None:
 
 
 def test_prune_on_an_unknown_objective_lists_them() -> None:
-    with pytest.raises(OptionError, match=r"^--prune-on param_cnt is not an objective \(did you mean 'param_count'\?\)"):
+    with pytest.raises(OptionError, match=r"^--prune-on param_cnt is not an objective \(did you mean 'param_count'"):
         objective(["best_validation_accuracy", "param_count"], ["maximize", "minimize"], prune_on="param_cnt")
 
 
@@ -121,4 +121,5 @@ def test_a_constraint_on_a_metric_the_trial_did_not_report_names_it() -> None:
 
     with pytest.raises(TrialResultError, match=r"^--constraint 'param_count<=1e\+06': metric 'param_count' was not"):
         constrained.violations([{"epoch": 0, "validation_accuracy": 0.5}], None)
-    assert constrained.violations([], {"param_count": 10, "validation_accuracy": 0.5}) == {"param_count<=1e+06": -999990}
+    met = constrained.violations([], {"param_count": 10, "validation_accuracy": 0.5})
+    assert met == {"param_count<=1e+06": -999990}

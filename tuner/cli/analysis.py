@@ -210,9 +210,9 @@ def export_command(
     with user_errors(console):
         study = _load(storage, study_name)
         if len(study.directions) > 1:
-            raise click.UsageError(
-                "tune export takes single-objective studies; for several objectives use "
-                "show-trials --format csv and the results folder's pareto/"
+            raise StudyError(
+                f"study '{study.study_name}' has several objectives, which tune export does not take yet; "
+                "use show-trials --format csv and the results folder's pareto/"
             )
         result = export_study(
             study,
