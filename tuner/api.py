@@ -26,6 +26,7 @@ from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
 from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 from tuner.study.folders import check_owner, claim
 from tuner.study.objective import Objective
+from tuner.study.pareto import ParetoFiles
 from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, remember_trial_cwd, spent_seconds
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
@@ -73,6 +74,8 @@ class TuneResult:
     best_trial: optuna.trial.FrozenTrial | None = None
     best_config: dict[str, Any] | None = field(default=None, repr=False)
     best_model_path: Path | None = None  # best_model/: the best trial's declared weights, when it declared any
+    pareto_trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # several objectives: no best
+    pareto_dir: Path | None = None  # pareto/: the front's configs and front.tsv (README "Several objectives")
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -138,8 +141,8 @@ def tune(
     search_space: str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any],
     n_trials: int | None = None,
     timeout: float | None = None,
-    metric: str | None = None,
-    direction: str | None = None,
+    metric: str | Sequence[str] | None = None,
+    direction: str | Sequence[str] | None = None,
     sampler: Any = "tpe",
     sampler_kwargs: Mapping[str, Any] | None = None,
     pruner: Any = "median",
@@ -174,6 +177,8 @@ def tune(
     patience: int | None = None,
     target: float | None = None,
     terminator: bool = False,
+    prune_on: str | None = None,  # several objectives (README "Several objectives")
+    constraints: Sequence[str] = (),
     console: Console | None = None,
 ) -> TuneResult:
     """Tune the hyper-parameters of ``config`` over ``search_space`` with Optuna.
@@ -230,8 +235,8 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
     study, resumed = create_or_resume_study(
         storage,
         name=plan.study_name,
-        direction=plan.objective.direction,
-        metric=plan.objective.metric,
+        direction=list(plan.objective.directions) if plan.objective.is_multi else plan.objective.direction,
+        metric=list(plan.objective.metrics) if plan.objective.is_multi else plan.objective.metric,
         sampler=plan.sampler,
         pruner=plan.pruner,
         restart=plan.restart,
@@ -265,6 +270,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
     worker.start()  # in the study's worker registry, for `tune status`; beaten with the heartbeat, ended below
     try:
         runner = _make_runner(plan, study, best_config, reaper.env)
+        pareto = ParetoFiles.for_run(study, plan.results_dir, plan.objective, runner)  # None for one objective
         budget = Budget(n_trials=plan.n_trials, timeout=plan.timeout, spent_before=spent_seconds(study))
         runner.accounting = accounting = _accounting(plan, study, budget)
         runner.metrics_from = plan.metrics_from
@@ -276,6 +282,7 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
             already_done=runner.counted_trials(),
             budget=budget,
             best=_best_trial(study),  # a resumed study shows its best from the start
+            summarise=pareto.summary if pareto else None,
         )
         plan.start_stop_rules(study, budget, display)  # --patience, --target, --terminator
         with display:
@@ -289,7 +296,8 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
                     worker.end()
     finally:
         reaper.close()
-    return _settle_disk(_result(study, plan.objective, summary, best_config), best_config, accounting)
+    result = pareto.result(TuneResult(study, plan.objective, summary)) if pareto else None
+    return _settle_disk(result or _result(study, plan.objective, summary, best_config), best_config, accounting)
 
 
 def _make_runner(
@@ -358,7 +366,7 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """The study's best trial so far (a resumed study has one), or None."""
     try:
         return study.best_trial
-    except ValueError:
+    except (ValueError, RuntimeError):  # RuntimeError: several objectives, no single best
         return None
 
 
@@ -401,7 +409,7 @@ def _announce(console: Console, study: optuna.Study, resumed: bool, plan: TunePl
     objective = plan.objective
     verb = "Resuming" if resumed else "Created"
     where = describe_storage(plan.storage_url)
-    line = f"{verb} study '{study.study_name}' in {where}: {objective.direction} {objective.metric}"
+    line = f"{verb} study '{study.study_name}' in {where}: {objective.described}"
     if resumed:
         counts = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
         detail = ", ".join(f"{count} {state}" for state, count in sorted(counts.items())) or "no trials"

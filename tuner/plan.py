@@ -20,6 +20,7 @@ from tuner.config.script_mode import config_or_parameters
 from tuner.config.sources import load_space
 from tuner.errors import OptionError
 from tuner.study.checkpoints import DEFAULT_KEEP, parse_keep
+from tuner.study.constraints import sampler_note
 from tuner.study.folders import default_results_dir
 from tuner.study.objective import Objective, objective_from_config
 from tuner.study.samplers import build_pruner, build_sampler
@@ -117,9 +118,7 @@ def prepare(arguments: Mapping[str, Any]) -> TunePlan:
     space = load_space(arguments["search_space"])
     snapshot, default_study_name = config_or_parameters(arguments, space)
     prepared = prepare_config(snapshot, space, dict(arguments["ext_vars"] or {}))
-    objective = objective_from_config(
-        arguments["metric"], arguments["direction"], prepared.rendered_low, config_name=snapshot.entry
-    )
+    objective = _objective(arguments, prepared.rendered_low, snapshot.entry)
     template = check_script_command(CommandTemplate.parse(arguments["command"], space.names), space.names, arguments)
     study_name = arguments["study_name"] or default_study_name
     storage_url = arguments["storage"] or default_storage_url()
@@ -193,6 +192,16 @@ def _warm_start_and_stopping(
         "target": target,
         "terminator": bool(terminator),
     }
+def _objective(arguments: Mapping[str, Any], rendered: Mapping[str, Any], config_name: str) -> Objective:
+    """``metric``/``direction`` (paired lists for several objectives), ``prune_on`` and ``constraints``."""
+    return objective_from_config(
+        arguments["metric"],
+        arguments["direction"],
+        rendered,
+        config_name=config_name,
+        prune_on=arguments.get("prune_on"),
+        constraints=arguments.get("constraints"),
+    )
 
 
 def _slots(arguments: Mapping[str, Any], template: CommandTemplate) -> tuple[tuple[Slot, ...], GpuWatch | None]:
@@ -221,6 +230,8 @@ def check_plan(plan: TunePlan, console: Console) -> None:
     """The checks that look outside the arguments: the results folder, then the trainer itself."""
     _check_results_dir(plan.results_dir)
     for note in plan.gpu_watch.notes if plan.gpu_watch else ():
+        console.print(f"note: {note}", highlight=False)
+    if note := sampler_note(plan.sampler, plan.objective.constraints):  # --constraint with a sampler that ignores it
         console.print(f"note: {note}", highlight=False)
     # Last of the checks before anything is stored: it starts a process that imports torch.
     for note in check_with_builtin_trainer(plan.prepared, plan.template, {**os.environ, **plan.slots[0].env}):

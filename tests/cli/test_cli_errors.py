@@ -281,9 +281,31 @@ RUN_CASES = [
     pytest.param(
         "quad.jsonnet",
         "space.json",
+        # --metric is repeatable (several objectives): a second one with its --direction is a second objective
+        ["--metric", "validation_loss", "--direction", "maximize"],
+        ["study 'quad' has 1 objective (maximize best_validation_accuracy), not (maximize best_validation_accuracy,"],
+        id="resume-with-other-objectives",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
         ["--metric", "validation_loss"],
-        ["study 'quad' optimises 'best_validation_accuracy', not 'validation_loss'"],
-        id="resume-with-other-metric",
+        ["--metric and --direction go in pairs: got 2 --metric (best_validation_accuracy, validation_loss) and 1"],
+        id="metric-without-its-direction",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--metric", "validation_loss", "--direction", "minimize", "--constraint", "param_count<1e6"],
+        ["--constraint 'param_count<1e6': expected NAME<=VALUE or NAME>=VALUE"],
+        id="constraint-malformed",
+    ),
+    pytest.param(
+        "quad.jsonnet",
+        "space.json",
+        ["--constraint", "param_count<=lots"],
+        ["--constraint 'param_count<=lots': 'lots' is not a number"],
+        id="constraint-bound-not-a-number",
     ),
     pytest.param(
         "quad.jsonnet",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.views import sampled_view
 from tuner.errors import OptionError, StudyError, did_you_mean, require
+from tuner.study.records import stored_metrics
 
 if TYPE_CHECKING:
     import optuna
@@ -31,6 +32,7 @@ class Importances:
     values: Mapping[str, float]
     n_trials: int
     n_completed: int
+    objective: str | None = None  # several objectives: the metric these importances are for
 
     @property
     def sampled(self) -> bool:
@@ -47,8 +49,11 @@ class Importances:
         return list(self.values)[:count]
 
 
-def param_importances(study: optuna.Study, *, evaluator: str = DEFAULT_EVALUATOR) -> Importances:
-    """Importances of the parameters of ``study``'s completed trials.
+def param_importances(
+    study: optuna.Study, *, evaluator: str = DEFAULT_EVALUATOR, objective: int | None = None
+) -> Importances:
+    """Importances of the parameters of ``study``'s completed trials (for its objective number
+    ``objective`` when it has several: the first by default).
 
     Raises:
         StudyError: fewer than two completed trials.
@@ -65,11 +70,19 @@ def param_importances(study: optuna.Study, *, evaluator: str = DEFAULT_EVALUATOR
         raise StudyError(
             f"importances need at least two completed trials; study '{study.study_name}' has {view.n_total}"
         )
+    index = objective or 0
+    target = (lambda trial: trial.values[index]) if len(study.directions) > 1 else None
     try:
-        values = optuna.importance.get_param_importances(view.study, evaluator=build_evaluator(name))
+        values = optuna.importance.get_param_importances(view.study, evaluator=build_evaluator(name), target=target)
     except (ValueError, RuntimeError) as error:
         raise StudyError(f"cannot compute {name} importances for study '{study.study_name}': {error}") from None
-    return Importances(name, {key: float(value) for key, value in values.items()}, view.n_shown, view.n_total)
+    metric = stored_metrics(study)[index] if target is not None else None
+    return Importances(name, {key: float(value) for key, value in values.items()}, view.n_shown, view.n_total, metric)
+
+
+def importances_per_objective(study: optuna.Study, *, evaluator: str = DEFAULT_EVALUATOR) -> list[Importances]:
+    """:func:`param_importances` for each of the study's objectives (one for a single-objective study)."""
+    return [param_importances(study, evaluator=evaluator, objective=index) for index in range(len(study.directions))]
 
 
 def build_evaluator(name: str) -> optuna.importance.BaseImportanceEvaluator:

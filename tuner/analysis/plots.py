@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.importance import DEFAULT_EVALUATOR, Importances, param_importances, precomputed_evaluator
+from tuner.analysis.pareto_plot import first_objective, name_objectives, several_objectives_arguments
 from tuner.analysis.views import TrialView, in_memory_copy, launch_timed_copy, sampled_view
 from tuner.errors import OptionError, StudyError, require
-from tuner.study.records import ATTR_METRIC
+from tuner.study.records import ATTR_METRIC, stored_metrics
 
 if TYPE_CHECKING:
     import optuna
@@ -52,7 +53,10 @@ KINDS: dict[str, PlotKind] = {
         "plot_intermediate_values", "intermediate_values", sampled_states=_FINISHED, needs_complete=False
     ),
     "timeline": PlotKind("plot_timeline", "timeline", needs_complete=False),
+    "pareto": PlotKind("plot_pareto_front", "pareto_front"),  # several objectives only
 }
+# Kinds that plot one objective: with several, the first (``target``); the importance plot shows each.
+_ONE_TARGET = ("history", "parallel", "slice", "contour")
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,14 @@ def write_plots(
         OptionError: an unknown kind or format.
         MissingDependencyError: plotly (HTML) or matplotlib (PNG) is not installed.
     """
-    kinds = _check_kinds(kinds, fmt)
+    kinds = _check_kinds(kinds, fmt) if kinds else [kind for kind in _check_kinds(kinds, fmt) if _default(kind, study)]
     require("plotly" if fmt == "html" else "matplotlib", purpose=f"tune plot --format {fmt}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     context = _Context(in_memory_copy(study), evaluator, baseline, top_params)
     context.target_name = study.user_attrs.get(ATTR_METRIC) or context.target_name
+    context.metrics = stored_metrics(study)
+    name_objectives(context.study, context.metrics)
     report = PlotReport()
     for kind in kinds:
         started = time.monotonic()
@@ -116,6 +122,7 @@ class _Context:
         self.baseline = baseline
         self.top_params = top_params
         self.target_name = "Objective Value"  # Optuna's default axis title
+        self.metrics: list[str] = []  # each objective's metric
         self._importances: Importances | None = None
 
     @property
@@ -167,7 +174,11 @@ class _Context:
     def _arguments(self, kind: str, fmt: str) -> dict[str, Any]:
         if kind in ("intermediate", "timeline"):
             return {}
+        if kind == "pareto" or (kind == "importance" and len(self.study.directions) > 1):
+            return several_objectives_arguments(self.study, kind, self.metrics, self.evaluator)
         arguments: dict[str, Any] = {"target_name": self.target_name}
+        if kind in _ONE_TARGET and len(self.study.directions) > 1:
+            arguments["target"] = first_objective
         if kind == "importance":
             arguments["evaluator"] = precomputed_evaluator(self.importances)
         if kind == "contour":
@@ -320,6 +331,11 @@ def _save(figure: Any, path: Path, note: str | None) -> None:
         matplotlib_figure.savefig(path, dpi=PNG_DPI, bbox_inches="tight")
     finally:
         plt.close(matplotlib_figure)
+
+
+def _default(kind: str, study: optuna.Study) -> bool:
+    """Whether ``tune plot`` without kinds draws ``kind``: the Pareto front only with several objectives."""
+    return kind != "pareto" or len(study.directions) > 1
 
 
 def _check_kinds(kinds: Sequence[str] | None, fmt: str) -> list[str]:

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner import contract
+from tuner.analysis.objectives import add_objective_cells, first_value, objective_columns, only_pareto
 from tuner.contract import EpochMetricsReader, MalformedMetricsError, read_final_metrics
 from tuner.errors import OptionError, StudyError
 from tuner.study.checkpoints import folder_bytes
+from tuner.study.pareto import no_single_best
 from tuner.study.records import (
     ATTR_LAUNCH,
     ATTR_LOG_TAIL,
@@ -30,6 +32,7 @@ from tuner.study.records import (
     launched_at,
     run_duration,
 )
+from tuner.trials.prune_judge import prune_values
 
 if TYPE_CHECKING:
     import optuna
@@ -61,6 +64,8 @@ OPTIONAL_COLUMNS = ("gpus", "gpu_seconds", "peak_gpu_memory_mb", "disk_bytes")
 def select_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     """Trial ``number`` (which must have completed), or the best trial."""
     if number is None:
+        if len(study.directions) > 1:
+            raise no_single_best(study)
         try:
             return study.best_trial
         except ValueError:
@@ -82,19 +87,23 @@ def trial_rows(
     top: int | None = None,
     params: Iterable[str] | None = None,
     disk: bool = True,
+    pareto: bool = False,
 ) -> list[dict[str, Any]]:
     """The trial table: one plain dict per trial, the :data:`TRIAL_COLUMNS` and ``params`` (a dict).
 
     ``top`` keeps the ``top`` best completed trials; ``params`` keeps only the parameters
     whose name matches one of these shell-style patterns (``lr``, ``*_dim``); ``disk`` adds each
-    trial folder's bytes where the folder is here (``disk_bytes``).
+    trial folder's bytes where the folder is here (``disk_bytes``); ``pareto`` keeps the Pareto front
+    of a multi-objective study (:mod:`tuner.analysis.objectives` adds its columns).
     """
     wanted = {state.upper() for state in states} if states else None
     trials = study.get_trials(deepcopy=False)
     keep = _matching_params(trials, params)
     first = _first_epoch(trials)
     selected = [trial for trial in trials if not wanted or trial.state.name in wanted]
+    selected = only_pareto(study, selected) if pareto else selected
     rows = [_row(trial, keep, first) for trial in selected]
+    add_objective_cells(study, selected, rows)
     if disk:
         for row, trial in zip(rows, selected):
             row["disk_bytes"] = folder_bytes(_folder(trial))
@@ -109,7 +118,7 @@ def _row(trial: optuna.trial.FrozenTrial, keep: set[str] | None, first_epoch: in
     return {
         "number": trial.number,
         "state": trial.state.name,
-        "value": trial.value,
+        "value": first_value(trial),
         "start": _iso(launched_at(trial)),
         "end": _iso(trial.datetime_complete),
         "duration_s": None if duration is None else round(duration, 3),
@@ -140,7 +149,7 @@ def table_header(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     optional = [name for name in OPTIONAL_COLUMNS if any(row.get(name) is not None for row in rows)]
-    return [*TRIAL_COLUMNS, *optional]
+    return [*TRIAL_COLUMNS, *objective_columns(rows), *optional]
 
 
 def _folder(trial: optuna.trial.FrozenTrial) -> Path | None:
@@ -237,9 +246,11 @@ def trial_detail(study: optuna.Study, number: int) -> TrialDetail:
     trial = trials[0]
     launch = dict(trial.user_attrs.get(ATTR_LAUNCH) or {})
     directory = Path(launch["directory"]) if launch.get("directory") else None
+    row = _row(trial, None, _first_epoch(study.get_trials(deepcopy=False)))
+    add_objective_cells(study, [trial], [row])
     return TrialDetail(
-        row=_row(trial, None, _first_epoch(study.get_trials(deepcopy=False))),
-        intermediate_values=dict(sorted(trial.intermediate_values.items())),
+        row=row,
+        intermediate_values=dict(sorted((trial.intermediate_values or prune_values(trial)).items())),
         epoch_metrics=_epoch_metrics(directory),
         final_metrics=_final_metrics(directory),
         directory=directory,
@@ -272,7 +283,7 @@ def _final_metrics(directory: Path | None) -> dict[str, Any] | None:
 
 def _sort_key(sort: str, study: optuna.Study) -> Any:
     if sort == "value":
-        sign = -1 if study.direction.name == "MAXIMIZE" else 1
+        sign = -1 if study.directions[0].name == "MAXIMIZE" else 1
         return lambda row: (row["value"] is None, sign * row["value"] if row["value"] is not None else 0)
     if sort == "duration":
         return lambda row: (row["duration_s"] is None, row["duration_s"] or 0)

@@ -95,6 +95,6 @@ def sampled_view(
 
 
 def _best_numbers(trials: list[optuna.trial.FrozenTrial], study: optuna.Study, count: int) -> set[int]:
-    complete = [trial for trial in trials if trial.state.name == "COMPLETE" and trial.value is not None]
-    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
-    return {trial.number for trial in sorted(complete, key=lambda trial: sign * trial.value)[:count]}
+    complete = [trial for trial in trials if trial.state.name == "COMPLETE" and trial.values]
+    sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0  # several objectives: by the first
+    return {trial.number for trial in sorted(complete, key=lambda trial: sign * trial.values[0])[:count]}

@@ -16,6 +16,7 @@ from tuner.analysis.plots import KINDS
 from tuner.analysis.results import STATES
 from tuner.cli.common import AtLeast, Finite, parse_ext_vars, storage_options, user_errors
 from tuner.display.consoles import consoles, message_console
+from tuner.errors import StudyError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PLOT_KINDS = tuple(KINDS)
@@ -78,12 +79,16 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
     """Rank the parameters by importance (fANOVA by default) over the completed trials."""
     import json
 
-    from tuner.analysis.importance import param_importances
+    from tuner.analysis.importance import importances_per_objective, param_importances
     from tuner.display.findings import render_importances
 
     out = consoles(output_format)
     with user_errors(out.messages):
-        result = param_importances(_load(storage, study_name), evaluator=evaluator)
+        study = _load(storage, study_name)
+        if len(study.directions) > 1:  # one ranking per objective
+            results = importances_per_objective(study, evaluator=evaluator)
+            return _show_importances_per_objective(results, output_format, out.data)
+        result = param_importances(study, evaluator=evaluator)
     if output_format == "json":
         data = {
             "evaluator": result.evaluator,
@@ -94,6 +99,29 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
         click.echo(json.dumps(data, indent=2))
     else:
         render_importances(result, out.data)
+
+
+def _show_importances_per_objective(results: list[Any], output_format: str, console: Any) -> None:
+    import json
+
+    from tuner.display.findings import render_importances
+
+    if output_format == "json":
+        data = [
+            {
+                "objective": one.objective,
+                "evaluator": one.evaluator,
+                "n_trials": one.n_trials,
+                "n_completed": one.n_completed,
+                "importances": dict(one.values),
+            }
+            for one in results
+        ]
+        click.echo(json.dumps({"objectives": data}, indent=2))
+        return
+    for one in results:
+        console.print(f"[bold]{one.objective}[/bold]")
+        render_importances(one, console)
 
 
 # Replaces the plainer show-trials of cli.py (click keeps the last command registered under a name).
@@ -129,6 +157,7 @@ def importance_command(storage: str | None, study_name: str | None, evaluator: s
     type=AtLeast(0),
     help="Show this one trial in full: params, metrics, learning curve, files.",
 )
+@click.option("--pareto", is_flag=True, help="With several objectives: only the trials on the Pareto front.")
 def show_trials_command(
     storage: str | None,
     study_name: str | None,
@@ -139,6 +168,7 @@ def show_trials_command(
     top: int | None,
     params: tuple[str, ...],
     trial_number: int | None,
+    pareto: bool = False,
 ) -> None:
     """List a study's trials as a table, CSV or JSON, or show one trial in full."""
     from tuner.analysis.results import trial_detail, trial_rows
@@ -153,7 +183,7 @@ def show_trials_command(
             render_trial_detail(trial_detail(study, trial_number), output_format, out.data)
             return
         sort = sort or ("value" if top else "number")
-        rows = trial_rows(study, states=states, sort=sort, reverse=reverse, top=top, params=params)
+        rows = trial_rows(study, states=states, sort=sort, reverse=reverse, top=top, params=params, pareto=pareto)
     render_trials(rows, output_format, out.data)
 
 
@@ -179,6 +209,11 @@ def export_command(
     console = message_console()
     with user_errors(console, optuna_later=True):
         study = _load(storage, study_name, fast=no_plots)  # plots need Optuna's study
+        if len(getattr(study, "directions", ())) > 1:
+            raise StudyError(
+                f"study '{study.study_name}' has several objectives, which tune export does not take yet; "
+                "use show-trials --format csv and the results folder's pareto/"
+            )
         result = export_study(
             study,
             directory=output_dir,

@@ -25,6 +25,7 @@ from tuner.cli.common import (
 from tuner.cli.options_metrics import metrics_options
 from tuner.cli.options_scripts import module_command, script_arguments, script_options
 from tuner.cli.options_search import search_options
+from tuner.cli.options_objectives import objective_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -83,12 +84,18 @@ class KeepCheckpoints(click.ParamType):
     help="Seconds of tune runs on this study, earlier runs included, after which no new trial starts.",
 )
 @click.option(
-    "--metric", help="Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric)."
+    "--metric",
+    multiple=True,
+    help=(
+        "Objective metric, e.g. best_validation_accuracy (default: from trainer.validation_metric); "
+        "repeat it, each with its --direction, for several objectives."
+    ),
 )
 @click.option(
     "--direction",
+    multiple=True,
     type=click.Choice(["maximize", "minimize"]),
-    help="Default: from the sign of trainer.validation_metric.",
+    help="Default: from the sign of trainer.validation_metric. One per --metric, in the same order.",
 )
 @click.option(
     "--sampler", default="tpe", show_default=True, help="Optuna sampler by name: tpe, random, grid, cmaes, gp, qmc, ..."
@@ -214,6 +221,7 @@ class KeepCheckpoints(click.ParamType):
 @metrics_options
 @script_options  # scripts that take flags: --space, --trial-cwd, --preload (tuner/cli/options_scripts.py)
 @search_options  # warm starts and stopping rules (README "Warm starts and stopping")
+@objective_options
 def run_command(**options: Any) -> None:
     """Run or resume a study: CONFIG (Jsonnet) with hyper-parameters from SEARCH_SPACE (or both from --study-config).
 
@@ -263,12 +271,19 @@ def _print_outcome(console: Console, result: TuneResult) -> None:
     if reasons and reasons[0][0] not in summary.stop_reason:
         reason, count = reasons[0]
         console.print(f"Most common failure ({count} of {finished['FAIL']}): {reason}", highlight=False)
-    if result.best_trial is not None:
+    if result.pareto_dir is not None:
+        from tuner.display.pareto import front_lines
+
+        for line in front_lines(result):
+            console.print(line, highlight=False)
+    elif result.best_trial is not None:
         console.print(
             f"Best trial {result.best_trial.number}: {result.objective.metric} = {result.best_value:.6g}; "
             f"config written to {result.best_config_path}",
             highlight=False,
         )
+    elif result.objective.constraints and result.summary.finished["COMPLETE"]:
+        console.print("No completed trial meets the constraints yet, so there is no best config.")
     else:
         console.print("No trial has completed yet, so there is no best config.")
     _print_usage(console, result)
@@ -301,6 +316,7 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
     """Write the best trial's config (rendered from the study alone) as plain JSON."""
     from tuner.analysis.best_command import write_best_command_if_no_config
     from tuner.analysis.results import select_trial
+    from tuner.display.pareto import trial_value_text
     from tuner.study.records import write_trial_config
 
     console = message_console()
@@ -311,7 +327,7 @@ def dump_best_command(storage: str | None, study_name: str | None, output: str, 
         script = write_best_command_if_no_config(study, trial, path)  # a study without a config: its command
     which = "trial" if trial_number is not None else "best trial"
     console.print(
-        f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' (value {trial.value:.6g}).",
+        f"Wrote {path} from {which} {trial.number} of study '{study.study_name}' ({trial_value_text(trial)}).",
         highlight=False,
     )
     if script is not None:

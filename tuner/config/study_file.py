@@ -31,8 +31,8 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "search_space": (str, dict, list),
     "n_trials": _INT,
     "timeout": _NUMBER,
-    "metric": _TEXT,
-    "direction": _TEXT,
+    "metric": (str, list),  # a list: several objectives, paired with direction's list
+    "direction": (str, list),
     "storage": _TEXT,
     "study_name": _TEXT,
     "serialization_dir": _TEXT,
@@ -61,6 +61,8 @@ TUNE_KEYS: dict[str, tuple[type, ...]] = {
     "patience": _INT,
     "target": _NUMBER,
     "terminator": _BOOL,
+    "prune_on": _TEXT,
+    "constraints": (str, list),
 }
 OPTUNA_KEYS: dict[str, tuple[type, ...]] = {
     "sampler": _TEXT,

@@ -36,11 +36,15 @@ class TuneDisplay:
         already_done: int,
         budget: Budget,
         best: optuna.trial.FrozenTrial | None = None,
+        summarise: Callable[[], str] | None = None,
     ) -> None:
         self.console = console
+        self.summarise = summarise  # several objectives: the front's size and each objective's best
         self.budget = budget
         self.n_trials = n_trials
         self.best: str = "none yet" if best is None else _best_text(best.value, best.number)
+        if summarise is not None:
+            self.best = summarise()
         self._running: dict[int, TrialRun] = {}
         self._waiting: dict[str, str] = {}  # --gpus free: slot label -> why it waits
         self._finished_here = 0
@@ -79,7 +83,7 @@ class TuneDisplay:
         if self.after_trial is not None:
             self.after_trial(trial, outcome)
         if is_best:
-            self.best = _best_text(outcome.value, trial.number)
+            self.best = self.summarise() if self.summarise else _best_text(outcome.value, trial.number)
         self.progress.advance(self.task)
         self._estimate_time_to_go()
         self.console.print(trial_line(trial, outcome, is_best), highlight=False)
@@ -179,10 +183,15 @@ def trial_line(trial: optuna.trial.FrozenTrial, outcome: TrialOutcome, is_best: 
     """One line: ``trial 3  0.9123  best  12.1s  lr=0.01 dropout=0.2``."""
     ran = run_duration(trial)
     seconds = ran.total_seconds() if ran else 0.0
-    if outcome.state == "COMPLETE":
+    if outcome.state == "COMPLETE" and outcome.values:  # several objectives: each value; on the front or not
+        shown = ", ".join(format_value(value) for value in outcome.values)
+        status = f"[green]{shown}[/green]" + ("  [bold]front[/bold]" if is_best else "")
+    elif outcome.state == "COMPLETE":
         status = f"[green]{format_value(outcome.value)}[/green]" + ("  [bold]best[/bold]" if is_best else "")
     elif outcome.state == "PRUNED":
         status = f"[yellow]pruned at epoch {outcome.pruned_epoch}[/yellow]"
     else:
         status = f"[red]failed: {escape(outcome.reason or 'unknown')}[/red]"
+    if outcome.violations and any(value > 0 for value in outcome.violations.values()):
+        status += "  [magenta]infeasible[/magenta]"
     return f"trial {trial.number:<4} {status}  {seconds:.1f}s  [dim]{escape(format_params(trial.params))}[/dim]"

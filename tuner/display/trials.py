@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tuner.analysis.objectives import FEASIBLE_COLUMN, PARETO_COLUMN, VALUE_PREFIX, objective_columns
 from tuner.analysis.results import delimited_text, param_names
 from tuner.display.text import bytes_text, escape, format_value, seconds_text, short_value, sparkline
 
@@ -114,7 +115,7 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
     return [
         _Column("#", cells(lambda row: str(row["number"])), "right", always=True),
         _Column("state", cells(lambda row: row["state"].lower()), always=True),
-        _Column("value", cells(lambda row: format_value(row["value"])), "right", always=True),
+        *_value_columns(rows, cells),
         _Column("duration", cells(lambda row: seconds_text(row["duration_s"])), "right", always=True),
         *(
             _Column(name, cells(lambda row, name=name: short_value(row["params"].get(name))), _justify(rows, name))
@@ -129,6 +130,27 @@ def _table_columns(rows: Sequence[Mapping[str, Any]]) -> list[_Column]:
         _Column("reason", cells(lambda row: row["reason"] or ""), folds=True),
         # disk_bytes is in CSV, JSON and --trial N, not here: a column of sizes on every line is clutter.
     ]
+
+
+def _value_columns(rows: Sequence[Mapping[str, Any]], cells: Callable[..., list[str]]) -> list[_Column]:
+    """``value``; with several objectives one column per objective and ``front`` (``*`` on the Pareto front);
+    with constraints ``feasible`` (``no`` where a constraint is not met)."""
+    names = [name for name in objective_columns(rows) if name.startswith(VALUE_PREFIX)]
+    columns = [
+        _Column(
+            name.removeprefix(VALUE_PREFIX), cells(lambda row, name=name: format_value(row.get(name))), "right", True
+        )
+        for name in names
+    ] or [_Column("value", cells(lambda row: format_value(row["value"])), "right", always=True)]
+    if any(PARETO_COLUMN in row for row in rows):
+        columns.append(_Column("front", cells(lambda row: "*" if row.get(PARETO_COLUMN) else ""), always=True))
+    if any(FEASIBLE_COLUMN in row for row in rows):
+        columns.append(_Column("feasible", cells(lambda row: _feasible_text(row.get(FEASIBLE_COLUMN))), always=True))
+    return columns
+
+
+def _feasible_text(feasible: bool | None) -> str:
+    return "-" if feasible is None else "yes" if feasible else "no"
 
 
 def _attempt_text(attempt: int | None) -> str:
@@ -186,7 +208,7 @@ def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
             "state",
             row["state"].lower() + (f" at epoch {row['pruned_epoch']}" if row["pruned_epoch"] is not None else ""),
         ),
-        ("value", format_value(row["value"])),
+        *_objective_facts(row),
         ("duration", seconds_text(row["duration_s"])),
         ("started", _moment(row["start"])),
         ("ended", _moment(row["end"])),
@@ -204,6 +226,18 @@ def _detail_facts(detail: TrialDetail) -> list[tuple[str, str]]:
     if detail.directory:
         facts += [("config", str(detail.config_path)), ("log", str(detail.log_path))]
         facts.append(("disk", bytes_text(detail.disk_bytes) if detail.disk_bytes is not None else "folder not here"))
+    return facts
+
+
+def _objective_facts(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``value``, or each objective's value and whether the trial is on the Pareto front; constraints met or not."""
+    names = [name for name in row if name.startswith(VALUE_PREFIX)]
+    facts = [(name.removeprefix(VALUE_PREFIX), format_value(row[name])) for name in names]
+    facts = facts or [("value", format_value(row["value"]))]
+    if PARETO_COLUMN in row:
+        facts.append(("Pareto front", "yes" if row[PARETO_COLUMN] else "no"))
+    if row.get(FEASIBLE_COLUMN) is not None:
+        facts.append(("constraints", "met" if row[FEASIBLE_COLUMN] else "not met (infeasible)"))
     return facts
 
 

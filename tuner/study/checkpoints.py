@@ -185,6 +185,8 @@ class CheckpointKeeper:
 
     def _kept_numbers(self, trials: list[optuna.trial.FrozenTrial]) -> set[int]:
         """The K best completed trials; with ``none``, the best until best_model/ holds its weights."""
+        if len(self.study.directions) > 1:  # several objectives: every trial on the Pareto front is a best
+            return {trial.number for trial in self.study.best_trials}
         complete = [trial for trial in trials if trial.state.name == "COMPLETE" and trial.value is not None]
         sign = -1 if self.study.direction.name == "MAXIMIZE" else 1
         ranked = sorted(complete, key=lambda trial: (sign * trial.value, trial.number))

@@ -104,6 +104,50 @@ def stored_metric(study: optuna.Study) -> str | None:
     return study.user_attrs.get(ATTR_METRIC)
 
 
+ATTR_METRICS = "metrics"  # a multi-objective study: every objective's metric, in order (ATTR_METRIC is the first)
+ATTR_PRUNE_ON = "prune_on"  # a multi-objective study: {"metric": name, "index": position among the objectives}
+ATTR_PRUNE_VALUES = (
+    "prune_values"  # its trials: {"<epoch>": value of the prune-on objective} (tuner.trials.prune_judge)
+)
+
+
+def remember_metrics(study: optuna.Study, metrics: list[str]) -> None:
+    """Store the metrics of a new multi-objective study, in the order of its directions."""
+    study.set_user_attr(ATTR_METRIC, metrics[0])
+    study.set_user_attr(ATTR_METRICS, list(metrics))
+
+
+def remember_prune_on(study: optuna.Study, metric: str, index: int) -> None:
+    """Store which objective pruning follows (this run's ``--prune-on``)."""
+    value = {"metric": metric, "index": index}
+    if study.user_attrs.get(ATTR_PRUNE_ON) != value:
+        study.set_user_attr(ATTR_PRUNE_ON, value)
+
+
+def record_prune_value(trial: optuna.Trial, step: int, value: float) -> None:
+    """Add one epoch's value of the prune-on objective to a multi-objective trial (the first report stands)."""
+    values = dict(trial.user_attrs.get(ATTR_PRUNE_VALUES) or {})
+    values.setdefault(str(step), value)
+    trial.set_user_attr(ATTR_PRUNE_VALUES, values)
+
+
+def record_pruner_state(storage: optuna.storages.BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """Store system attributes a pruner wrote on a multi-objective trial's shadow (its rung records)."""
+    for key, value in attrs.items():
+        storage.set_trial_system_attr(trial_id, key, value)
+
+
+def stored_metrics(study: optuna.Study) -> list[str]:
+    """The metric of each of the study's objectives (``value_<i>`` where the study does not say)."""
+    stored = study.user_attrs.get(ATTR_METRICS)
+    if isinstance(stored, list) and len(stored) == len(study.directions):
+        return [str(name) for name in stored]
+    first = study.user_attrs.get(ATTR_METRIC)
+    if len(study.directions) == 1:
+        return [first or "value"]
+    return [f"value_{index}" for index in range(len(study.directions))]
+
+
 def direction_name(study: optuna.Study) -> str:
     return study.direction.name.lower()
 
@@ -149,6 +193,8 @@ class TrialOutcome:
     value: float | None = None
     reason: str | None = None
     pruned_epoch: int | None = None
+    values: tuple[float, ...] | None = None  # several objectives: all values (``value`` is the first)
+    violations: Mapping[str, float] | None = None  # --constraint: each one's violation (0 or less: met)
 
 
 def record_launch(trial: optuna.Trial, launch: Mapping[str, Any]) -> None:
@@ -254,6 +300,8 @@ def queue_retry(
     """
     import optuna
 
+    if len(study.directions) > 1:
+        intermediate_values = {}  # kept by tuner.trials.prune_judge; Optuna's TPE reads these as single-objective
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.WAITING,

@@ -246,15 +246,15 @@ def load_existing_study(storage: optuna.storages.BaseStorage, name: str | None, 
             f"no study '{name}' in {describe_storage(url)}{did_you_mean(name, names)}; "
             f"studies there: {', '.join(names)}"
         )
-    return _single_objective(optuna.load_study(study_name=name, storage=storage))
+    return optuna.load_study(study_name=name, storage=storage)  # several objectives: see tuner.study.pareto
 
 
 def create_or_resume_study(
     storage: optuna.storages.BaseStorage,
     *,
     name: str,
-    direction: str,
-    metric: str,
+    direction: str | list[str],
+    metric: str | list[str],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     restart: bool,
@@ -262,10 +262,23 @@ def create_or_resume_study(
     """Create the study, or load it to resume; returns (study, resumed).
 
     A resumed study must have the same direction and metric, else :class:`StudyError`
-    (nothing in it is changed).
+    (nothing in it is changed). Lists of directions and metrics make a multi-objective study
+    (:func:`tuner.study.pareto.check_objectives` compares them on resume).
     """
     import optuna
 
+    if not isinstance(direction, str) or not isinstance(metric, str):
+        from tuner.study.pareto import create_or_resume_multi
+
+        return create_or_resume_multi(
+            storage,
+            name=name,
+            directions=list(direction),
+            metrics=list(metric),
+            sampler=sampler,
+            pruner=pruner,
+            restart=restart,
+        )
     exists = name in study_names(storage)
     if exists and restart:
         optuna.delete_study(study_name=name, storage=storage)
@@ -336,12 +349,13 @@ def _describe(distribution: optuna.distributions.BaseDistribution) -> str:
 
 
 def _single_objective(study: optuna.Study) -> optuna.Study:
-    """``study``, unless it has several objectives, which tune cannot run or show yet."""
+    """``study``, unless it has several objectives (resumed with one: refused)."""
     if len(study.directions) > 1:
-        directions = ", ".join(direction.name.lower() for direction in study.directions)
+        from tuner.study.pareto import objectives_text
+
         raise StudyError(
-            f"study '{study.study_name}' is multi-objective ({directions}); tune does not support "
-            "multi-objective studies yet: use another --study-name"
+            f"study '{study.study_name}' has {len(study.directions)} objectives ({objectives_text(study)}), not 1; "
+            "give the same --metric/--direction pairs, use another --study-name, or --restart to start it over"
         )
     return study
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tuner.config.snapshot import ConfigSnapshot
 from tuner.errors import OutputError, TrialSetupError, TunerError
 from tuner.space.parameters import SearchSpace
+from tuner.study.constraints import record_constraints
 from tuner.study.objective import Objective
 from tuner.study.records import (
     ATTR_REASON,
@@ -180,7 +181,9 @@ class TrialSource:
             record_outcome(run.trial, outcome, run.log_tail() if outcome.state == "FAIL" else None)
             if before_tell is not None:
                 before_tell(run, outcome)
-            values = outcome.value if outcome.state == "COMPLETE" else None
+            if outcome.violations:
+                record_constraints(run.trial, outcome.violations)
+            values = (outcome.values or outcome.value) if outcome.state == "COMPLETE" else None
             return self.study.tell(run.trial, values, state=optuna.trial.TrialState[outcome.state])
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             # Optuna raises these for a trial finished by someone else, and ValueError for other reasons too.

@@ -354,6 +354,8 @@ class StudyRunner:
             self.observer.stopping(f"trial {run.number} {REASON_TAKEN_OVER}; its process was ended")
 
     def _is_best(self, frozen: optuna.trial.FrozenTrial) -> bool:
+        if len(self.study.directions) > 1:  # several objectives: on the (feasible) Pareto front
+            return any(trial.number == frozen.number for trial in self.study.best_trials)
         return self._best.is_best(frozen)  # the storage is asked only when it may be
 
     def _beat(self) -> None:

@@ -19,6 +19,7 @@ from tuner.study.records import REASON_OOM, REASON_TAKEN_OVER, TrialOutcome, rec
 from tuner.trials.descendants import new_trial_token
 from tuner.trials.launch import ENDING_GRACE_SECONDS, CommandTemplate
 from tuner.trials.params_env import trial_env
+from tuner.trials.prune_judge import report, should_prune
 from tuner.trials.slots import Slot
 from tuner.trials.warm import Launcher
 
@@ -309,9 +310,9 @@ class TrialRun:
         at_last_epoch = self._at_last_epoch(line, step)
         if step in self.reported:
             return None
-        self.trial.report(value, step)
+        report(self.trial, value, step)
         self.reported[step] = value
-        if prune and not at_last_epoch and self.trial.should_prune():
+        if prune and not at_last_epoch and should_prune(self.trial):
             return step, value
         return None
 
@@ -339,10 +340,13 @@ class TrialRun:
             return TrialOutcome("FAIL", reason=self._crash_reason(exit_status))
         try:
             final = read_final_metrics(self.directory / contract.FINAL_METRICS_FILE_NAME)
-            value = self.objective.final_value(_latest_per_epoch(self.reader.epochs), final)
+            epochs = _latest_per_epoch(self.reader.epochs)
+            values = self.objective.final_values(epochs, final)
+            violations = self.objective.violations(epochs, final) or None
         except TrialResultError as error:
             return TrialOutcome("FAIL", reason=str(error))
-        return TrialOutcome("COMPLETE", value=value)
+        several = tuple(values) if self.objective.is_multi else None
+        return TrialOutcome("COMPLETE", value=values[0], values=several, violations=violations)
 
     def _crash_reason(self, exit_status: int) -> str:
         tail = self.log_tail()
