@@ -8,18 +8,16 @@ folder and creates or resumes the study; :func:`run_study` runs its trials with 
 
 from __future__ import annotations
 
-import errno
-import functools
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tuner.display.consoles import message_console
-from tuner.errors import OptionError, OutputError, StudyError
+from tuner.errors import OptionError, StudyError
 from tuner.plan import TunePlan, check_plan, prepare
 from tuner.study.artifacts import ARTIFACTS_DIR_NAME
 from tuner.study.best_config import BEST_CONFIG_FILE_NAME, BestConfigFile
@@ -32,11 +30,11 @@ from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
     create_or_resume_study,
-    default_storage_url,
     describe_storage,
     open_storage,
     watch_storage_file,
 )
+from tuner.study.storage_errors import storage_and_disk_errors
 from tuner.study.workers import WorkerRecord
 from tuner.trials.accounting import TrialAccounting
 from tuner.trials.budget import Budget
@@ -53,10 +51,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from tuner.analysis.export import ExportResult
-
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -94,47 +88,7 @@ class TuneResult:
         return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)
 
 
-def _storage_and_disk_errors(function: F) -> F:
-    """Turn a full disk (under the outputs or the database) and a failing storage into one-line errors.
-
-    Running trials were ended and recorded on the way out where the storage allowed; those
-    it could not record keep their launch record, so the next run recovers them.
-    """
-
-    @functools.wraps(function)
-    def wrapper(**kwargs: Any) -> Any:
-        import optuna
-        import sqlalchemy.exc
-
-        try:
-            return function(**kwargs)
-        except OSError as error:
-            if error.errno not in _DISK_FULL:
-                raise
-            raise OutputError(
-                f"cannot write {error.filename or 'the study outputs'}: {error.strerror}; "
-                "free space there and run the same command again to resume"
-            ) from None
-        except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as error:
-            url = describe_storage(kwargs.get("storage") or default_storage_url())
-            raise StudyError(
-                f"storage {url} failed: {_storage_reason(error)}; fix it (free disk space, say) "
-                "and run the same command again to resume"
-            ) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _storage_reason(error: BaseException) -> str:
-    """The database's own words: Optuna wraps SQLAlchemy's error, which wraps the driver's."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    error = getattr(error, "orig", None) or error
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-@_storage_and_disk_errors
+@storage_and_disk_errors
 def tune(
     *,
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,

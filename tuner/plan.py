@@ -192,6 +192,8 @@ def _warm_start_and_stopping(
         "target": target,
         "terminator": bool(terminator),
     }
+
+
 def _objective(arguments: Mapping[str, Any], rendered: Mapping[str, Any], config_name: str) -> Objective:
     """``metric``/``direction`` (paired lists for several objectives), ``prune_on`` and ``constraints``."""
     return objective_from_config(

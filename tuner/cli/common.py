@@ -175,3 +175,32 @@ def user_errors(console: Console, *, optuna_later: bool = False) -> Iterator[Non
             from tuner.study.storage import mask_passwords
 
             raise UserError(mask_passwords(str(error))) from None  # whatever URL a message quotes
+
+
+class PositiveHours(click.FloatRange):
+    """A finite number of hours above 0 (click's range lets ``nan`` through: it compares false)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not 0 < number < float("inf"):
+            self.fail(f"must be a finite number of GPU-hours above 0, got {value!r}", param, ctx)
+        return number
+
+
+class KeepCheckpoints(click.ParamType):
+    """``--keep-checkpoints``: best, top-K, all or none."""
+
+    name = "best|top-K|all|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from tuner.errors import OptionError
+        from tuner.study.checkpoints import KEEP_CHOICES, parse_keep
+
+        try:
+            parse_keep(value)
+        except OptionError:
+            self.fail(f"takes {KEEP_CHOICES}; got {value!r}", param, ctx)
+        return str(value)

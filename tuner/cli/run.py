@@ -15,6 +15,8 @@ from tuner.cli.common import (
     AtLeast,
     Fraction,
     GpuList,
+    KeepCheckpoints,
+    PositiveHours,
     Seconds,
     UserError,
     load_study,
@@ -23,9 +25,9 @@ from tuner.cli.common import (
     user_errors,
 )
 from tuner.cli.options_metrics import metrics_options
+from tuner.cli.options_objectives import objective_options
 from tuner.cli.options_scripts import module_command, script_arguments, script_options
 from tuner.cli.options_search import search_options
-from tuner.cli.options_objectives import objective_options
 from tuner.display.consoles import message_console
 
 if TYPE_CHECKING:
@@ -34,35 +36,6 @@ if TYPE_CHECKING:
     from tuner.api import TuneResult
 
 MAX_SEED = 2**32 - 1  # numpy's, which Optuna's samplers seed
-
-
-class PositiveHours(click.FloatRange):
-    """A finite number of hours above 0 (click's range lets ``nan`` through: it compares false)."""
-
-    def __init__(self) -> None:
-        super().__init__(min=0, min_open=True)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not 0 < number < float("inf"):
-            self.fail(f"must be a finite number of GPU-hours above 0, got {value!r}", param, ctx)
-        return number
-
-
-class KeepCheckpoints(click.ParamType):
-    """``--keep-checkpoints``: best, top-K, all or none."""
-
-    name = "best|top-K|all|none"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from tuner.errors import OptionError
-        from tuner.study.checkpoints import KEEP_CHOICES, parse_keep
-
-        try:
-            parse_keep(value)
-        except OptionError:
-            self.fail(f"takes {KEEP_CHOICES}; got {value!r}", param, ctx)
-        return str(value)
 
 
 @click.command("run")

@@ -21,6 +21,7 @@ from tuner.trials.launch import ENDING_GRACE_SECONDS, CommandTemplate
 from tuner.trials.params_env import trial_env
 from tuner.trials.prune_judge import report, should_prune
 from tuner.trials.slots import Slot
+from tuner.trials.trial_files import drop_torn_line, last_error_line, latest_per_epoch, move_aside
 from tuner.trials.warm import Launcher
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 4096
 _MAX_STEP = 2**31 - 1  # Optuna stores steps in a 32-bit column
-ERROR_LINE_CHARS = 300  # of the trainer's last error line, carried in a crash reason
 _OOM_MARKERS = ("out of memory", "memoryerror", "cuda error: out of memory", "cannot allocate memory")
 
 
@@ -107,7 +107,7 @@ class TrialRun:
             resuming_here = self.retry is not None and self.retry.get("directory") == str(self.directory)
             self.resume = resuming_here and self.directory.is_dir()
             if self.directory.exists() and not self.resume:  # left by a deleted study of this name: kept
-                _move_aside(self.directory)
+                move_aside(self.directory)
             self.directory.mkdir(parents=True, exist_ok=self.resume)
             try:
                 config = snapshot.render(self.params)
@@ -127,7 +127,7 @@ class TrialRun:
     def _take_over_metrics(self) -> bool:
         """Resuming: read the epochs earlier attempts left in metrics.jsonl, so that only new ones are read
         from the launch on; those that tune had not reported yet (it was killed) are reported now."""
-        _drop_torn_line(self.reader.path)  # an attempt killed mid-write; the next line would join it
+        drop_torn_line(self.reader.path)  # an attempt killed mid-write; the next line would join it
         try:
             for line in self.reader.read_new():
                 self._report_line(line, prune=False)
@@ -340,7 +340,7 @@ class TrialRun:
             return TrialOutcome("FAIL", reason=self._crash_reason(exit_status))
         try:
             final = read_final_metrics(self.directory / contract.FINAL_METRICS_FILE_NAME)
-            epochs = _latest_per_epoch(self.reader.epochs)
+            epochs = latest_per_epoch(self.reader.epochs)
             values = self.objective.final_values(epochs, final)
             violations = self.objective.violations(epochs, final) or None
         except TrialResultError as error:
@@ -360,47 +360,3 @@ class TrialRun:
             return f"killed ({name}, signal {-exit_status})"
         error = last_error_line(tail)
         return f"crashed (exit code {exit_status})" + (f": {error}" if error else "")
-
-
-def last_error_line(log: str) -> str | None:
-    """The line of a trial's output that says why it ended: the last ``error: ...`` line
-    (``error:`` dropped), else the last non-blank line (a traceback's exception line)."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    if not lines:
-        return None
-    marked = [line for line in lines if line.lower().startswith("error:") or ": error:" in line.lower()]
-    line = marked[-1] if marked else lines[-1]
-    line = line[line.lower().index("error:") + len("error:") :].strip() if marked else line
-    return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 3] + "..."
-
-
-def _latest_per_epoch(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The epoch lines with each epoch once, as its last line has it: a resumed trainer that started over
-    ran the first epochs again."""
-    latest: dict[Any, dict[str, Any]] = {}
-    for index, line in enumerate(epochs):
-        key = line.get(contract.EPOCH_KEY, ("line", index))
-        latest.pop(key, None)  # a repeated epoch moves to where it was run last
-        latest[key] = line
-    return list(latest.values())
-
-
-def _drop_torn_line(path: Path) -> None:
-    """Cut a last line without its newline (a writer killed mid-line) off the end of ``path``."""
-    try:
-        with open(path, "rb+") as handle:
-            data = handle.read()
-            if data and not data.endswith(b"\n"):
-                handle.truncate(data.rfind(b"\n") + 1)
-    except FileNotFoundError:
-        pass
-
-
-def _move_aside(directory: Path) -> Path:
-    """Rename ``directory`` to the first free ``<name>.old-<k>`` next to it."""
-    index = 1
-    while directory.with_name(f"{directory.name}.old-{index}").exists():
-        index += 1
-    target = directory.with_name(f"{directory.name}.old-{index}")
-    directory.rename(target)
-    return target
