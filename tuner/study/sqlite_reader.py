@@ -85,6 +85,11 @@ class StoredTrial:
         return self.values[0] if self.values else None
 
     @property
+    def constraints(self) -> dict[str, float]:
+        """Always none: a study whose trials have constraint values is read through Optuna (:func:`_constrained`)."""
+        return {}
+
+    @property
     def distributions(self) -> dict[str, Any]:
         """Optuna's distribution objects (imports Optuna: nothing on the fast path asks for them)."""
         from optuna.distributions import json_to_distribution
