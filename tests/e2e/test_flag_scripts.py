@@ -5,7 +5,6 @@ Real argparse scripts run as real subprocesses on real Optuna studies (README "S
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -79,11 +78,6 @@ def trials(name: str = "space") -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=STORAGE).trials
 
 
-@pytest.mark.xfail(
-    importlib.util.find_spec("tuner.cli.options_metrics") is None,
-    reason="needs --metrics-file from the frameworks branch",
-    strict=False,
-)
 def test_unmodified_argparse_script_tuned_with_placeholders_and_metrics_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     script = write_script(tmp_path, OWN_LOG_SCRIPT)
