@@ -260,10 +260,7 @@ CASES = {
     ),
     "resume-multi-objective-study": Case(
         [*RUN, "--storage", "sqlite:///mo.db", "--study-name", "mo", "-s", "results/mo"],
-        ["study 'mo' is multi-objective (maximize, minimize)", "not support"],
-    ),
-    "show-trials-multi-objective-study": Case(
-        ["show-trials", "--storage", "sqlite:///mo.db"], ["study 'mo' is multi-objective", "not support"]
+        ["study 'mo' has 2 objectives", "not 1", "--metric/--direction pairs"],
     ),
     "storage-folder-missing": Case([*RUN, "--storage", "sqlite:///no/such/t.db"], ["folder no/such does not exist"]),
     "show-trials-unknown-study": Case(
