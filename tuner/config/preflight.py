@@ -15,6 +15,7 @@ from typing import Any
 
 from tuner.config.snapshot import ConfigSnapshot, ext_var_string
 from tuner.errors import ConfigError
+from tuner.space.conditions import activated
 from tuner.space.parameters import SearchSpace
 
 # Pre-flight renders every choice of a categorical up to this many; past it, an even spread of them.
@@ -118,17 +119,11 @@ def _middle_choices(choices: tuple[Any, ...]) -> list[Any]:
 
 def _activating_variants(space: SearchSpace, low: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """For each conditional parameter: its parents set to activate it, itself at its low and high end."""
-    by_name = {parameter.name: parameter for parameter in space}
     variants = []
     for parameter in space:
         if not parameter.condition:
             continue
-        values = dict(low)
-        pending = [parameter.name]
-        while pending:
-            for parent, allowed in by_name[pending.pop()].condition:
-                values[parent] = allowed[0]
-                pending.append(parent)
+        values = activated(parameter, space, low)
         for end, value in zip(("low", "high"), parameter.extremes):
             variants.append((f"{parameter.name} active at its {end} end", {**values, parameter.name: value}))
     return variants

@@ -82,6 +82,18 @@ def describe_values(parameter: Parameter) -> str:
     return f"{parameter.kind} values from {parameter.low} to {parameter.high}{step}"
 
 
+def activated(parameter: Parameter, space: Iterable[Parameter], base: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the parents of ``parameter`` (and theirs) set to their first allowed value, making it active."""
+    by_name = {item.name: item for item in space}
+    values = dict(base)
+    pending = [parameter.name]
+    while pending:
+        for parent, allowed in by_name[pending.pop()].condition:
+            values[parent] = allowed[0]
+            pending.append(parent)
+    return values
+
+
 def _topological(
     parameters: tuple[Parameter, ...], by_name: Mapping[str, Parameter], source: str
 ) -> tuple[Parameter, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tuner.config.snapshot import ConfigSnapshot
 from tuner.errors import ConfigError, OptionError
+from tuner.space.conditions import activated
 from tuner.space.parameters import Parameter, SearchSpace, is_active, same_value
 
 _MISSING = object()
@@ -42,7 +43,7 @@ def params_from_config(
     for parameter in space:
         if not is_active(parameter.condition, values):
             continue
-        probe = _activated(parameter, space, base)
+        probe = activated(parameter, space, base)
         candidates = list(parameter.choices) if parameter.choices is not None else [parameter.low, parameter.high]
         renders = [_render(snapshot, space, {**probe, parameter.name: value}, where) for value in candidates]
         paths = _differing(renders)
@@ -64,18 +65,6 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
             key: value for index, item in enumerate(data) for key, value in flatten(item, f"{prefix}{index}.").items()
         }
     return {prefix.rstrip("."): data}
-
-
-def _activated(parameter: Parameter, space: SearchSpace, base: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with the parents of ``parameter`` (and theirs) set to make it active."""
-    by_name = {item.name: item for item in space}
-    values = dict(base)
-    pending = [parameter.name]
-    while pending:
-        for parent, allowed in by_name[pending.pop()].condition:
-            values[parent] = allowed[0]
-            pending.append(parent)
-    return values
 
 
 def _render(snapshot: ConfigSnapshot, space: SearchSpace, params: Mapping[str, Any], where: str) -> dict[str, Any]:
