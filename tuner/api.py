@@ -82,7 +82,8 @@ class TuneResult:
     def save_to_directory(
         self, directory: str | os.PathLike[str], *, plots: bool = True, plot_format: str = "png", separator: str = "\t"
     ) -> ExportResult:
-        """Write the files ``tune export`` writes: trials.tsv, study.json, best_config.json, plots/."""
+        """Write the files ``tune export`` writes: trials.tsv, study.json, best_config.json, plots/; with
+        several objectives pareto/ (the front's configs and front.tsv) in place of best_config.json."""
         from tuner.analysis.export import export_study
 
         return export_study(self.study, directory=directory, plots=plots, plot_format=plot_format, separator=separator)

@@ -1,4 +1,8 @@
-"""A study as files to share, like PyKEEN's ``save_to_directory``: trials, summary, best config, plots."""
+"""A study as files to share, like PyKEEN's ``save_to_directory``: trials, summary, best config, plots.
+
+With several objectives there is no best config: ``pareto/`` holds the front's configs and ``front.tsv``
+instead, and the trial table has each objective's column and the front marked (:mod:`tuner.analysis.pareto_export`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.gpu_hours import gpu_hours
+from tuner.analysis.pareto_export import constraints_summary, objectives_summary, write_front_files
 from tuner.analysis.plots import PlotReport, write_plots
 from tuner.analysis.results import delimited_text, trial_rows
 from tuner.contract import write_json_atomically
 from tuner.errors import StudyError
 from tuner.study.best_config import BEST_CONFIG_FILE_NAME, write_best_config
+from tuner.study.pareto import is_multi_objective
 from tuner.study.records import (
     ATTR_COMMAND,
     ATTR_CONFIG_PATH,
@@ -50,7 +56,8 @@ def export_study(
     separator: str = "\t",
     baseline: float | None = None,
 ) -> ExportResult:
-    """Write ``trials.tsv`` (or ``.csv``), ``study.json``, ``best_config.json`` and ``plots/`` into ``directory``."""
+    """Write ``trials.tsv`` (or ``.csv``), ``study.json``, ``best_config.json`` (several objectives:
+    ``pareto/``) and ``plots/`` into ``directory``."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise StudyError(f"cannot export into {directory}: it is a file")
@@ -61,9 +68,11 @@ def export_study(
     summary_path = directory / STUDY_FILE_NAME
     write_json_atomically(summary_path, study_summary(study))
     result.files.append(summary_path)
-    if _has_complete_trial(study) and _fixed_ext_vars(study) is not None:
-        config = trial_config(study, study.best_trial)
-        result.files.append(write_best_config(directory / BEST_CONFIG_FILE_NAME, config))
+    stores_config = _fixed_ext_vars(study) is not None
+    if is_multi_objective(study):
+        result.files.extend(write_front_files(study, directory, with_configs=stores_config))
+    elif (best := _feasible_best(study)) is not None and stores_config:
+        result.files.append(write_best_config(directory / BEST_CONFIG_FILE_NAME, trial_config(study, best)))
     if plots:
         result.plots = write_plots(study, directory=directory / PLOTS_DIR_NAME, fmt=plot_format, baseline=baseline)
         result.files.extend(plot.path for plot in result.plots.written)
@@ -80,13 +89,17 @@ def write_trials_table(study: optuna.Study, path: Path, *, separator: str = "\t"
 
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:
-    """Name, direction, metric, sampler, pruner, search space, fixed ext vars, counts by state, best trial."""
+    """Name, direction, metric, sampler, pruner, search space, fixed ext vars, counts by state, best trial;
+    with several objectives ``direction``, ``metric`` and ``best_trial`` are null and ``objectives``,
+    ``pareto_front`` and ``best_per_objective`` say what they found; ``constraints`` where there are some."""
     trials = study.get_trials(deepcopy=False)
     attrs = study.user_attrs
+    multi = is_multi_objective(study)
+    best = None if multi else _feasible_best(study)
     return {
         "name": study.study_name,
-        "direction": study.direction.name.lower(),
-        "metric": stored_metric(study),
+        "direction": None if multi else study.direction.name.lower(),
+        "metric": None if multi else stored_metric(study),
         "sampler": attrs.get(ATTR_SAMPLER),
         "pruner": attrs.get(ATTR_PRUNER),
         "search_space": attrs.get(ATTR_SEARCH_SPACE),
@@ -95,7 +108,9 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         "fixed_ext_vars": _fixed_ext_vars(study),
         "n_trials": len(trials),
         "counts_by_state": dict(sorted(Counter(trial.state.name.lower() for trial in trials).items())),
-        "best_trial": _best_trial(study) if _has_complete_trial(study) else None,
+        "best_trial": _best_trial(best) if best is not None else None,
+        **(objectives_summary(study) if multi else {}),
+        **constraints_summary(study),
         **_usage(study),
     }
 
@@ -108,8 +123,7 @@ def _usage(study: optuna.Study) -> dict[str, Any]:
     return {**(hours.to_dict() if hours else {}), "disk_bytes": sum(found) if found else None}
 
 
-def _best_trial(study: optuna.Study) -> dict[str, Any]:
-    best = study.best_trial
+def _best_trial(best: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return {
         "number": best.number,
         "value": best.value,
@@ -126,5 +140,11 @@ def _fixed_ext_vars(study: optuna.Study) -> dict[str, str] | None:
         return None  # a study not created by tune stores no config
 
 
-def _has_complete_trial(study: optuna.Study) -> bool:
-    return any(trial.state.name == "COMPLETE" for trial in study.get_trials(deepcopy=False))
+def _feasible_best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best trial (a feasible one where the study has constraints); None before one completed."""
+    if not any(trial.state.name == "COMPLETE" for trial in study.get_trials(deepcopy=False)):
+        return None
+    try:
+        return study.best_trial
+    except ValueError:  # every completed trial is infeasible
+        return None

@@ -16,7 +16,6 @@ from tuner.analysis.plots import KINDS
 from tuner.analysis.results import STATES
 from tuner.cli.common import AtLeast, Finite, parse_ext_vars, storage_options, user_errors
 from tuner.display.consoles import consoles, message_console
-from tuner.errors import StudyError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PLOT_KINDS = tuple(KINDS)
@@ -57,7 +56,8 @@ def plot_command(
     baseline: float | None,
     evaluator: str,
 ) -> None:
-    """Plot the study: KIND is any of history, importance, parallel, slice, contour, intermediate, timeline (or all)."""
+    """Plot the study: KIND is any of history, importance, parallel, slice, contour, intermediate, timeline,
+    pareto (or all). With several objectives, one plot per objective where Optuna plots one value."""
     from tuner.analysis.plots import write_plots
 
     console = message_console()
@@ -66,7 +66,7 @@ def plot_command(
         report = write_plots(study, directory=output_dir, kinds=kinds, fmt=fmt, baseline=baseline, evaluator=evaluator)
     for plot in report.written:
         note = f" ({plot.note})" if plot.note else ""
-        console.print(f"{plot.kind:<13} {plot.path}  {plot.seconds:.1f}s{note}", highlight=False)
+        console.print(f"{plot.label:<13} {plot.path}  {plot.seconds:.1f}s{note}", highlight=False)
     for kind, reason in report.skipped.items():
         console.print(f"[yellow]{kind:<13} left out: {reason}[/yellow]", highlight=False)
 
@@ -203,17 +203,14 @@ def export_command(
     no_plots: bool,
     baseline: float | None,
 ) -> None:
-    """Write the study as files to share: trials.tsv, study.json, best_config.json, plots/."""
+    """Write the study as files to share: trials.tsv, study.json, best_config.json, plots/.
+
+    With several objectives: pareto/ (each Pareto trial's config and front.tsv) instead of best_config.json."""
     from tuner.analysis.export import export_study
 
     console = message_console()
     with user_errors(console, optuna_later=True):
         study = _load(storage, study_name, fast=no_plots)  # plots need Optuna's study
-        if len(getattr(study, "directions", ())) > 1:
-            raise StudyError(
-                f"study '{study.study_name}' has several objectives, which tune export does not take yet; "
-                "use show-trials --format csv and the results folder's pareto/"
-            )
         result = export_study(
             study,
             directory=output_dir,
