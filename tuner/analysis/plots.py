@@ -4,6 +4,10 @@ PNG needs no browser and no kaleido: Optuna's matplotlib variants draw with the 
 backend. Where a plot grows faster than the study (contour grids, one line per learning
 curve, fANOVA behind the importance bars), large studies are plotted from a sample and
 the plot says so under its title.
+
+With several objectives the plots of one target (history, parallel, slice, contour) are drawn once per
+objective (``slice_<metric>.png``), the Pareto front is added, and the learning curves are the prune-on
+objective's (:mod:`tuner.analysis.pareto_plot`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.analysis.importance import DEFAULT_EVALUATOR, Importances, param_importances, precomputed_evaluator
-from tuner.analysis.pareto_plot import first_objective, name_objectives, several_objectives_arguments
+from tuner.analysis.pareto_plot import (
+    name_epoch_axis,
+    name_objectives,
+    objective_file_suffix,
+    objective_target,
+    per_epoch_study,
+    several_objectives_arguments,
+)
 from tuner.analysis.views import TrialView, in_memory_copy, launch_timed_copy, sampled_view
 from tuner.errors import OptionError, StudyError, require
 from tuner.study.records import ATTR_METRIC, stored_metrics
@@ -55,7 +66,7 @@ KINDS: dict[str, PlotKind] = {
     "timeline": PlotKind("plot_timeline", "timeline", needs_complete=False),
     "pareto": PlotKind("plot_pareto_front", "pareto_front"),  # several objectives only
 }
-# Kinds that plot one objective: with several, the first (``target``); the importance plot shows each.
+# Kinds that plot one objective: with several, one plot per objective (``target``); the importance plot shows each.
 _ONE_TARGET = ("history", "parallel", "slice", "contour")
 
 
@@ -65,6 +76,12 @@ class PlotFile:
     path: Path
     seconds: float
     note: str | None = None
+    objective: str | None = None  # several objectives: the metric this plot shows
+
+    @property
+    def label(self) -> str:
+        """``slice`` or, for one objective of several, ``slice (param_count)``."""
+        return self.kind if self.objective is None else f"{self.kind} ({self.objective})"
 
 
 @dataclass
@@ -98,18 +115,22 @@ def write_plots(
     context = _Context(in_memory_copy(study), evaluator, baseline, top_params)
     context.target_name = study.user_attrs.get(ATTR_METRIC) or context.target_name
     context.metrics = stored_metrics(study)
+    context.stored = study
     name_objectives(context.study, context.metrics)
     report = PlotReport()
     for kind in kinds:
-        started = time.monotonic()
-        try:
-            figure, note = context.figure(kind, fmt)
-        except StudyError as error:
-            report.skipped[kind] = str(error)
-            continue
-        path = directory / f"{KINDS[kind].file_stem}.{fmt}"
-        _save(figure, path, note)
-        report.written.append(PlotFile(kind, path, time.monotonic() - started, note))
+        for objective in context.objectives(kind):
+            started = time.monotonic()
+            metric = None if objective is None else context.metrics[objective]
+            try:
+                figure, note = context.figure(kind, fmt, objective)
+            except StudyError as error:
+                report.skipped[kind if metric is None else f"{kind} ({metric})"] = str(error)
+                continue
+            suffix = "" if metric is None else objective_file_suffix(metric)
+            path = directory / f"{KINDS[kind].file_stem}{suffix}.{fmt}"
+            _save(figure, path, note)
+            report.written.append(PlotFile(kind, path, time.monotonic() - started, note, metric))
     return report
 
 
@@ -123,67 +144,89 @@ class _Context:
         self.top_params = top_params
         self.target_name = "Objective Value"  # Optuna's default axis title
         self.metrics: list[str] = []  # each objective's metric
-        self._importances: Importances | None = None
+        self.stored: optuna.Study | None = None  # the study as stored (its attributes; the copy has none)
+        self._importances: dict[int | None, Importances] = {}
+        self._per_epoch: tuple[optuna.Study, str] | None = None
 
     @property
-    def importances(self) -> Importances:
-        if self._importances is None:
-            self._importances = param_importances(self.study, evaluator=self.evaluator)
-        return self._importances
+    def multi(self) -> bool:
+        return len(self.study.directions) > 1
 
-    def figure(self, kind: str, fmt: str) -> tuple[Any, str | None]:
+    def objectives(self, kind: str) -> list[int | None]:
+        """The objectives ``kind`` is drawn for: each of several for one-target kinds, else one plot (None)."""
+        return list(range(len(self.study.directions))) if self.multi and kind in _ONE_TARGET else [None]
+
+    def importances(self, objective: int | None = None) -> Importances:
+        if objective not in self._importances:
+            found = param_importances(self.study, evaluator=self.evaluator, objective=objective)
+            self._importances[objective] = found
+        return self._importances[objective]
+
+    def per_epoch(self) -> tuple[optuna.Study, str | None]:
+        """The study the learning curves are drawn from, and the metric they show (None: Optuna's own)."""
+        if not self.multi:
+            return self.study, None
+        if self._per_epoch is None:
+            self._per_epoch = per_epoch_study(self.stored or self.study, self.study)
+        return self._per_epoch
+
+    def figure(self, kind: str, fmt: str, objective: int | None = None) -> tuple[Any, str | None]:
         """Optuna's figure (plotly) or axes (matplotlib) for ``kind``, and a sampling note."""
         spec = KINDS[kind]
-        self._check_has_trials(spec)
-        view = self._view(spec)
-        kwargs = self._arguments(kind, fmt)
+        study, epoch_metric = self.per_epoch() if kind == "intermediate" else (self.study, None)
+        self._check_has_trials(spec, study, epoch_metric)
+        view = self._view(spec, study)
+        kwargs = self._arguments(kind, fmt, objective)
         function = getattr(_module(fmt), spec.function)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ExperimentalWarning of the matplotlib variants
             figure = function(view.study, **kwargs)
-        if kind == "history" and self.baseline is not None:
+        if kind == "history" and self.baseline is not None and not objective:
             _add_baseline(figure, self.baseline, fmt)
         if kind == "intermediate":
             _mark_pruned(figure, view, fmt)
+            if epoch_metric is not None:
+                name_epoch_axis(figure, epoch_metric, fmt)
         if fmt == "png":
             readable_png(figure, kind)
         note = view.note
-        if kind == "importance" and self.importances.sampled:
-            note = f"{self.importances.evaluator} on {self.importances.basis}"
+        if kind == "importance" and not self.multi and self.importances().sampled:
+            note = f"{self.importances().evaluator} on {self.importances().basis}"
         return figure, note
 
-    def _check_has_trials(self, spec: PlotKind) -> None:
-        trials = self.study.get_trials(deepcopy=False)
+    def _check_has_trials(self, spec: PlotKind, study: optuna.Study, epoch_metric: str | None) -> None:
+        trials = study.get_trials(deepcopy=False)
         if spec.needs_complete and not any(trial.state.name == "COMPLETE" for trial in trials):
             raise StudyError("no completed trial yet")
         if not trials:
             raise StudyError("the study has no trials")
         if spec.function == "plot_intermediate_values" and not any(trial.intermediate_values for trial in trials):
-            raise StudyError("no trial reported per-epoch values")
+            of = f" of {epoch_metric}, the objective pruning follows" if epoch_metric else ""
+            raise StudyError(f"no trial reported per-epoch values{of}")
 
-    def _view(self, spec: PlotKind) -> TrialView:
+    def _view(self, spec: PlotKind, study: optuna.Study) -> TrialView:
         if spec.sampled_states is None:
-            trials = self.study.get_trials(deepcopy=False)
-            study = launch_timed_copy(self.study) if spec.function == "plot_timeline" else self.study
-            return TrialView(study, tuple(trial.number for trial in trials), len(trials))
+            trials = study.get_trials(deepcopy=False)
+            shown = launch_timed_copy(study) if spec.function == "plot_timeline" else study
+            return TrialView(shown, tuple(trial.number for trial in trials), len(trials))
         with_intermediate = spec.function == "plot_intermediate_values"
         return sampled_view(
-            self.study, states=spec.sampled_states, limit=MAX_SAMPLED_TRIALS, with_intermediate=with_intermediate
+            study, states=spec.sampled_states, limit=MAX_SAMPLED_TRIALS, with_intermediate=with_intermediate
         )
 
-    def _arguments(self, kind: str, fmt: str) -> dict[str, Any]:
+    def _arguments(self, kind: str, fmt: str, objective: int | None) -> dict[str, Any]:
         if kind in ("intermediate", "timeline"):
             return {}
-        if kind == "pareto" or (kind == "importance" and len(self.study.directions) > 1):
+        if kind == "pareto" or (kind == "importance" and self.multi):
             return several_objectives_arguments(self.study, kind, self.metrics, self.evaluator)
         arguments: dict[str, Any] = {"target_name": self.target_name}
-        if kind in _ONE_TARGET and len(self.study.directions) > 1:
-            arguments["target"] = first_objective
+        if objective is not None:
+            arguments.update(target=objective_target(objective), target_name=self.metrics[objective])
         if kind == "importance":
-            arguments["evaluator"] = precomputed_evaluator(self.importances)
+            arguments["evaluator"] = precomputed_evaluator(self.importances())
         if kind == "contour":
             # A static grid of more than one pair is cramped and half empty (its diagonal): PNG shows the top pair.
-            top = self.importances.top(self.top_params if fmt == "html" else 2)
+            top = self.importances(objective).top(self.top_params if fmt == "html" else 2)
             if len(top) < 2:
                 raise StudyError(f"a contour plot needs two parameters; the study varies {len(top)}")
             arguments["params"] = top
