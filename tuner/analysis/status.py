@@ -1,4 +1,5 @@
-"""`tune status`: a study's workers as the storage sees them, their running trials, and the study's counts and best.
+"""`tune status`: a study's workers as the storage sees them, their running trials, and the study's counts and best
+(with several objectives: the Pareto front's size and each objective's best on it).
 
 Everything comes from the storage, so the view is the same for one machine and fifty: the worker
 registry (:mod:`tuner.study.workers`) and the trials' launch records (which `tune` process runs each
@@ -13,8 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tuner.study.records import ATTR_LAUNCH, launched_at, stored_metric
+from tuner.study.pareto import directions, is_multi_objective, pareto_trials
+from tuner.study.records import ATTR_LAUNCH, launched_at, stored_metric, stored_metrics
 from tuner.study.workers import Worker, read_workers, worker_id
+from tuner.trials.prune_judge import prune_values
 from tuner.trials.recovery import process_start_time
 
 if TYPE_CHECKING:
@@ -39,16 +42,28 @@ class WorkerStatus:
     finished: int = 0  # trials it launched that have ended
 
 
+@dataclass(frozen=True)
+class ObjectiveBest:
+    """One objective of several and its best value on the Pareto front (None: no front yet)."""
+
+    metric: str
+    direction: str
+    number: int | None = None
+    value: float | None = None
+
+
 @dataclass
 class StudyStatus:
     study_name: str
-    metric: str | None
-    direction: str
+    metric: str | None  # several objectives: None (see objectives)
+    direction: str | None
     counts: dict[str, int]  # trial state (lower case) -> count
-    best: tuple[int, float] | None  # (number, value)
+    best: tuple[int, float] | None  # (number, value); several objectives: None
     workers: list[WorkerStatus]
     unowned: list[RunningTrial]  # RUNNING trials of no registered worker (an older tune, or not launched yet)
     now: float
+    objectives: list[ObjectiveBest] = field(default_factory=list)  # several objectives only
+    front_size: int | None = None  # several objectives: trials on the (feasible) Pareto front
 
 
 def study_status(storage: optuna.storages.BaseStorage, study: optuna.Study, now: float | None = None) -> StudyStatus:
@@ -67,16 +82,34 @@ def study_status(storage: optuna.storages.BaseStorage, study: optuna.Study, now:
             (owner.running if owner else unowned).append(_running(trial, launch))
         elif owner is not None and trial.state.is_finished():
             owner.finished += 1
-    return StudyStatus(
+    multi = is_multi_objective(study)
+    status = StudyStatus(
         study_name=study.study_name,
-        metric=stored_metric(study),
-        direction=study.direction.name.lower(),
+        metric=None if multi else stored_metric(study),
+        direction=None if multi else study.direction.name.lower(),
         counts=dict(Counter(trial.state.name.lower() for trial in trials)),
-        best=_best(study),
+        best=None if multi else _best(study),
         workers=list(workers.values()),
         unowned=unowned,
         now=now,
     )
+    if multi:
+        status.objectives, status.front_size = _front(study)
+    return status
+
+
+def _front(study: optuna.Study) -> tuple[list[ObjectiveBest], int]:
+    """Each objective's best on the study's feasible Pareto front, and the front's size."""
+    front = pareto_trials(study)
+    bests = []
+    for index, (metric, way) in enumerate(zip(stored_metrics(study), directions(study))):
+        if not front:
+            bests.append(ObjectiveBest(metric, way))
+            continue
+        pick = max if way == "maximize" else min
+        chosen = pick(front, key=lambda trial: trial.values[index])
+        bests.append(ObjectiveBest(metric, way, chosen.number, float(chosen.values[index])))
+    return bests, len(front)
 
 
 def _state(worker: Worker, now: float) -> str:
@@ -90,9 +123,10 @@ def _state(worker: Worker, now: float) -> str:
 
 def _running(trial: optuna.trial.FrozenTrial, launch: dict[str, Any]) -> RunningTrial:
     started = launched_at(trial) if launch.get("started") else None
+    epochs = trial.intermediate_values or prune_values(trial)  # several objectives: the prune-on objective's
     return RunningTrial(
         number=trial.number,
-        epoch=max(trial.intermediate_values) if trial.intermediate_values else None,
+        epoch=max(epochs) if epochs else None,
         slot=launch.get("slot") if isinstance(launch.get("slot"), str) else None,
         started=started.timestamp() if started else None,
     )
@@ -108,15 +142,28 @@ def _best(study: optuna.Study) -> tuple[int, float] | None:
 
 def status_dict(status: StudyStatus) -> dict[str, Any]:
     """The status as plain data (``tune status --format json``)."""
-    return {
+    data: dict[str, Any] = {
         "study": status.study_name,
         "metric": status.metric,
         "direction": status.direction,
         "trials": status.counts,
         "best": None if status.best is None else {"number": status.best[0], "value": status.best[1]},
+    }
+    if status.objectives:
+        data["objectives"] = [
+            {"metric": one.metric, "direction": one.direction, "best": _objective_best(one)}
+            for one in status.objectives
+        ]
+        data["pareto_front_size"] = status.front_size
+    return {
+        **data,
         "workers": [_worker_dict(entry, status.now) for entry in status.workers],
         "running_without_worker": [_trial_dict(trial) for trial in status.unowned],
     }
+
+
+def _objective_best(one: ObjectiveBest) -> dict[str, Any] | None:
+    return None if one.number is None else {"number": one.number, "value": one.value}
 
 
 def _worker_dict(entry: WorkerStatus, now: float) -> dict[str, Any]:

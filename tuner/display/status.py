@@ -40,15 +40,32 @@ def render_status(status: StudyStatus, output_format: str, console: Console, *, 
 
 
 def summary_line(status: StudyStatus) -> str:
-    """``Study 'x' (maximize accuracy): 40 trials: 30 complete, 2 running, 8 pruned; best trial 12: 0.98``."""
+    """``Study 'x' (maximize accuracy): 40 trials: 30 complete, 2 running, 8 pruned; best trial 12: 0.98``;
+    with several objectives ``...; Pareto front 3: accuracy 0.98 (trial 4), param_count 1204 (trial 7)``."""
     total = sum(status.counts.values())
     counts = ", ".join(f"{count} {state}" for state, count in sorted(status.counts.items())) or "none yet"
-    line = f"Study '{status.study_name}' ({status.direction} {status.metric or 'value'}): {total} trials: {counts}"
+    line = f"Study '{status.study_name}' ({_objectives(status)}): {total} trials: {counts}"
     if status.best is not None:
         line += f"; best trial {status.best[0]}: {format_value(status.best[1])}"
+    elif status.objectives:
+        line += "; " + _front_text(status)
     alive = sum(1 for entry in status.workers if entry.state == "running")
     slots = sum(entry.worker.slots for entry in status.workers if entry.state == "running")
     return line + f"; {alive} worker{'s' if alive != 1 else ''} running ({slots} slots)"
+
+
+def _objectives(status: StudyStatus) -> str:
+    """``maximize accuracy`` or ``maximize accuracy, minimize param_count``."""
+    if not status.objectives:
+        return f"{status.direction} {status.metric or 'value'}"
+    return ", ".join(f"{one.direction} {one.metric}" for one in status.objectives)
+
+
+def _front_text(status: StudyStatus) -> str:
+    if not status.front_size:
+        return "no Pareto front yet"
+    bests = ", ".join(f"{one.metric} {format_value(one.value)} (trial {one.number})" for one in status.objectives)
+    return f"Pareto front {status.front_size}: {bests}"
 
 
 def _workers_table(status: StudyStatus, workers: list[WorkerStatus]) -> Table:
