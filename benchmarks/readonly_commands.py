@@ -87,39 +87,15 @@ def time_once(work: Path, run: Run) -> float:
     started = time.perf_counter()
     env = {**_env(run.root), **run.extra_env}
     if run.columns:
-        code, output = _on_terminal(work, run.argv, env, run.columns)
-    else:
-        done = subprocess.run(run.argv, check=False, cwd=work, env=env, capture_output=True, text=True)
-        code, output = done.returncode, done.stdout + done.stderr
+        from tests.display.terminal import run_on_terminal  # it fails on a command that fails
+
+        run_on_terminal(run.argv, run.columns, env, cwd=str(work))
+        return time.perf_counter() - started
+    done = subprocess.run(run.argv, check=False, cwd=work, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit(f"{' '.join(run.argv[1:])} failed ({code}):\n{output}")
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(run.argv[1:])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return elapsed
-
-
-def _on_terminal(work: Path, argv: list[str], env: dict[str, str], columns: int) -> tuple[int, str]:
-    """Run ``argv`` with stdout on a pseudo-terminal of ``columns`` columns, reading all it shows."""
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {key: value for key, value in env.items() if key not in ("COLUMNS", "NO_COLOR")}
-    process = subprocess.Popen(argv, cwd=work, env=env, stdout=slave, stderr=subprocess.PIPE)
-    os.close(slave)
-    shown = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the command closed the terminal
-            break
-        if not chunk:
-            break
-        shown.append(chunk)
-    os.close(master)
-    errors = process.stderr.read() if process.stderr else b""
-    return process.wait(), (b"".join(shown) + errors).decode(errors="replace")
 
 
 def main() -> None:
@@ -137,6 +113,7 @@ def main() -> None:
         " from it, interleaved",
     )
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # tests.display.terminal
     with tempfile.TemporaryDirectory() as folder:
         work = args.keep or Path(folder)
         work.mkdir(parents=True, exist_ok=True)
