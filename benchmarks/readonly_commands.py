@@ -5,9 +5,14 @@ sleeper trainer, 3 parameters, 2 epochs of learning curve each, a few failures),
 command as a user runs it, ``python -m tuner ...`` in a fresh interpreter, --repeats times, the
 commands interleaved. ``python -c pass`` is timed beside them: the interpreter's own start, the floor.
 ``--with-optuna`` also times each command with ``TUNER_READ_WITH_OPTUNA=1`` (the study read through
-Optuna, as before the fast SQLite reader), interleaved with the others.
+Optuna, as before the fast SQLite reader), interleaved with the others. The commands write and use
+``__pycache__`` as an installed package does (``PYTHONDONTWRITEBYTECODE`` is dropped for them: without
+bytecode each command compiles tuner's modules again, ~0.06 s). The commands print to a pipe (the
+table as rich's plain text, as wide as it is), except "show-trials, 120-column terminal": its stdout is
+a pseudo-terminal that wide (colours, columns fitted to the width). ``--baseline DIR`` also times the
+table commands and ``status`` of another checkout (the code before a change), interleaved.
 Goal: each read-only command <= 0.4 s (median). Run from the repository root:
-    python benchmarks/readonly_commands.py --trials 500 --repeats 5 [--keep DIR] [--with-optuna]
+    python benchmarks/readonly_commands.py --trials 500 --repeats 3 [--keep DIR] [--with-optuna] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE_COMMANDS = ("show-trials", "show-trials --sort value", "show-trials, 120-column terminal", "status")
+ON_TERMINAL = {"show-trials, 120-column terminal": 120}  # run with stdout on a pseudo-terminal this wide
 ENV_READ_WITH_OPTUNA = "TUNER_READ_WITH_OPTUNA"  # tuner.study.sqlite_reader: read through Optuna instead
 CONFIG = (
     "{lr: std.parseJson(std.extVar('lr')), layers: std.parseJson(std.extVar('layers')), "
@@ -38,13 +46,25 @@ COMMANDS = {
     "tune --version": [sys.executable, "-m", "tuner", "--version"],
     "show-trials": [sys.executable, "-m", "tuner", "show-trials"],
     "show-trials --format csv": [sys.executable, "-m", "tuner", "show-trials", "--format", "csv"],
+    "show-trials --sort value": [sys.executable, "-m", "tuner", "show-trials", "--sort", "value"],
+    "show-trials, 120-column terminal": [sys.executable, "-m", "tuner", "show-trials"],
     "show-trials --top 5": [sys.executable, "-m", "tuner", "show-trials", "--top", "5"],
     "show-trials --trial 7": [sys.executable, "-m", "tuner", "show-trials", "--trial", "7"],
     "dump-best": [sys.executable, "-m", "tuner", "dump-best", "-o", "best.json"],
     "dump-best --trial 7": [sys.executable, "-m", "tuner", "dump-best", "--trial", "7", "-o", "t7.json"],
     "export --no-plots": [sys.executable, "-m", "tuner", "export", "--no-plots", "-o", "exported"],
+    "status": [sys.executable, "-m", "tuner", "status"],
     "export (with its plots)": [sys.executable, "-m", "tuner", "export", "-o", "exported"],
 }
+
+
+class Run(NamedTuple):
+    """A command to time: its argv, environment additions, the checkout it runs from, its terminal's width."""
+
+    argv: list[str]
+    extra_env: dict[str, str]
+    root: Path = ROOT
+    columns: int = 0  # 0: output piped
 
 
 def build_study(work: Path, trials: int) -> None:
@@ -56,17 +76,25 @@ def build_study(work: Path, trials: int) -> None:
     subprocess.run(command, cwd=work, env=_env(), check=True, capture_output=True)
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+def _env(root: Path = ROOT) -> dict[str, str]:
+    """``root`` (this checkout) first on the path; bytecode written and read as an installed package has it."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
 
 
-def time_once(work: Path, argv: list[str], extra_env: dict[str, str] | None = None) -> float:
+def time_once(work: Path, run: Run) -> float:
+    """Seconds ``run`` takes, its output piped (or on a pseudo-terminal)."""
     started = time.perf_counter()
-    env = {**_env(), **(extra_env or {})}
-    done = subprocess.run(argv, check=False, cwd=work, env=env, capture_output=True, text=True)
+    env = {**_env(run.root), **run.extra_env}
+    if run.columns:
+        from tests.display.terminal import run_on_terminal  # it fails on a command that fails
+
+        run_on_terminal(run.argv, run.columns, env, cwd=str(work))
+        return time.perf_counter() - started
+    done = subprocess.run(run.argv, check=False, cwd=work, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[1:])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        raise SystemExit(f"{' '.join(run.argv[1:])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return elapsed
 
 
@@ -78,7 +106,14 @@ def main() -> None:
     parser.add_argument(
         "--with-optuna", action="store_true", help=f"also time each command with {ENV_READ_WITH_OPTUNA}=1"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help=f"a checkout of tuner before a change (git archive COMMIT | tar -x -C DIR): also time {BASELINE_COMMANDS}"
+        " from it, interleaved",
+    )
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # tests.display.terminal
     with tempfile.TemporaryDirectory() as folder:
         work = args.keep or Path(folder)
         work.mkdir(parents=True, exist_ok=True)
@@ -86,22 +121,33 @@ def main() -> None:
             started = time.perf_counter()
             build_study(work, args.trials)
             print(f"built a {args.trials}-trial study in {time.perf_counter() - started:.1f} s")
-        runs = {label: (argv, None) for label, argv in COMMANDS.items()}
-        if args.with_optuna:  # the same commands through Optuna (the fast reader's fallback), interleaved
-            for label, argv in COMMANDS.items():
-                if argv[1:3] == ["-m", "tuner"] and "--version" not in argv:
-                    runs[f"{label} [optuna]"] = (argv, {ENV_READ_WITH_OPTUNA: "1"})
+        runs = _runs(args.with_optuna, args.baseline)
         times: dict[str, list[float]] = {label: [] for label in runs}
-        for label, (argv, extra) in runs.items():
-            time_once(work, argv, extra)  # once unmeasured: the page cache and __pycache__ as a user has them
+        load_before = os.getloadavg()[0]
+        for run in runs.values():
+            time_once(work, run)  # once unmeasured: the page cache and __pycache__ as a user has them
         for _ in range(args.repeats):
-            for label, (argv, extra) in runs.items():
-                times[label].append(time_once(work, argv, extra))
+            for label, run in runs.items():
+                times[label].append(time_once(work, run))
     load = os.getloadavg()[0]
-    print(json.dumps({"trials": args.trials, "repeats": args.repeats, "load_average_1min": round(load, 2)}))
-    print(f"{'command':37s} {'median s':>9s} {'min-max s':>13s}")
+    loads = {"load_average_1min_before": round(load_before, 2), "load_average_1min_after": round(load, 2)}
+    print(json.dumps({"trials": args.trials, "repeats": args.repeats, **loads}))
+    print(f"{'command':42s} {'median s':>9s} {'min-max s':>13s}")
     for label, values in times.items():
-        print(f"{label:37s} {statistics.median(values):9.3f} {min(values):6.3f}-{max(values):<6.3f}")
+        print(f"{label:42s} {statistics.median(values):9.3f} {min(values):6.3f}-{max(values):<6.3f}")
+
+
+def _runs(with_optuna: bool, baseline: Path | None) -> dict[str, Run]:
+    """Every command to time, by label: ours, then through Optuna, then the baseline checkout's."""
+    runs = {label: Run(argv, {}, columns=ON_TERMINAL.get(label, 0)) for label, argv in COMMANDS.items()}
+    if with_optuna:  # the same commands through Optuna (the fast reader's fallback), interleaved
+        for label, run in list(runs.items()):
+            if run.argv[1:3] == ["-m", "tuner"] and "--version" not in run.argv:
+                runs[f"{label} [optuna]"] = run._replace(extra_env={ENV_READ_WITH_OPTUNA: "1"})
+    if baseline:
+        for label in BASELINE_COMMANDS:
+            runs[f"{label} [baseline]"] = runs[label]._replace(root=baseline.resolve())
+    return runs
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def loaded_by(*command: str, env: dict[str, str] | None = None) -> tuple[set[str
         ["show-trials", "--trial", "1"],
         ["dump-best", "-o", "best.json"],
         ["export", "--no-plots", "-o", "exported"],
+        ["status"],
     ],
     ids=" ".join,
 )
@@ -94,6 +95,9 @@ READ_ONLY = [
     ["dump-best", "-o", "best.json"],
     ["dump-best", "--trial", "0", "-o", "t0.json"],
     ["export", "--no-plots", "-o", "exported"],
+    ["status"],
+    ["status", "--format", "json"],
+    ["show-trials", "--sort", "value"],
 ]
 
 

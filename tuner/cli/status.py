@@ -19,14 +19,20 @@ def status_command(storage: str | None, study_name: str | None, output_format: s
     """Show the study's workers as the storage sees them (host, pid, slots, running trials and their epochs,
     last heartbeat) and its trial counts and best: the same view for one machine and fifty."""
     from tuner.analysis.status import study_status
+    from tuner.cli.common import _read_without_optuna, quiet_optuna
     from tuner.display.status import render_status
     from tuner.study.storage import default_storage_url, load_existing_study, open_storage
 
     out = consoles(output_format)
-    with user_errors(out.messages):
+    with user_errors(out.messages, optuna_later=True):
         url = storage or default_storage_url()
-        opened = open_storage(url, must_exist=True, read_only=True)
-        status = study_status(opened, load_existing_study(opened, study_name, url))
+        stored = _read_without_optuna(url, study_name)  # a SQLite study, read without Optuna (as show-trials)
+        if stored is not None:
+            status = study_status(stored.storage, stored)
+        else:
+            quiet_optuna()
+            opened = open_storage(url, must_exist=True, read_only=True)
+            status = study_status(opened, load_existing_study(opened, study_name, url))
     render_status(status, output_format, out.data, show_ended=show_ended)
 
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from tuner.analysis.objectives import FEASIBLE_COLUMN, PARETO_COLUMN, VALUE_PREFIX, objective_columns
 from tuner.analysis.results import delimited_text, param_names
+from tuner.display.plain_table import PlainColumn, PlainTable
 from tuner.display.text import bytes_text, escape, format_value, seconds_text, short_value, sparkline
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "csv", "json")
 _FOLDED_MIN_WIDTH = 16  # the reason column shows when this much room is left; longer reasons fold
+_STATE_COLOURS = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}  # others white
 
 
 def render_trials(rows: Sequence[Mapping[str, Any]], output_format: str, console: Console) -> None:
@@ -52,7 +53,7 @@ def gpu_hours_line(hours: GpuHours | None) -> str | None:
     return line
 
 
-def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[Table, list[str]]:
+def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[PlainTable, list[str]]:
     """The trial table within ``width`` cells, and the names of the columns left out for lack of room.
 
     Number, state, value and duration always show; then, as room allows, the parameters, epochs,
@@ -70,21 +71,19 @@ def _table(rows: Sequence[Mapping[str, Any]], width: int) -> tuple[Table, list[s
             room -= min(column.natural, max(needed, room - 3)) + 3
         else:
             left_out.append(column.header)
-    table = Table(show_lines=False)
-    for column in shown:
-        # Numbers and states stay whole: the fit above leaves room for every shown cell but the reason's.
-        table.add_column(
-            escape(column.header),
-            justify=column.justify,
-            no_wrap=not column.folds,
-            overflow="fold" if column.folds else "ellipsis",
-            min_width=None if column.folds else column.natural,
-        )
-    colours = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
-    for index, row in enumerate(rows):
-        colour = colours.get(row["state"], "white")
-        styles = [colour if column.header == "state" else "" for column in shown]
-        table.add_row(*(Text(column.cells[index], style=style) for column, style in zip(shown, styles)))
+    colours = [_STATE_COLOURS.get(row["state"], "white") for row in rows]
+    table = PlainTable(
+        [
+            PlainColumn(
+                column.header,
+                column.cells,
+                column.justify,
+                column.folds,
+                colours if column.header == "state" else None,
+            )
+            for column in shown
+        ]
+    )
     return table, left_out
 
 

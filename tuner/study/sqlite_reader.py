@@ -2,7 +2,7 @@
 
 Opening a study through Optuna's RDB storage costs about 0.75 s before anything is shown: importing
 Optuna, SQLAlchemy and its ORM models, alembic's schema check, and the ORM reading every trial. The
-read-only commands (``show-trials``, ``dump-best``, ``export --no-plots``) only read, so for a SQLite
+read-only commands (``show-trials``, ``dump-best``, ``export --no-plots``, ``status``) only read, so for a SQLite
 file they read the same tables with the standard library's :mod:`sqlite3`, read-only and in one
 transaction, into :class:`StoredStudy` and :class:`StoredTrial`: records with the attributes of
 Optuna's ``Study`` and ``FrozenTrial`` that those commands use, each decoded as Optuna's storage
@@ -138,6 +138,28 @@ class StoredStudy:
         if self._best is None:
             raise ValueError("Record does not exist.")  # what Optuna's storage says
         return self._best
+
+    @property
+    def storage(self) -> StoredStorage:
+        """The storage questions about this study that ``tune status`` asks (its worker registry)."""
+        return StoredStorage(self)
+
+
+class StoredStorage:
+    """What a read-only command asks Optuna's storage about one :class:`StoredStudy`, answered from it."""
+
+    def __init__(self, study: StoredStudy) -> None:
+        self._study = study
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        if study_name != self._study.study_name:
+            raise KeyError(f"No such study {study_name}.")  # Optuna's storage says so too
+        return self._study.study_id
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        if study_id != self._study.study_id:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+        return dict(self._study.system_attrs)
 
 
 def read_only_enabled() -> bool:
