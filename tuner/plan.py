@@ -184,7 +184,10 @@ def _warm_start_and_stopping(
             metric=None if multi else objective.metric,
         )
     elif arguments.get("warm_start_storage"):
-        raise OptionError("warm_start_storage is the storage of warm_start_from's study; give warm_start_from too")
+        raise OptionError(
+            f"--warm-start-storage {arguments['warm_start_storage']} is where --warm-start-from's study lives; "
+            "give --warm-start-from STUDY too"
+        )
     return {
         "enqueue": load_enqueue(enqueue, space, prepared.snapshot) if enqueue is not None else (),
         "warm_start": warm_start,
