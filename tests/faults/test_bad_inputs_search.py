@@ -131,6 +131,7 @@ CASES = {
     "enqueue-empty-list": Case(with_options("--enqueue", "enqueue.json"), ["the list is empty"], enqueue([])),
     "enqueue-a-number": Case(with_options("--enqueue", "enqueue.json"), ["expected an object"], enqueue(3)),
     "enqueue-a-folder": Case(with_options("--enqueue", "results"), ["--enqueue", "results"]),
+    "enqueue-empty-name": Case(with_options("--enqueue", ""), ["--enqueue '': give a JSON file"]),
     "warm-start-unknown-study": Case(
         with_options("--warm-start-from", "qaud"), ["no study 'qaud' in", "did you mean 'quad'?"]
     ),
@@ -152,6 +153,10 @@ CASES = {
     "warm-start-storage-unreachable": Case(
         with_options("--warm-start-from", "quad", "--warm-start-storage", postgres("127.0.0.1:1/db")),
         ["postgresql://tuner:***@127.0.0.1:1/db"],
+    ),
+    "warm-start-from-empty": Case(with_options("--warm-start-from", ""), ["--warm-start-from '': give the name"]),
+    "warm-start-storage-empty": Case(
+        with_options("--warm-start-from", "quad", "--warm-start-storage", ""), ["--warm-start-storage '': give the URL"]
     ),
     "warm-start-storage-alone": Case(with_options("--warm-start-storage", "sqlite:///t.db"), ["--warm-start-from"]),
     "warm-start-from-itself": Case(with_options("--warm-start-from", "quad"), ["names the study being run"]),
@@ -194,6 +199,7 @@ CASES = {
         ["no CONFIG for the search space flags.json", "--command with a placeholder for each parameter"],
         SCRIPT_FILES,
     ),
+    "space-empty": Case(["run", "--space", "", "--command", FLAGS], ["--space is empty"]),
     "space-positional-without-command": Case(
         ["run", "flags.json", "--storage", "sqlite:///t.db"],
         ["Missing argument 'SEARCH_SPACE'", "tune SPACE --command"],
