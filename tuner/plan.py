@@ -173,18 +173,21 @@ def _warm_start_and_stopping(
     check_stop_rules(patience, target, bool(terminator), multi_objective=multi)
     enqueue = arguments.get("enqueue")
     warm_start = None
-    if arguments.get("warm_start_from"):
+    if arguments.get("warm_start_from") is not None:
         warm_start = find_warm_start(
             arguments["warm_start_from"],
-            arguments.get("warm_start_storage") or storage_url,
+            storage_url if arguments.get("warm_start_storage") is None else arguments["warm_start_storage"],
             study_name=study_name,
             own_storage_url=storage_url,
             space=space,
             directions=tuple(getattr(objective, "directions", None) or (objective.direction,)),
             metric=None if multi else objective.metric,
         )
-    elif arguments.get("warm_start_storage"):
-        raise OptionError("warm_start_storage is the storage of warm_start_from's study; give warm_start_from too")
+    elif arguments.get("warm_start_storage") is not None:
+        raise OptionError(
+            f"--warm-start-storage {arguments['warm_start_storage']} is where --warm-start-from's study lives; "
+            "give --warm-start-from STUDY too"
+        )
     return {
         "enqueue": load_enqueue(enqueue, space, prepared.snapshot) if enqueue is not None else (),
         "warm_start": warm_start,

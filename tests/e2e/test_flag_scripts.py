@@ -210,7 +210,8 @@ def test_a_space_without_a_command_asks_for_the_config(tmp_path, monkeypatch):
     result = tune_script("run", "--space", "space.json", "--n-trials", "1")
 
     assert result.exit_code == 2
-    assert "Missing argument 'CONFIG'" in result.output
+    assert "Error: no CONFIG for the search space space.json: give a Jsonnet CONFIG" in result.output
+    assert "--command with a placeholder for each parameter" in result.output
     with pytest.raises(OptionError, match="no config given: the built-in trainer needs CONFIG.*--command"):
         tuner.tune(search_space="space.json", n_trials=1, metric="score", direction="maximize")
     assert not (tmp_path / "tune.db").exists()

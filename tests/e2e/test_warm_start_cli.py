@@ -114,7 +114,7 @@ BAD_INPUTS = {
     ),
     "patience-zero": (["--patience", "0"], None, "--patience must be at least 1, got 0"),
     "target-nan": (["--target", "nan"], None, "--target must be a finite number"),
-    "storage-alone": (["--warm-start-storage", STORAGE], None, "give warm_start_from too"),
+    "storage-alone": (["--warm-start-storage", STORAGE], None, "give --warm-start-from STUDY too"),
 }
 
 

@@ -218,7 +218,7 @@ CASES = {
     ),
     "grid-of-continuous-float": Case([*RUN, "--sampler", "grid"], ["parameter 'x': grid search needs a finite set"]),
     "ext-var-without-value": Case([*RUN, "--ext-var", "epochs"], ["expected NAME=VALUE, got 'epochs'"]),
-    "resume-with-other-direction": Case([*RUN, "--direction", "minimize"], ["study 'quad' was created to maximize"]),
+    "resume-with-other-direction": Case([*RUN[:12], "minimize", *RUN[13:]], ["study 'quad' was created to maximize"]),
     "results-folder-of-another-study": Case(
         [*RUN, "--study-name", "other"], ["results/quad holds the trials of study 'quad'", "not of 'other'"]
     ),

@@ -47,6 +47,10 @@ def script_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     second argument, ``tune SPACE --command ...`` names the space, and the study has no config."""
     space = arguments.pop("space", None)
     if space is not None:
+        if not space.strip():
+            raise click.UsageError(
+                "--space is empty; give the search-space file (tune run --space SPACE --command ...)"
+            )
         if arguments.get("search_space") is not None:
             raise click.UsageError("give the search space as SEARCH_SPACE or as --space, not both")
         arguments["search_space"] = space

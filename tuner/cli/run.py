@@ -225,10 +225,22 @@ def _with_study_config(arguments: dict[str, Any], study_config: str | None) -> d
         from_file = load_study_config(study_config)
         ext_vars = {**(from_file.get("ext_vars") or {}), **arguments.get("ext_vars", {})}
         arguments = {**from_file, **arguments, **({"ext_vars": ext_vars} if ext_vars else {})}
-    for name in ("config", "search_space") if arguments.get("command") is None else ("search_space",):
-        if arguments.get(name) is None:
-            raise click.UsageError(f"Missing argument '{name.upper()}' (give it, or --study-config with tune.{name})")
+    _check_config_and_space(arguments)
     return arguments
+
+
+def _check_config_and_space(arguments: dict[str, Any]) -> None:
+    """CONFIG and SEARCH_SPACE given (or a space and a --command: a script that takes flags), or what to give."""
+    script = "or a --command with a placeholder for each parameter for a script that takes flags"
+    if arguments.get("search_space") is None:
+        hint = f"; {script}: tune SPACE --command ..." if arguments.get("command") is None else ""
+        name = "CONFIG" if arguments.get("config") is None else "SEARCH_SPACE"
+        raise click.UsageError(f"Missing argument '{name}' (give it, or --study-config with tune.{name.lower()}{hint})")
+    if arguments.get("config") is None and arguments.get("command") is None:
+        raise click.UsageError(
+            f"no CONFIG for the search space {arguments['search_space']}: give a Jsonnet CONFIG (or --study-config "
+            f"with tune.config), {script}: tune run --space SPACE --command 'python train.py --lr {{lr}}'"
+        )
 
 
 def _print_outcome(console: Console, result: TuneResult) -> None:

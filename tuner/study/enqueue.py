@@ -60,6 +60,8 @@ def _read(source: Any) -> tuple[str, list[Any]]:
         return "<object>", [source]
     if isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
         return "<list>", list(source)
+    if not str(source).strip():
+        raise OptionError(f"--enqueue {str(source)!r}: give a JSON file of parameter values")
     path = Path(source)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -180,16 +180,17 @@ def objectives_from_options(
 ) -> Objective:
     """One or several objectives: ``--metric`` and ``--direction`` repeated go in pairs, in order.
 
-    One ``--metric`` (or none) works as :func:`objective_from_options`; the others need a
-    ``--direction`` each. ``prune_on`` names the objective pruning follows (default the first).
+    One ``--metric`` (or none) with at most one ``--direction`` works as :func:`objective_from_options`;
+    otherwise each ``--metric`` needs its ``--direction`` (two directions for one metric are unpaired too).
+    ``prune_on`` names the objective pruning follows (default the first).
     """
     from tuner.study.constraints import parse_constraints
 
     metrics, directions = _as_list(metric, "metric"), _as_list(direction, "direction")
-    if len(metrics) <= 1:  # one objective: a repeated --direction is overridden by the last, as ever
+    if len(metrics) <= 1 and len(directions) <= 1:  # one objective (a direction alone: the config names the metric)
         single = objective_from_options(
             metrics[0] if metrics else None,
-            directions[-1] if directions else None,
+            directions[0] if directions else None,
             validation_metric,
             config_name=config_name,
         )

@@ -54,10 +54,15 @@ def find_warm_start(
     """The fitting finished trials of study ``name``; nothing is written.
 
     Raises:
-        OptionError: no such study, the study being run itself, or one of other directions or metric.
+        OptionError: an empty name or URL, no such study, the study being run itself, or one of other
+            directions or metric.
     """
     import optuna
 
+    if not isinstance(name, str) or not name.strip():
+        raise OptionError(f"--warm-start-from {name!r}: give the name of an earlier study")
+    if not isinstance(storage_url, str) or not storage_url.strip():
+        raise OptionError(f"--warm-start-storage {storage_url!r}: give the URL of the storage of study '{name}'")
     if name == study_name and storage_url == own_storage_url:
         raise OptionError(f"--warm-start-from {name} names the study being run; name an earlier study")
     try:

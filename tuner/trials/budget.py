@@ -19,6 +19,9 @@ DEFAULT_SAME_REASON_STREAK = 5
 # broken: only a far longer streak of it, with nothing completed or pruned in between, stops a run.
 OUT_OF_MEMORY_STREAK = 20
 MIN_TRIALS_FOR_FAILURE_RATE = 5
+# A --constraint on a metric the trial did not report is a mistake in the option, not in the trial: every
+# trial would fail the same way, so the first such failure stops the run (tuner.study.objective's reason).
+CONSTRAINT_REASON_PREFIX = "--constraint "
 
 
 @dataclass
@@ -114,6 +117,8 @@ class FailurePolicy:
                     f"{failures} of {self._finished} trials failed, more than --max-failure-rate "
                     f"{self.max_failure_rate:g}; most often: {self._most_common()}"
                 )
+        if self._streak and self._streak[-1].startswith(CONSTRAINT_REASON_PREFIX):
+            return f"{self._streak[-1]}; fix --constraint (every trial would fail the same way)"
         streak = self._streak[-self.same_reason_streak :]
         if len(streak) == self.same_reason_streak and len(set(streak)) == 1:
             return f"the last {self.same_reason_streak} trials all failed with: {streak[-1]}"

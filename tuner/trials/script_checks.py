@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tuner.errors import OptionError
 from tuner.trials.launch import CommandTemplate
-from tuner.trials.params_env import PLACEHOLDER, check_env_names
+from tuner.trials.params_env import PLACEHOLDER, check_env_names, env_name
 from tuner.trials.preloads import check_preloads
 
 TRIAL_CWD_CHOICES = ("tune", "trial")
@@ -28,10 +29,31 @@ def check_script_command(
     """``template``, once its script is found and the parameters' variable names are distinct; with
     ``trial_cwd="trial"`` in :func:`tuner.tune`'s ``arguments``, its paths made absolute."""
     check_env_names(parameters)
+    if arguments.get("config") is None and not template.is_default:
+        _warn_unplaced(template, parameters)
     script = _python_script(template.argv)
     if script is not None and not PLACEHOLDER.search(script) and not Path(script).is_file():
         raise OptionError(f"--command: script '{script}' not found (relative to {os.getcwd()})")
     return with_absolute_paths(template) if arguments.get("trial_cwd") == "trial" else template
+
+
+class UnplacedParameterWarning(UserWarning):
+    """A parameter of a study without a config that its ``--command`` holds no placeholder for."""
+
+
+def _warn_unplaced(template: CommandTemplate, parameters: Sequence[str]) -> None:
+    """One warning for the parameters a script's command never names: they reach it through the environment only."""
+    missing = [name for name in parameters if PLACEHOLDER.fullmatch(f"{{{name}}}") and not template.uses(f"{{{name}}}")]
+    if not missing:
+        return
+    if len(missing) == 1:
+        what = f"parameter '{missing[0]}' has no {{{missing[0]}}} in --command: the script gets it only as "
+        what += f"${env_name(missing[0])} and in $TUNER_PARAMS"
+    else:
+        shown = ", ".join(f"'{name}'" for name in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        what = f"{len(missing)} parameters ({shown}) have no placeholder in --command: the script gets them only "
+        what += "as $TUNER_PARAM_<NAME> and in $TUNER_PARAMS"
+    warnings.warn(what, UnplacedParameterWarning, stacklevel=3)
 
 
 def script_launch_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
