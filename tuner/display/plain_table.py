@@ -140,14 +140,7 @@ class PlainTable:
             markup = escape(column.header)
             if not _plain(column.header) or console.render_str(markup, highlight=False).plain != column.header:
                 return None  # rich's emoji codes (":thumbs_up:") would change it
-            cell_options = options.update(
-                width=width,
-                justify=column.justify,  # type: ignore[arg-type]
-                no_wrap=not column.folds,
-                overflow="fold" if column.folds else "ellipsis",
-                height=None,
-                highlight=False,
-            )
+            cell_options = _cell_options(options, column, width)
             lines = console.render_lines(Padding(markup, (0, 1)), cell_options, style=style)
             if len(lines) != 1:
                 return None
@@ -174,14 +167,7 @@ class PlainTable:
         from rich.padding import Padding
         from rich.text import Text
 
-        cell_options = options.update(
-            width=width,
-            justify=column.justify,  # type: ignore[arg-type]
-            no_wrap=not column.folds,
-            overflow="fold" if column.folds else "ellipsis",
-            height=None,
-            highlight=False,
-        )
+        cell_options = _cell_options(options, column, width)
         return console.render_lines(Padding(Text(text, style=column.style(row)), (0, 1)), cell_options)
 
 
@@ -212,3 +198,15 @@ def _joined(cells: list[list[_Line]], widths: list[int], edges: tuple[str, str, 
                 plain.append(" " * width)
         plain.append(right + "\n")
         yield Segment("".join(plain))
+
+
+def _cell_options(options: ConsoleOptions, column: PlainColumn, width: int) -> ConsoleOptions:
+    """How rich lays out one cell of ``column``: its width, justification and overflow, as rich's Table does."""
+    return options.update(
+        width=width,
+        justify=column.justify,  # type: ignore[arg-type]
+        no_wrap=not column.folds,
+        overflow="fold" if column.folds else "ellipsis",
+        height=None,
+        highlight=False,
+    )
