@@ -21,7 +21,7 @@ from typing import Any
 
 from tuner.contract import ENV_TRIAL_TOKEN
 from tuner.errors import OptionError
-from tuner.trials.descendants import end_marked_processes
+from tuner.trials.descendants import PidWindow, end_marked_processes
 from tuner.trials.params_env import PLACEHOLDER, command_value, substitute
 
 PLACEHOLDERS = ("{config}", "{serialization_dir}", "{trial_number}", "{gpus}", "{n_gpus}", "{resume}")
@@ -141,6 +141,7 @@ class TrialProcess:
     """One trial's process, leader of its own process group; output goes to a log file."""
 
     def __init__(self, argv: list[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
+        self._window = PidWindow()  # every process of the trial gets its id after this
         with open(log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 argv,
@@ -191,7 +192,7 @@ class TrialProcess:
         # Children the trainer left behind (data-loader workers, say) must not outlive the trial,
         # nor those that left its process group (daemons).
         signal_group(self.pid, signal.SIGKILL)
-        end_marked_processes(self._token)
+        end_marked_processes(self._token, group=self.pid, window=self._window)
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None

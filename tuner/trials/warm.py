@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.contract import ENV_TRIAL_TOKEN
-from tuner.trials.descendants import end_marked_processes
+from tuner.trials.descendants import PidWindow, end_marked_processes
 from tuner.trials.launch import CommandTemplate, TrialProcess, die_with_parent, signal_group
 from tuner.trials.preloads import framework_preloads, top_level_imports
 from tuner.trials.slots import Slot
@@ -233,10 +233,11 @@ class _Worker:
             self._ready = True
         cwd = cwd or Path.cwd()
         request = {"module": module, "args": args, "env": dict(env), "cwd": str(cwd), "log": str(log_path)}
+        window = PidWindow()  # the trial's own processes get their ids after this (its leader is forked ahead)
         self.stdin.write((json.dumps(request) + "\n").encode())
         self.stdin.flush()
         pid = self._expect("started", timeout=30.0)
-        return WarmTrialProcess(self, pid, token=env.get(ENV_TRIAL_TOKEN))
+        return WarmTrialProcess(self, pid, token=env.get(ENV_TRIAL_TOKEN), window=window)
 
     def exit_status(self, pid: int) -> int | None:
         """The child's exit status once the worker reported it; -9 if the worker itself died."""
@@ -302,18 +303,19 @@ class _Worker:
 class WarmTrialProcess:
     """A trial forked by a worker; the same interface as :class:`tuner.launch.TrialProcess`."""
 
-    def __init__(self, worker: _Worker, pid: int, *, token: str | None = None) -> None:
+    def __init__(self, worker: _Worker, pid: int, *, token: str | None = None, window: PidWindow | None = None) -> None:
         self.worker = worker
         self.pid = pid
         self.returncode: int | None = None
         self._token = token  # marks the trial's processes outside its group (tuner.trials.descendants)
+        self._window = window
 
     def poll(self) -> int | None:
         if self.returncode is None:
             self.returncode = self.worker.exit_status(self.pid)
             if self.returncode is not None:
                 signal_group(self.pid, signal.SIGKILL)  # leftovers of the trial's process group
-                end_marked_processes(self._token)  # and those that left it
+                end_marked_processes(self._token, group=self.pid, window=self._window)  # and those that left it
         return self.returncode
 
     def send(self, signum: int) -> None:
@@ -333,5 +335,5 @@ class WarmTrialProcess:
         status = self.worker.wait_exit(self.pid, 30.0)
         self.returncode = status if status is not None else -9
         signal_group(self.pid, signal.SIGKILL)
-        end_marked_processes(self._token)
+        end_marked_processes(self._token, group=self.pid, window=self._window)
         return self.returncode
