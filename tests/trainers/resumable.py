@@ -12,7 +12,7 @@ Config keys (rendered by tune):
 
 It writes ``checkpoint.json`` (atomically, after each epoch's report) and appends what happens to
 ``events.log``: ``start resume=<TUNER_RESUME> argv_resume=<--resume given> from=<epoch>``,
-``epoch <e>``, ``hanging after <e>``, ``sigterm``, ``checkpoint written``, ``done``. Its pid goes to
+``epoch <e>``, ``hanging after <e>``, ``sigterm``, ``checkpoint written``, ``done`` (and prints it). Its pid goes to
 ``pids/<pid>`` as the faulty trainer's does.
 Usage: python resumable.py CONFIG SERIALIZATION_DIR [--resume]
 """
@@ -30,6 +30,7 @@ from tuner.contract import is_resumed, report, write_json_atomically
 def event(directory: str, text: str) -> None:
     with open(os.path.join(directory, "events.log"), "a") as handle:
         handle.write(text + "\n")
+    print(text, flush=True)  # and to the trial's log
 
 
 def start_epoch(directory: str, config: dict) -> int:

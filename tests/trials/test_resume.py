@@ -119,6 +119,30 @@ def test_trial_of_a_killed_tune_resumes_in_its_folder_and_ends_as_an_uninterrupt
     assert all(not pid_alive(pid) for pid in trainer_pids(results))
 
 
+def test_each_attempts_log_artifact_ends_where_that_attempt_ended(resumable, tmp_path):
+    """The log is in the artifact store from the launch on (a hard link); the attempt that resumes in the folder
+    writes a log of its own, so the killed attempt's artifact keeps what that attempt wrote."""
+    results = tmp_path / "results"
+    args = resumable("--n-trials", "1", hang_times=1, hang_after=2)
+    tune = tune_process(args, tmp_path)
+    wait_for_event(results, "hanging after 2", 1, tune)
+    tune.kill()
+    tune.communicate(timeout=30)
+    assert run_tune(args, tmp_path).returncode == 0
+
+    storage = optuna.storages.RDBStorage(STORAGE)
+    store = optuna.artifacts.FileSystemArtifactStore(results / "resumable" / "artifacts")
+    logs = []
+    for trial in study_trials():
+        (meta,) = [m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=storage) if m.filename == "out.log"]
+        with store.open_reader(meta.artifact_id) as reader:
+            logs.append(reader.read().decode())
+    killed, resumed = logs
+    assert "hanging after 2" in killed and "from=3" not in killed
+    assert resumed == (results / "resumable" / "trial_0" / "out.log").read_text()
+    assert resumed.startswith(killed) and "start resume=1 argv_resume=True from=3" in resumed and "done" in resumed
+
+
 def test_trial_interrupted_more_than_max_retries_fails_counted_and_the_study_goes_on(resumable, tmp_path):
     results = tmp_path / "results"
     args = resumable("--n-trials", "2", "--max-retries", "2", hang_times=3)

@@ -39,7 +39,7 @@ class TrialAccounting:
         self.budget = budget
         self.keeper = keeper
         self.artifacts = artifacts
-        self._configs_uploaded: set[int] = set()  # trial numbers whose config went to the store at launch
+        self._at_launch: dict[int, frozenset[str]] = {}  # trial number -> the files that went to the store at launch
 
     def before_tell(self, run: TrialRun, outcome: TrialOutcome) -> None:
         """GPU-seconds (GPUs x seconds since launch) and peak GPU memory, then the trial's artifacts."""
@@ -50,21 +50,20 @@ class TrialAccounting:
         record_gpu_usage(run.trial, gpus=gpus, seconds=seconds, peak_gpu_memory_mb=_peak_memory(run.directory))
         self.budget.gpu_seconds_ended += gpus * seconds
         if self.artifacts is not None:
-            uploaded = run.number in self._configs_uploaded
-            self._configs_uploaded.discard(run.number)
-            self.artifacts.register(run.trial, run.directory, config=not uploaded)
+            self.artifacts.register(run.trial, run.directory, at_launch=self._at_launch.pop(run.number, frozenset()))
 
     def after_launch(self, run: TrialRun) -> None:
-        """A trial started: its config goes to the artifact store now, while it runs (its log, when it ends)."""
+        """A trial started: its config and log go to the artifact store now, while it runs (see
+        :mod:`tuner.study.artifacts`)."""
         from optuna.exceptions import UpdateFinishedTrialError
 
-        if self.artifacts is None or run.process is None or not run.config_path.is_file():
+        if self.artifacts is None or run.process is None:
             return
         try:
-            self.artifacts.register_config(run.trial, run.directory)
+            uploaded = self.artifacts.register_at_launch(run.trial, run.directory, resumed=run.resume)
+            self._at_launch[run.number] = uploaded
         except UpdateFinishedTrialError:
             return  # another process recovered the trial meanwhile: the runner finds out when it ends
-        self._configs_uploaded.add(run.number)
 
     def after_tell(self, run: TrialRun) -> None:
         """Delete what --keep-checkpoints lets go now that ``run`` has ended."""

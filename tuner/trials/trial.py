@@ -14,6 +14,7 @@ from tuner import contract
 from tuner.config.snapshot import ConfigSnapshot
 from tuner.contract import EpochMetricsReader, MalformedMetricsError, TrialResultError, read_final_metrics
 from tuner.errors import ConfigError, OutputError
+from tuner.study.artifacts import detach_log
 from tuner.study.objective import Objective
 from tuner.study.records import REASON_OOM, REASON_TAKEN_OVER, TrialOutcome, record_launch
 from tuner.trials.descendants import new_trial_token
@@ -116,6 +117,7 @@ class TrialRun:
                 return False
             contract.write_json_atomically(self.config_path, config, durable=False)  # dump-best can re-render it
             if self.resume:
+                detach_log(self.directory)  # earlier attempts' log artifacts keep their end
                 return self._take_over_metrics()
         except OSError as error:
             raise OutputError(

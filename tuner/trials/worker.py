@@ -38,6 +38,7 @@ import traceback
 from typing import Any
 
 from tuner.trials.child_exit import exit_as_interpreter_does, forget_worker_exit_handlers
+from tuner.trials.module_code import ModuleCode
 
 # Modules whose import dominates a trial's start: ~2 s for torch here, ~0.85 s for torch._dynamo,
 # which the first torch.optim construction imports.
@@ -51,6 +52,7 @@ TRAINER_PRELOADS = {
 _TAKEN = b"+"  # a spare's acknowledgement of its request, on the pipe that later carries its exit status
 SHORT_TRIAL_SECONDS = 0.05  # a trial that ends sooner is reported before the next process is forked
 _IMPORTED_TORCH = b"t"  # after the exit status: the trial imported torch, which its worker had not
+_compiled: dict[str, ModuleCode | None] = {}  # trial modules by name, compiled once here for the children forked next
 
 
 def main() -> None:
@@ -87,6 +89,7 @@ def _serve(requests: Any, replies: Any) -> None:
         while not child.hand(line):
             child = _Spare.fork()  # the spare died (killed from outside): fork one now
         _reply(replies, {"started": child.pid})
+        _compile_for_next_trials(line)
         # The next trial's process is forked (~7 ms for a process that has torch mapped) while this
         # trial runs, or, for a trial that ends at once, after its end is reported, while tune
         # records it and prepares the next: so that the fork is never between a trial's end and tune.
@@ -116,6 +119,17 @@ def _serve(requests: Any, replies: Any) -> None:
         os.waitpid(pid, 0)
     if spare is not None:
         spare.dismiss()
+
+
+def _compile_for_next_trials(line: bytes) -> None:
+    """Compile the requested module here (while its trial runs), for the children forked from now on."""
+    try:
+        module = json.loads(line)["module"]
+    except (ValueError, KeyError, TypeError):
+        return  # the child reports the malformed request
+    known = _compiled.get(module)
+    if module not in _compiled or (known is not None and not known.is_current()):
+        _compiled[module] = ModuleCode.find(module)
 
 
 def _serve_zygote(channel: socket.socket) -> None:
@@ -275,7 +289,11 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         forget_worker_exit_handlers()
         sys.argv = [request["module"], *request["args"]]
         try:
-            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            compiled = _compiled.get(request["module"])
+            if compiled is not None and compiled.is_current():
+                compiled.run_as_main()
+            else:
+                runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exit_request:
             code = _exit_code(exit_request.code)
