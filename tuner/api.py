@@ -25,7 +25,14 @@ from tuner.study.checkpoints import BEST_MODEL_DIR_NAME
 from tuner.study.folders import check_owner, claim
 from tuner.study.objective import Objective
 from tuner.study.pareto import ParetoFiles
-from tuner.study.records import add_spent_seconds, gpu_usage, remember_setup, remember_trial_cwd, spent_seconds
+from tuner.study.records import (
+    add_spent_seconds,
+    command_key,
+    gpu_usage,
+    remember_setup,
+    remember_trial_cwd,
+    spent_seconds,
+)
 from tuner.study.storage import (
     HEARTBEAT_INTERVAL_SECONDS,
     check_space_compatible,
@@ -204,7 +211,7 @@ def open_study(plan: TunePlan, console: Console) -> optuna.Study:
         study,
         space=plan.space,
         snapshot=plan.prepared.snapshot,
-        command=None if plan.template.is_default else list(plan.template.argv),
+        command=plan.command,
         sampler=plan.setup["sampler"],
         pruner=plan.setup["pruner"],
     )
@@ -264,6 +271,7 @@ def _make_runner(
         space=plan.space,
         snapshot=plan.prepared.snapshot,
         template=plan.template,
+        command_key=command_key(plan.command) if plan.command else None,
         objective=plan.objective,
         serialization_dir=plan.results_dir.resolve(),  # trainers may change their working directory
         slots=list(plan.slots),

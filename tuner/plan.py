@@ -88,6 +88,11 @@ class TunePlan:
     target: float | None = None
     terminator: bool = False
 
+    @property
+    def command(self) -> list[str] | None:
+        """The command template as the study stores it; None for the built-in trainer's."""
+        return None if self.template.is_default else list(self.template.argv)
+
     def seed_study(self, study: optuna.Study, console: Console) -> None:
         """Add the warm start's trials and queue the enqueued ones (each once), and say so."""
         from tuner.study.warm_start import seed_study

@@ -50,12 +50,13 @@ parser.add_argument("--lr", type=float, required=True)
 parser.add_argument("--hidden", type=int, required=True)
 parser.add_argument("--activation", required=True)
 parser.add_argument("--momentum", type=float)
+parser.add_argument("--offset", type=float, default=0.0)
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
 seen = {"argv": sys.argv[1:], "env": {k: v for k, v in os.environ.items() if k.startswith("TUNER_PARAM")}}
 with open(os.path.join(args.out, "seen.json"), "w") as handle:
     json.dump(seen, handle)
-report(0, last_epoch=0, validation_accuracy=args.lr * args.hidden)
+report(0, last_epoch=0, validation_accuracy=args.lr * args.hidden + args.offset)
 """
 
 
@@ -173,6 +174,98 @@ def test_dump_best_writes_a_command_that_runs_the_best_trial_again(tmp_path, mon
     ]
     assert json.loads(seen["env"]["TUNER_PARAMS"]) == best.params
     assert json.loads((tmp_path / "again" / "metrics.jsonl").read_text())["validation_accuracy"] == best.value
+
+
+def tune_with_two_commands(tmp_path: Path) -> tuple[str, str]:
+    """Two runs of study 'space': two trials whose command adds 100 to the value, then two without it.
+
+    Returns both command templates; the first run's trials are the best, the study's latest command the second.
+    """
+    script = write_script(tmp_path, CONTRACT_SCRIPT)
+    command = f"{sys.executable} {script.name} --lr {{lr}} --hidden {{hidden}} --activation {{activation}} "
+    first, second = command + "--offset 100 --out {serialization_dir}", command + "--out {serialization_dir}"
+    assert tune_script("space.json", "--command", first, "--n-trials", "2").exit_code == 0
+    assert tune_script("space.json", "--command", second, "--n-trials", "4").exit_code == 0
+    return first, second
+
+
+def rerun_best_command(tmp_path: Path) -> dict:
+    """Run best_command.sh into again/ and return what the script was given there."""
+    rerun = subprocess.run(["sh", str(tmp_path / "best_command.sh"), "again"], check=False, capture_output=True)
+    assert rerun.returncode == 0, rerun.stderr
+    return json.loads((tmp_path / "again" / "seen.json").read_text())
+
+
+def test_best_command_is_the_command_the_best_trial_ran_not_the_latest_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tune_with_two_commands(tmp_path)
+    study = optuna.load_study(study_name="space", storage=STORAGE)
+    assert "--offset" not in study.user_attrs["command"]  # the latest run's
+    assert study.best_trial.number in (0, 1) and len(study.trials) == 4
+
+    result = invoke_tune("dump-best")
+
+    assert result.exit_code == 0, result.output
+    assert "--offset 100" in (tmp_path / "best_command.sh").read_text()
+    seen = rerun_best_command(tmp_path)
+    trial_dir = tmp_path / "results" / "space" / f"trial_{study.best_trial.number}"
+    assert seen["argv"][:8] == json.loads((trial_dir / "seen.json").read_text())["argv"][:8]
+    assert seen["argv"][6:8] == ["--offset", "100"]
+    assert json.loads((tmp_path / "again" / "metrics.jsonl").read_text())["validation_accuracy"] == study.best_value
+
+
+def test_export_names_the_command_the_best_trial_ran(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first, second = tune_with_two_commands(tmp_path)
+
+    result = invoke_tune("export", "-o", "shared", "--no-plots")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "shared" / "study.json").read_text())
+    assert summary["best_trial"]["command"] == first.split()
+    assert summary["command"] == second.split()
+
+
+def test_best_command_of_a_study_whose_trials_name_no_command_is_the_studys(tmp_path, monkeypatch):
+    """A study from before trials recorded their command's key: best_command.sh runs the study's command."""
+    monkeypatch.chdir(tmp_path)
+    script = write_script(tmp_path, CONTRACT_SCRIPT)
+    command = f"{sys.executable} {script.name} --lr {{lr}} --hidden {{hidden}} --activation {{activation}} "
+    command += "--offset 7 --out {serialization_dir}"
+    assert tune_script("space.json", "--command", command, "--n-trials", "2").exit_code == 0
+    rebuild_without_command_keys("space")
+
+    result = invoke_tune("dump-best")
+
+    assert result.exit_code == 0, result.output
+    assert "Wrote best_command.sh" in result.output
+    seen = rerun_best_command(tmp_path)
+    assert seen["argv"][6:] == ["--offset", "7", "--out", str(tmp_path / "again")]
+
+
+def rebuild_without_command_keys(name: str) -> None:
+    """Make study ``name`` again as a tune of before this change stored it: no command keys anywhere."""
+    study = optuna.load_study(study_name=name, storage=STORAGE)
+    attrs = {key: value for key, value in study.user_attrs.items() if not key.startswith("command:")}
+    copies = []
+    for trial in study.trials:
+        launch = {key: value for key, value in trial.user_attrs["launch"].items() if key != "command"}
+        copies.append(
+            optuna.trial.create_trial(
+                params=trial.params,
+                distributions=trial.distributions,
+                value=trial.value,
+                user_attrs={**trial.user_attrs, "launch": launch},
+                system_attrs=trial.system_attrs,
+                intermediate_values=trial.intermediate_values,
+            )
+        )
+    optuna.delete_study(study_name=name, storage=STORAGE)
+    old = optuna.create_study(study_name=name, storage=STORAGE, direction="maximize")
+    for key, value in attrs.items():
+        old.set_user_attr(key, value)
+    old.add_trials(copies)
+    assert all("command" not in trial.user_attrs["launch"] for trial in old.trials)
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 """``best_command.sh``: the best trial of a study without a config, as a shell script that runs it again.
 
-``tune dump-best`` writes it next to ``best_config.json`` (which holds the parameters): the command as
-the trial ran it, its parameters filled in and in the environment (``TUNER_PARAM_*``, ``TUNER_PARAMS``),
-run where the trial ran (tune's working directory, or the output folder with ``--trial-cwd trial``).
-Its outputs go to the folder given as its first argument (default ``best_run/`` beside the script),
-never into the trial's own folder.
+``tune dump-best`` writes it next to ``best_config.json`` (which holds the parameters): the command the
+trial ran (:func:`tuner.study.records.trial_command`), its parameters filled in and in the environment
+(``TUNER_PARAM_*``, ``TUNER_PARAMS``), run where the trial ran (tune's working directory, or the output
+folder with ``--trial-cwd trial``). Its outputs go to the folder given as its first argument (default
+``best_run/`` beside the script), never into the trial's own folder.
 """
 
 from __future__ import annotations
@@ -17,14 +17,8 @@ from typing import TYPE_CHECKING
 
 from tuner.config.script_mode import is_parameters_snapshot
 from tuner.contract import CONFIG_FILE_NAME, ENV_METRICS_FILE, ENV_SERIALIZATION_DIR, EPOCH_METRICS_FILE_NAME
-from tuner.study.records import (
-    ATTR_COMMAND,
-    ATTR_LAUNCH,
-    ATTR_TRIAL_CWD,
-    gpu_usage,
-    stored_snapshot,
-    trial_config,
-)
+from tuner.errors import StudyError
+from tuner.study.records import ATTR_LAUNCH, ATTR_TRIAL_CWD, gpu_usage, stored_snapshot, trial_command, trial_config
 from tuner.trials.launch import CommandTemplate
 from tuner.trials.params_env import params_env
 
@@ -39,7 +33,7 @@ _GPUS = "\x00gpus\x00"
 def has_no_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     """Whether ``trial`` ran without a Jsonnet config (``tune SPACE --command ...``)."""
     key = (trial.user_attrs.get(ATTR_LAUNCH) or {}).get("config_snapshot")
-    return is_parameters_snapshot(stored_snapshot(study, key)) and bool(study.user_attrs.get(ATTR_COMMAND))
+    return is_parameters_snapshot(stored_snapshot(study, key)) and bool(trial_command(study, trial))
 
 
 def write_best_command_if_no_config(study: optuna.Study, trial: optuna.trial.FrozenTrial, config: Path) -> Path | None:
@@ -55,7 +49,9 @@ def write_best_command(study: optuna.Study, trial: optuna.trial.FrozenTrial, pat
     params = trial_config(study, trial)  # the parameters, inactive ones at their default
     where = study.user_attrs.get(ATTR_TRIAL_CWD) or {}
     n_gpus = str(int(gpu_usage(trial).get("gpus", 1)))
-    stored = study.user_attrs[ATTR_COMMAND]
+    stored = trial_command(study, trial)
+    if not stored:
+        raise StudyError(f"study '{study.study_name}' stores no command for trial {trial.number}")
     template = CommandTemplate(tuple(a.replace("{gpus}", _GPUS).replace("{n_gpus}", n_gpus) for a in stored))
     argv = template.render(
         config=Path(_OUT) / CONFIG_FILE_NAME, serialization_dir=Path(_OUT), trial_number=trial.number, params=params

@@ -28,6 +28,7 @@ from tuner.study.records import (
     run_duration,
     stored_metric,
     stored_snapshot,
+    trial_command,
     trial_config,
 )
 
@@ -108,7 +109,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         "fixed_ext_vars": _fixed_ext_vars(study),
         "n_trials": len(trials),
         "counts_by_state": dict(sorted(Counter(trial.state.name.lower() for trial in trials).items())),
-        "best_trial": _best_trial(best) if best is not None else None,
+        "best_trial": _best_trial(study, best) if best is not None else None,
         **(objectives_summary(study) if multi else {}),
         **constraints_summary(study),
         **_usage(study),
@@ -123,11 +124,12 @@ def _usage(study: optuna.Study) -> dict[str, Any]:
     return {**(hours.to_dict() if hours else {}), "disk_bytes": sum(found) if found else None}
 
 
-def _best_trial(best: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def _best_trial(study: optuna.Study, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return {
         "number": best.number,
         "value": best.value,
         "params": best.params,
+        "command": trial_command(study, best),  # the study's "command" is its latest run's
         "duration_s": ran.total_seconds() if (ran := run_duration(best)) else None,
         "datetime_complete": best.datetime_complete.isoformat(timespec="seconds") if best.datetime_complete else None,
     }

@@ -7,7 +7,9 @@ with show-trials, dump-best, recovery by another `tune` process, and Optuna's ow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
 ATTR_METRIC = "metric"
 ATTR_SEARCH_SPACE = "search_space"
 ATTR_CONFIG_PATH = "config_path"
-ATTR_COMMAND = "command"
+ATTR_COMMAND = "command"  # the latest run's command; each trial's is under ATTR_COMMAND_PREFIX + its launch's key
+ATTR_COMMAND_PREFIX = "command:"
 ATTR_SNAPSHOT_PREFIX = "config_snapshot:"
 ATTR_SPENT_SECONDS = "spent_seconds"
 ATTR_SAMPLER = "sampler"  # {"name", "kwargs", "seed"}
@@ -50,7 +53,11 @@ def remember_setup(
     sampler: Mapping[str, Any] | None = None,
     pruner: Mapping[str, Any] | None = None,
 ) -> None:
-    """Store what later commands need: search space, config snapshot, command, sampler and pruner."""
+    """Store what later commands need: search space, config snapshot, command, sampler and pruner.
+
+    A config snapshot or command new to the study is also stored under its key, which each trial's
+    launch record names, so that a trial's own config and command outlive later runs' setups.
+    """
     attrs = study.user_attrs
     updates: dict[str, Any] = {
         ATTR_SEARCH_SPACE: space.to_dict(),
@@ -62,9 +69,26 @@ def remember_setup(
     key = ATTR_SNAPSHOT_PREFIX + snapshot.key
     if key not in attrs:
         updates[key] = snapshot.to_dict()
+    if command is not None:
+        updates[ATTR_COMMAND_PREFIX + command_key(command)] = list(command)  # written by the first run that gives it
     for name, value in updates.items():
         if attrs.get(name) != value:
             study.set_user_attr(name, value)
+
+
+def command_key(command: Sequence[str]) -> str:
+    """A short content hash of a command's argument list; equal commands share it."""
+    return hashlib.sha256(json.dumps(list(command)).encode()).hexdigest()[:12]
+
+
+def trial_command(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[str] | None:
+    """The command template ``trial`` ran with; a trial launched before tune recorded its command's key
+    (or copied from another study) gets the study's latest command."""
+    key = (trial.user_attrs.get(ATTR_LAUNCH) or {}).get("command")
+    stored = study.user_attrs.get(ATTR_COMMAND_PREFIX + key) if isinstance(key, str) else None
+    if stored is None:
+        stored = study.user_attrs.get(ATTR_COMMAND)
+    return list(stored) if stored else None
 
 
 ATTR_TRIAL_CWD = "trial_cwd"  # {"mode": "tune" or "trial", "directory": tune's working directory}
@@ -154,7 +178,8 @@ def direction_name(study: optuna.Study) -> str:
 
 # Trial user attributes: the contract with show-trials, dump-best and Optuna's own tools.
 # Where and how a trial was launched is one attribute, so that launching costs one storage write.
-ATTR_LAUNCH = "launch"  # config_snapshot, directory, slot, gpu, pid, token, started; host, tuner_pid, tuner_started
+# config_snapshot, command (their keys), directory, slot, gpu, pid, token, started; host, tuner_pid, tuner_started
+ATTR_LAUNCH = "launch"
 ATTR_REASON = "reason"
 ATTR_PRUNED_EPOCH = "pruned_epoch"
 ATTR_LOG_TAIL = "log_tail"

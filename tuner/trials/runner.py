@@ -59,6 +59,7 @@ class StudyRunner:
         space: SearchSpace,
         snapshot: ConfigSnapshot,
         template: CommandTemplate,
+        command_key: str | None = None,  # the key the study stores ``template`` under, for each launch record
         objective: Objective,
         serialization_dir: Path,
         slots: Sequence[Slot],
@@ -77,6 +78,7 @@ class StudyRunner:
     ) -> None:
         self.study = study
         self.template = template
+        self.command_key = command_key
         self.serialization_dir = serialization_dir
         self.slots = list(slots)
         self.base_env = dict(base_env)
@@ -241,7 +243,8 @@ class StudyRunner:
         for slot, run in zip(free, runs):
             if run.outcome is None:
                 run.attach_metrics(self.metrics_from, self.observer)
-                run.launch(slot, self.template.for_slot(slot.gpus), self.base_env, self._launchers[slot.label])
+                template = self.template.for_slot(slot.gpus)
+                run.launch(slot, template, self.base_env, self._launchers[slot.label], command_key=self.command_key)
             else:
                 run.slot = slot
 

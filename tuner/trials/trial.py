@@ -67,6 +67,7 @@ class TrialRun:
         self.started = time.monotonic()  # reset by launch
         self.reader = EpochMetricsReader(directory / contract.EPOCH_METRICS_FILE_NAME)
         self._snapshot_key: str | None = None
+        self._command_key: str | None = None  # set by launch
         self._started_at = 0.0  # wall clock at launch
         self.token = new_trial_token()  # in the environment of all its processes (tuner.trials.descendants)
         self._last_epoch: int | None = None  # declared by the trainer: never prune there
@@ -143,13 +144,23 @@ class TrialRun:
         self.metrics_source = spec.open(self) if spec is not None else None
         self._warn = observer.stopping if observer is not None else None
 
-    def launch(self, slot: Slot, template: CommandTemplate, base_env: Mapping[str, str], launcher: Launcher) -> None:
+    def launch(
+        self,
+        slot: Slot,
+        template: CommandTemplate,
+        base_env: Mapping[str, str],
+        launcher: Launcher,
+        *,
+        command_key: str | None = None,
+    ) -> None:
         """Start the prepared trial's command in ``slot``; a command that cannot start becomes the outcome.
 
+        ``command_key``: the key the study stores the command under (tuner.study.records.command_key).
         The launch record is the caller's to write (:meth:`record_launch`), so that it can
         come after other slots' launches.
         """
         self.slot = slot
+        self._command_key = command_key
         self._started_at = time.time()  # before the process starts: the recorded span holds its whole life
         argv = template.render(
             config=self.config_path,
@@ -199,6 +210,7 @@ class TrialRun:
             self.trial,
             {
                 "config_snapshot": self._snapshot_key,
+                **({"command": self._command_key} if self._command_key else {}),
                 "directory": str(self.directory),
                 "slot": self.slot.label if self.slot else None,
                 "gpu": self.slot.gpu if self.slot else None,
