@@ -76,14 +76,44 @@ def test_short_trials_are_prepared_ahead_and_timed_from_their_launch(study_files
         assert shown[trial.number]["duration_s"] < trial.duration.total_seconds()  # its wait for a slot, left out
 
 
-def test_one_slot_asks_each_trial_when_it_starts(study_files, tune_cli, quadratic_command):
-    result = tune_cli(
-        *study_files(epochs=1, sleep=0.2), "--n-trials", "4", "--pruner", "none", "--command", quadratic_command
-    )
+def one_slot_study(tune_cli, args: list[str], study: str) -> list[optuna.trial.FrozenTrial]:
+    result = tune_cli(*args, "--study-name", study, "--n-trials", "12", "--seed", "3", "--pruner", "median")
+    assert result.exit_code == 0, result.output
+    return optuna.load_study(study_name=study, storage=STORAGE).trials
+
+
+def test_one_slot_asks_the_next_trial_ahead_and_samples_it_as_if_asked_after(
+    study_files, tune_cli, quadratic_command, monkeypatch
+):
+    """With one slot the next trial is only asked while a trial runs; TPE samples it once the running trial's
+    outcome is told, so every trial gets exactly the parameters of one asked only then."""
+    args = [*study_files(epochs=2, sleep=0.05), "--command", quadratic_command]
+    ahead = one_slot_study(tune_cli, args, "ahead")
+    monkeypatch.setattr("tuner.trials.runner.samples_only_when_suggested", lambda sampler: False)
+    sequential = one_slot_study(tune_cli, args, "sequential")
+
+    assert len(ahead) == 12 and "FAIL" not in [trial.state.name for trial in ahead]  # nothing handed back
+    assert [trial.state for trial in ahead] == [trial.state for trial in sequential]
+    assert [trial.params for trial in ahead] == [trial.params for trial in sequential]
+    assert [trial.intermediate_values for trial in ahead] == [trial.intermediate_values for trial in sequential]
+    # Asked while the one before ran (after the first, which tells how long trials take), never launched before
+    # it was recorded.
+    asked_ahead = [
+        later for earlier, later in itertools.pairwise(ahead) if later.datetime_start < earlier.datetime_complete
+    ]
+    assert asked_ahead
+    assert all(launched_at(later) >= earlier.datetime_complete for earlier, later in itertools.pairwise(ahead))
+    assert all(later.datetime_start >= earlier.datetime_complete for earlier, later in itertools.pairwise(sequential))
+
+
+def test_one_slot_asks_each_trial_when_it_starts_with_a_sampler_that_reads_the_study_as_it_asks(
+    study_files, tune_cli, quadratic_command
+):
+    args = [*study_files(epochs=1, sleep=0.05), "--command", quadratic_command, "--sampler", "nsgaii"]
+    result = tune_cli(*args, "--n-trials", "4", "--pruner", "none")
     assert result.exit_code == 0, result.output
 
     trials = optuna.load_study(study_name="quad", storage=STORAGE).trials
-    # None is asked ahead: each one only once the one before it was recorded.
     assert all(later.datetime_start >= earlier.datetime_complete for earlier, later in itertools.pairwise(trials))
 
 
@@ -137,4 +167,55 @@ def test_ctrl_c_hands_a_prepared_trial_back_and_a_rerun_completes_the_study(tmp_
     trials = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path / 'tune.db'}").trials
     counted = [trial for trial in trials if trial.state.name == "COMPLETE"]
     assert len(counted) == 5  # trial 0, the two interrupted points again, and two new ones
+    assert not [trial for trial in trials if trial.state.name in ("RUNNING", "WAITING")]
+
+
+def test_ctrl_c_hands_back_a_trial_asked_ahead_and_queues_its_point_again(tmp_path):
+    """One slot: the trial asked while trial 1 runs took the last --enqueue point; Ctrl-C gives it back unrun
+    and queues the point again, so the rerun runs it."""
+    (tmp_path / "numbered_sleeper.py").write_text(NUMBERED_SLEEPER)
+    (tmp_path / "c.jsonnet").write_text(
+        "{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}"
+    )
+    (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
+    (tmp_path / "points.json").write_text(json.dumps([{"x": 0.1}, {"x": 0.2}, {"x": 0.3}]))
+    tune = [
+        sys.executable, "-m", "tuner", "c.jsonnet", "space.json", "--pruner", "none", "--n-trials", "4",
+        "--command", f"{sys.executable} numbered_sleeper.py {{config}} {{serialization_dir}}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(
+        [*tune, "--enqueue", "points.json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+
+    def asked_ahead() -> bool:
+        try:
+            trials = optuna.load_study(study_name="c", storage=storage).trials
+        except (KeyError, ValueError):
+            return False
+        return len(trials) >= 3 and trials[2].state.name == "RUNNING" and trials[1].state.name == "RUNNING"
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not asked_ahead():
+        time.sleep(0.05)
+    assert asked_ahead()  # trial 1 sleeps in the slot, trial 2 is asked
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    trials = optuna.load_study(study_name="c", storage=storage).trials
+    assert [(trial.state.name, trial.user_attrs.get("reason")) for trial in trials[:3]] == [
+        ("COMPLETE", None),
+        ("FAIL", "interrupted"),
+        ("FAIL", REASON_NOT_LAUNCHED),
+    ]
+    assert not trials[2].params and not (tmp_path / "results" / "c" / "trial_2").exists()  # never sampled, no folder
+    queued = sorted(trial.system_attrs["fixed_params"]["x"] for trial in trials if trial.state.name == "WAITING")
+    assert queued == [0.2, 0.3]  # the interrupted point and the one handed back
+
+    rerun = subprocess.run(tune, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    trials = optuna.load_study(study_name="c", storage=storage).trials
+    assert sorted(trial.params["x"] for trial in trials if trial.state.name == "COMPLETE")[:3] == [0.1, 0.2, 0.3]
     assert not [trial for trial in trials if trial.state.name in ("RUNNING", "WAITING")]

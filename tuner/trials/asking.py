@@ -29,6 +29,7 @@ from tuner.study.records import (
     TrialOutcome,
     mark_not_run,
     queue_retry,
+    record_launch,
     record_outcome,
     retry_of,
 )
@@ -37,6 +38,16 @@ from tuner.trials.trial import TrialRun
 
 if TYPE_CHECKING:
     import optuna
+
+
+def samples_only_when_suggested(sampler: optuna.samplers.BaseSampler) -> bool:
+    """Whether ``sampler`` reads nothing of the study when a trial is asked, only when its parameters are
+    suggested (Optuna computes relative parameters at the first suggestion): TPE, random search, GP, and any
+    sampler that keeps Optuna's empty ``before_trial``."""
+    import optuna
+
+    exact = (optuna.samplers.TPESampler, optuna.samplers.RandomSampler, optuna.samplers.GPSampler)
+    return type(sampler) in exact or type(sampler).before_trial is optuna.samplers.BaseSampler.before_trial
 
 
 def study_full_reason(n_trials: int) -> str:
@@ -94,8 +105,58 @@ class TrialSource:
             return "every point of the grid was tried"
         return None
 
-    def ask_run(self, budget: Budget) -> TrialRun | None:
-        """A new trial with its sampled parameters; None if other processes filled the study first."""
+    def ask_run(self, budget: Budget, asked: optuna.Trial | None = None) -> TrialRun | None:
+        """A new trial with its sampled parameters; None if other processes filled the study first.
+
+        ``asked``: a trial :meth:`ask_ahead` asked earlier, sampled now.
+        """
+        if asked is None:
+            asked = self._ask_within(budget)
+            if asked is None:
+                return None
+            fresh = True
+        else:
+            fresh = False
+        try:
+            params = self.space.suggest(asked)
+        except Exception as error:
+            self.abandon(asked, f"{type(error).__name__}: {error}")
+            if isinstance(error, TunerError):
+                raise
+            raise self._sampling_error(asked.number, error) from None
+        run = self._trial_run(asked, params)
+        if fresh:
+            run.record_owner()
+        return run
+
+    def ask_ahead(self, budget: Budget) -> optuna.Trial | None:
+        """Ask the next trial while the last one runs, its owner recorded; :meth:`ask_run` samples it once
+        that one's outcome is told. Only for samplers that read nothing of the study as a trial is asked
+        (:func:`samples_only_when_suggested`): what they sample is then what they would have sampled asking later."""
+        trial = self._ask_within(budget)
+        if trial is not None:
+            directory = self.serialization_dir / f"trial_{trial.number}"
+            record_launch(trial, {"directory": str(directory), **self.identity})
+        return trial
+
+    def hand_back_asked(self, trial: optuna.Trial) -> None:
+        """A trial asked ahead that was never sampled: recorded as not run (it does not count); a queued
+        trial (a retry, an enqueued point) it took from the queue is queued again."""
+        import optuna
+
+        mark_not_run(trial, REASON_NOT_LAUNCHED)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        frozen = self.study.get_trials(deepcopy=False)[trial.number]
+        fixed = frozen.system_attrs.get("fixed_params")
+        if fixed:
+            retry = retry_of(frozen.user_attrs)
+            if retry is None:
+                self.study.enqueue_trial(fixed, skip_if_exists=False)
+            else:
+                queue_retry(self.study, fixed, frozen.intermediate_values, retry)
+
+    def _ask_within(self, budget: Budget) -> optuna.Trial | None:
+        """``study.ask()`` within ``--n-trials``; None (the trial given back) when other processes filled it."""
         import optuna
 
         trial = self._ask()
@@ -105,15 +166,10 @@ class TrialSource:
                 mark_not_run(trial, REASON_SURPLUS)
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 return None
-            params = self.space.suggest(trial)
         except Exception as error:
             self.abandon(trial, f"{type(error).__name__}: {error}")
-            if isinstance(error, TunerError):
-                raise
-            raise self._sampling_error(trial.number, error) from None
-        run = self._trial_run(trial, params)
-        run.record_owner()
-        return run
+            raise
+        return trial
 
     def _trial_run(self, trial: optuna.Trial, params: Mapping[str, Any]) -> TrialRun:
         """The run of a new trial in ``trial_<number>``; a retry goes back to the folder of its first attempt

@@ -41,7 +41,11 @@ def report(trial: optuna.Trial, value: float, step: int) -> None:
 
 def should_prune(trial: optuna.Trial) -> bool:
     """Whether the study's pruner would prune ``trial`` now (see the module's docstring for several objectives)."""
+    from optuna.pruners import NopPruner
+
     study = trial.study
+    if type(study.pruner) is NopPruner:  # --pruner none: no storage read to learn that
+        return False
     if len(study.directions) == 1:
         return trial.should_prune()
     index, direction = prune_objective(study)

@@ -71,8 +71,10 @@ def recover_stale_trials(study: optuna.Study, max_retries: int = 2) -> list[int]
             reason = interrupted_times_reason(attempt_number(trial))
         if reason is None or not _fail(study, storage, trial, reason):
             continue  # alive, or another process recovered it first
-        if not last_attempt and trial.params:
-            queue_retry(study, trial.params, trial.intermediate_values, _next_attempt(study, trial, reason))
+        # A trial asked ahead but not sampled yet has only the queued point it took, if any.
+        params = trial.params or trial.system_attrs.get("fixed_params")
+        if not last_attempt and params:
+            queue_retry(study, params, trial.intermediate_values, _next_attempt(study, trial, reason))
         recovered.append(trial.number)
     return recovered
 

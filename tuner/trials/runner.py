@@ -24,7 +24,7 @@ from tuner.study.objective import Objective
 from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.accounting import TrialAccounting
-from tuner.trials.asking import TrialSource, study_full_reason
+from tuner.trials.asking import TrialSource, samples_only_when_suggested, study_full_reason
 from tuner.trials.best_watch import BestWatch
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 POLL_INTERVAL_SECONDS = 0.1
 # With several slots and trials this short (median of the last few), the next trial is asked,
 # sampled and rendered while every slot is busy, so a freed slot waits only for the launch.
+# With one slot it is only asked (Optuna's part that reads nothing of the other trials), and
+# sampled once the running trial's outcome is told, as if asked then.
 # Longer trials are asked when a slot frees: the launch overhead is then negligible, and
 # Optuna's recorded start (stamped at ask) stays the real one.
 PREPARE_AHEAD_BELOW_SECONDS = 10.0
@@ -103,6 +105,8 @@ class StudyRunner:
         self._interrupts = 0
         self._last_heartbeat = 0.0
         self._prepared: TrialRun | None = None  # asked and rendered, waiting for a slot
+        self._asked: optuna.Trial | None = None  # one slot: asked while the running trial runs, not sampled yet
+        self._ask_ahead = len(self.slots) == 1 and samples_only_when_suggested(study.sampler)
         self._starting: list[TrialRun] = []  # asked, maybe launched, maybe not running yet
         self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
         self._retries = Retries(study, self.slots, max_retries)
@@ -224,12 +228,13 @@ class StudyRunner:
         for _ in range(count):
             if prepared_only and self._prepared is None:
                 return None
-            reason = self._stop_reason(budget, new_trial=self._prepared is None)
+            reason = self._stop_reason(budget, new_trial=self._prepared is None and self._asked is None)
             if reason:
                 return reason
             run, self._prepared = self._prepared, None
             if run is None:
-                run = self._source.ask_run(budget)
+                asked, self._asked = self._asked, None
+                run = self._source.ask_run(budget, asked)
                 if run is None:
                     return study_full_reason(budget.n_trials or 0)
                 self._source.prepare(run)
@@ -263,8 +268,10 @@ class StudyRunner:
         self._running[run.number] = run
 
     def _prepare_next(self, budget: Budget, summary: RunSummary) -> None:
-        """While every slot is busy with short trials, ask, sample and render the next trial."""
-        if self._prepared is not None or len(self.slots) < 2 or len(self._running) < len(self.slots):
+        """While every slot is busy with short trials, ask, sample and render the next trial (one slot: ask it)."""
+        if self._prepared is not None or self._asked is not None or len(self._running) < len(self.slots):
+            return
+        if len(self.slots) < 2 and not self._ask_ahead:
             return
         if not self._recent_durations:
             return
@@ -274,6 +281,11 @@ class StudyRunner:
         time_left = budget.time_left()
         if time_left is not None and time_left < typical:
             return  # it would probably be handed back unrun
+        if len(self.slots) < 2:
+            self._asked = self._source.ask_ahead(budget)
+            if self._asked is not None and self.heartbeat_interval is not None:
+                record_heartbeat(self.study, self._asked)
+            return
         run = self._source.ask_run(budget)
         if run is None:
             return
@@ -302,9 +314,14 @@ class StudyRunner:
     def _hand_back_prepared(self) -> None:
         """Trials prepared or held that never got a slot: recorded as not run (they do not count)."""
         runs = [*([self._prepared] if self._prepared else []), *self._retries.release()]
+        asked, self._asked = self._asked, None
         self._prepared = None
-        for run in runs if not self.storage_lost else []:
+        if self.storage_lost:
+            return
+        for run in runs:
             self._source.hand_back(run)
+        if asked is not None:
+            self._source.hand_back_asked(asked)
 
     def _stop_reason(self, budget: Budget, *, new_trial: bool = True) -> str | None:
         """Why no trial should start now, if so. A prepared trial (``new_trial=False``) already
@@ -368,6 +385,8 @@ class StudyRunner:
         self._last_heartbeat = time.monotonic()
         for run in [*self._running.values(), *([self._prepared] if self._prepared else []), *self._retries.waiting]:
             record_heartbeat(self.study, run.trial)
+        if self._asked is not None:
+            record_heartbeat(self.study, self._asked)
         if self.on_checkpoint is not None:
             self.on_checkpoint()
 
