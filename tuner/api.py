@@ -246,8 +246,8 @@ def run_study(plan: TunePlan, study: optuna.Study, console: Console) -> TuneResu
             best=_best_trial(study),  # a resumed study shows its best from the start
             summarise=pareto.summary if pareto else None,
         )
-        plan.start_stop_rules(study, budget, display)  # --patience, --target, --terminator
-        with display:
+        # --patience, --target, --terminator: the Terminator's thread ends with the block, before tune returns
+        with display, plan.stop_rules_watching(study, budget, display):
             runner.observer = display
             _watch_gpus(plan, runner, display)
             try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,16 +101,24 @@ class TunePlan:
         for line in seed_study(study, self.warm_start, self.enqueue):
             console.print(line, highlight=False)
 
-    def start_stop_rules(self, study: optuna.Study, budget: Budget, display: TuneDisplay) -> None:
-        """Judge the stop rules on the stored trials, and again as each trial of this run completes."""
+    @contextmanager
+    def stop_rules_watching(self, study: optuna.Study, budget: Budget, display: TuneDisplay) -> Iterator[None]:
+        """Judge the stop rules on the stored trials, and again as each trial of this run completes, until
+        the block ends (then the Terminator's thread ends too, a judgement in progress waited for)."""
         from tuner.trials.stopping import stop_rules
 
         rules = stop_rules(
             study, patience=self.patience, target=self.target, terminator=self.terminator, on_status=display.stop_status
         )
-        if rules is not None:
-            budget.stop_rules = rules
-            display.after_trial = rules.trial_finished
+        if rules is None:
+            yield
+            return
+        budget.stop_rules = rules
+        display.after_trial = rules.trial_finished
+        try:
+            yield
+        finally:
+            rules.close()
 
 
 def prepare(arguments: Mapping[str, Any]) -> TunePlan:

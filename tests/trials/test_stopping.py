@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import optuna
 import pytest
@@ -181,3 +182,20 @@ def test_the_live_view_shows_the_terminator_figures():
     for renderable in display.progress.get_renderables():
         console.print(renderable)
     assert "regret bound 0.0123 vs error 0.004" in output.getvalue()
+
+
+def test_closing_ends_a_judgement_in_progress_without_an_answer():
+    statuses: list[str] = []
+    study = step_study(29)
+    rules = stop_rules(study, patience=None, target=None, terminator=True, on_status=statuses.append)
+    assert rules.stop_reason() is None
+    assert len(statuses) == 1 and statuses[0].endswith("vs error (after 30 complete trials)")
+    study.optimize(lambda trial: float(trial.suggest_float("x", 0.0, 1.0) > 0.1), n_trials=1)
+    rules.judge()  # 30 complete trials: the regret bound and the 20 fits of the error it is compared to
+    rules.close()  # stops the judgement before its next fit and waits for it
+    assert "tune-terminator" not in [thread.name for thread in threading.enumerate()]
+    assert rules.stop_reason() is None
+    assert len(statuses) == 1  # the cut judgement gave no answer
+    study.optimize(lambda trial: float(trial.suggest_float("x", 0.0, 1.0) > 0.1), n_trials=1)
+    rules.judge()
+    assert rules.stop_reason() is None and len(statuses) == 1  # a closed watch judges no more

@@ -5,7 +5,8 @@ study goes on counting where the last run stopped, and trials of other `tune` pr
 Trials copied by a warm start (:mod:`tuner.study.warm_start`) were not run here: they are not among the
 last N of --patience and cannot reach --target, though they are part of the best value to beat.
 The rules are judged once when the run starts and again after each trial it completes; the runner asks
-:meth:`StopRules.stop_reason` before starting a trial, which costs nothing.
+:meth:`StopRules.stop_reason` before starting a trial, which costs nothing. The run's owner calls
+:meth:`StopRules.close` when it ends.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ class StopRules:
             if self.on_status is not None:
                 self.on_status(status)
         return self._reason or self._terminator_reason
+
+    def close(self) -> None:
+        """End the Terminator's thread with the run: a judgement in progress stops at its next fit, waited for."""
+        if self.terminator is not None:
+            self.terminator.close()
 
     def judge(self) -> None:
         """Judge the rules on the stored trials (a no-op when no trial completed since the last time).
