@@ -188,6 +188,7 @@ REASON_TUNE_DIED = "tune process died"
 REASON_NO_HEARTBEAT = "tune process stopped (no heartbeat)"
 REASON_SURPLUS = "not run: other tune processes had started the study's last trials"
 REASON_NOT_LAUNCHED = "not run: prepared while every slot was busy; tune stopped before a slot freed"
+REASON_NOT_SAMPLED = "not run: asked while the last trial ran; tune stopped before sampling it"
 REASON_NOT_WRITTEN = "not run: its trial folder could not be written"
 REASON_NEVER_LAUNCHED = "not run: its tune process died before launching it"
 REASON_SETUP_FAILED = "not run: tune failed while preparing it (see log_tail)"
@@ -202,6 +203,7 @@ NOT_COUNTED_REASONS = frozenset(
         REASON_NO_HEARTBEAT,
         REASON_SURPLUS,
         REASON_NOT_LAUNCHED,
+        REASON_NOT_SAMPLED,
         REASON_NEVER_LAUNCHED,
         REASON_SETUP_FAILED,
         REASON_NOT_WRITTEN,

@@ -22,6 +22,7 @@ from tuner.study.records import (
     ATTR_WARM_START_FROM,
     NOT_COUNTED_REASONS,
     REASON_NOT_LAUNCHED,
+    REASON_NOT_SAMPLED,
     REASON_NOT_WRITTEN,
     REASON_SETUP_FAILED,
     REASON_SURPLUS,
@@ -144,7 +145,7 @@ class TrialSource:
         trial (a retry, an enqueued point) it took from the queue is queued again."""
         import optuna
 
-        mark_not_run(trial, REASON_NOT_LAUNCHED)
+        mark_not_run(trial, REASON_NOT_SAMPLED)
         self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         frozen = self.study.get_trials(deepcopy=False)[trial.number]
         fixed = frozen.system_attrs.get("fixed_params")

@@ -129,5 +129,16 @@ class FailurePolicy:
             )
         return None
 
+    def one_failure_from_stopping(self) -> bool:
+        """Whether one more failure (with the last failure's reason, or out of memory) would stop the run."""
+        from copy import deepcopy
+
+        for reason in (self._streak[-1] if self._streak else "unknown", REASON_OOM):
+            trial = deepcopy(self)
+            trial.record("FAIL", reason)
+            if trial.stop_reason() is not None:
+                return True
+        return False
+
     def _most_common(self) -> str:
         return self._reasons.most_common(1)[0][0] if self._reasons else "-"

@@ -282,6 +282,8 @@ class StudyRunner:
         if time_left is not None and time_left < typical:
             return  # it would probably be handed back unrun
         if len(self.slots) < 2:
+            if budget.stop_rules is not None or self.failure_policy.one_failure_from_stopping():
+                return  # a stop after the running trial would leave the one asked ahead unrun
             self._asked = self._source.ask_ahead(budget)
             if self._asked is not None and self.heartbeat_interval is not None:
                 record_heartbeat(self.study, self._asked)

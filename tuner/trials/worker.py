@@ -283,8 +283,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
     try:
         _redirect_output(request["log"])
         os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
+        _replace_environment(request["env"])
         _use_thread_count()
         forget_worker_exit_handlers()
         sys.argv = [request["module"], *request["args"]]
@@ -305,6 +304,15 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _replace_environment(env: dict[str, str]) -> None:
+    """Make ``os.environ`` exactly ``env``, touching only what differs (most of it is the worker's already)."""
+    for key in [key for key in os.environ if key not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def _redirect_output(log_path: str) -> None:
