@@ -87,15 +87,19 @@ def metric_epochs(directory: Path) -> list[int]:
     return [json.loads(line)["epoch"] for line in (directory / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_trial_of_a_killed_tune_resumes_in_its_folder_and_ends_as_an_uninterrupted_run(resumable, tmp_path):
-    results = tmp_path / "results"
+def kill_tune_in_its_trial_and_run_again(resumable, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """One trial that hangs after epoch 2 once; tune killed there, then the same command again."""
     args = resumable("--n-trials", "1", hang_times=1, hang_after=2)
     tune = tune_process(args, tmp_path)
-    wait_for_event(results, "hanging after 2", 1, tune)
+    wait_for_event(tmp_path / "results", "hanging after 2", 1, tune)
     tune.kill()
     tune.communicate(timeout=30)
+    return run_tune(args, tmp_path)
 
-    rerun = run_tune(args, tmp_path)
+
+def test_trial_of_a_killed_tune_resumes_in_its_folder_and_ends_as_an_uninterrupted_run(resumable, tmp_path):
+    results = tmp_path / "results"
+    rerun = kill_tune_in_its_trial_and_run_again(resumable, tmp_path)
 
     assert rerun.returncode == 0, rerun.stdout
     assert "Trial 0 was left running by a tune process that died" in rerun.stdout
@@ -123,12 +127,7 @@ def test_each_attempts_log_artifact_ends_where_that_attempt_ended(resumable, tmp
     """The log is in the artifact store from the launch on (a hard link); the attempt that resumes in the folder
     writes a log of its own, so the killed attempt's artifact keeps what that attempt wrote."""
     results = tmp_path / "results"
-    args = resumable("--n-trials", "1", hang_times=1, hang_after=2)
-    tune = tune_process(args, tmp_path)
-    wait_for_event(results, "hanging after 2", 1, tune)
-    tune.kill()
-    tune.communicate(timeout=30)
-    assert run_tune(args, tmp_path).returncode == 0
+    assert kill_tune_in_its_trial_and_run_again(resumable, tmp_path).returncode == 0
 
     storage = optuna.storages.RDBStorage(STORAGE)
     store = optuna.artifacts.FileSystemArtifactStore(results / "resumable" / "artifacts")
