@@ -85,11 +85,11 @@ def time_tune(work: Path, trials: int, launch: str, trainer: str) -> tuple[list[
     from rich.console import Console
 
     import tuner
-    import tuner.trials.runner
+    import tuner.trials.ahead
 
-    asks_ahead = tuner.trials.runner.samples_only_when_suggested
+    asks_ahead = tuner.trials.ahead.samples_only_when_suggested
     if launch == "warm-no-ahead":
-        tuner.trials.runner.samples_only_when_suggested = lambda sampler: False
+        tuner.trials.ahead.samples_only_when_suggested = lambda sampler: False
 
     (work / "c.jsonnet").write_text(CONFIG)
     result = tuner.tune(
@@ -103,7 +103,7 @@ def time_tune(work: Path, trials: int, launch: str, trainer: str) -> tuple[list[
         pruner="none",
         console=Console(file=io.StringIO()),
     )
-    tuner.trials.runner.samples_only_when_suggested = asks_ahead
+    tuner.trials.ahead.samples_only_when_suggested = asks_ahead
     assert result.summary.finished["COMPLETE"] == trials, result.summary
     works = [json.loads(path.read_text()) for path in (work / "results").glob("trial_*/work.json")]
     own = statistics.median(item["end"] - item["process_start"] for item in works)

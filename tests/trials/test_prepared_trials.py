@@ -89,7 +89,7 @@ def test_one_slot_asks_the_next_trial_ahead_and_samples_it_as_if_asked_after(
     outcome is told, so every trial gets exactly the parameters of one asked only then."""
     args = [*study_files(epochs=2, sleep=0.05), "--command", quadratic_command]
     ahead = one_slot_study(tune_cli, args, "ahead")
-    monkeypatch.setattr("tuner.trials.runner.samples_only_when_suggested", lambda sampler: False)
+    monkeypatch.setattr("tuner.trials.ahead.samples_only_when_suggested", lambda sampler: False)
     sequential = one_slot_study(tune_cli, args, "sequential")
 
     assert len(ahead) == 12 and "FAIL" not in [trial.state.name for trial in ahead]  # nothing handed back

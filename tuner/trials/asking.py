@@ -41,16 +41,6 @@ if TYPE_CHECKING:
     import optuna
 
 
-def samples_only_when_suggested(sampler: optuna.samplers.BaseSampler) -> bool:
-    """Whether ``sampler`` reads nothing of the study when a trial is asked, only when its parameters are
-    suggested (Optuna computes relative parameters at the first suggestion): TPE, random search, GP, and any
-    sampler that keeps Optuna's empty ``before_trial``."""
-    import optuna
-
-    exact = (optuna.samplers.TPESampler, optuna.samplers.RandomSampler, optuna.samplers.GPSampler)
-    return type(sampler) in exact or type(sampler).before_trial is optuna.samplers.BaseSampler.before_trial
-
-
 def study_full_reason(n_trials: int) -> str:
     return f"the study has its {n_trials} trial{'' if n_trials == 1 else 's'}"
 
@@ -131,9 +121,9 @@ class TrialSource:
         return run
 
     def ask_ahead(self, budget: Budget) -> optuna.Trial | None:
-        """Ask the next trial while the last one runs, its owner recorded; :meth:`ask_run` samples it once
-        that one's outcome is told. Only for samplers that read nothing of the study as a trial is asked
-        (:func:`samples_only_when_suggested`): what they sample is then what they would have sampled asking later."""
+        """Ask the next trial while the last one runs, its owner recorded; :meth:`ask_run` samples it once that
+        one's outcome is told. Only for samplers that read nothing of the study as a trial is asked (see
+        :mod:`tuner.trials.ahead`): they then sample what they would have sampled asking later."""
         trial = self._ask_within(budget)
         if trial is not None:
             directory = self.serialization_dir / f"trial_{trial.number}"

@@ -9,10 +9,8 @@ in their folders when the command is run again (:mod:`tuner.trials.retries`). A 
 from __future__ import annotations
 
 import signal
-import statistics
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +22,8 @@ from tuner.study.objective import Objective
 from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome
 from tuner.study.storage import StorageFileWatch
 from tuner.trials.accounting import TrialAccounting
-from tuner.trials.asking import TrialSource, samples_only_when_suggested, study_full_reason
+from tuner.trials.ahead import AheadPolicy
+from tuner.trials.asking import TrialSource, study_full_reason
 from tuner.trials.best_watch import BestWatch
 from tuner.trials.budget import Budget, FailurePolicy
 from tuner.trials.gpu_watch import GpuWatch
@@ -41,14 +40,6 @@ if TYPE_CHECKING:
     import optuna
 
 POLL_INTERVAL_SECONDS = 0.1
-# With several slots and trials this short (median of the last few), the next trial is asked,
-# sampled and rendered while every slot is busy, so a freed slot waits only for the launch.
-# With one slot it is only asked (Optuna's part that reads nothing of the other trials), and
-# sampled once the running trial's outcome is told, as if asked then.
-# Longer trials are asked when a slot frees: the launch overhead is then negligible, and
-# Optuna's recorded start (stamped at ask) stays the real one.
-PREPARE_AHEAD_BELOW_SECONDS = 10.0
-RECENT_TRIALS = 9
 
 
 class StudyRunner:
@@ -106,9 +97,8 @@ class StudyRunner:
         self._last_heartbeat = 0.0
         self._prepared: TrialRun | None = None  # asked and rendered, waiting for a slot
         self._asked: optuna.Trial | None = None  # one slot: asked while the running trial runs, not sampled yet
-        self._ask_ahead = len(self.slots) == 1 and samples_only_when_suggested(study.sampler)
         self._starting: list[TrialRun] = []  # asked, maybe launched, maybe not running yet
-        self._recent_durations: deque[float] = deque(maxlen=RECENT_TRIALS)
+        self._ahead = AheadPolicy(len(self.slots), study.sampler)  # whether to take the next trial before a slot frees
         self._retries = Retries(study, self.slots, max_retries)
         self.grace = grace  # seconds between SIGTERM and SIGKILL for trials ended by an interrupt
         self._best = BestWatch(study)
@@ -180,7 +170,7 @@ class StudyRunner:
                 outcome = run.stop(REASON_INTERRUPTED)
             outcome = self._retries.judge(run, outcome)
             del self._running[run.number]
-            self._recent_durations.append(time.monotonic() - run.started)
+            self._ahead.trial_ended(time.monotonic() - run.started)
             self._tell_failure_policy(outcome)
             ended.append((run, outcome))
         return ended
@@ -269,21 +259,11 @@ class StudyRunner:
 
     def _prepare_next(self, budget: Budget, summary: RunSummary) -> None:
         """While every slot is busy with short trials, ask, sample and render the next trial (one slot: ask it)."""
-        if self._prepared is not None or self._asked is not None or len(self._running) < len(self.slots):
+        taken = self._prepared is not None or self._asked is not None
+        ahead = None if taken else self._ahead.now(len(self._running), budget, self.failure_policy)
+        if ahead is None or self._stop_reason(budget):
             return
-        if len(self.slots) < 2 and not self._ask_ahead:
-            return
-        if not self._recent_durations:
-            return
-        typical = statistics.median(self._recent_durations)
-        if typical >= PREPARE_AHEAD_BELOW_SECONDS or self._stop_reason(budget):
-            return
-        time_left = budget.time_left()
-        if time_left is not None and time_left < typical:
-            return  # it would probably be handed back unrun
-        if len(self.slots) < 2:
-            if budget.stop_rules is not None or self.failure_policy.one_failure_from_stopping():
-                return  # a stop after the running trial would leave the one asked ahead unrun
+        if ahead == "ask":
             self._asked = self._source.ask_ahead(budget)
             if self._asked is not None and self.heartbeat_interval is not None:
                 record_heartbeat(self.study, self._asked)
@@ -316,13 +296,10 @@ class StudyRunner:
     def _hand_back_prepared(self) -> None:
         """Trials prepared or held that never got a slot: recorded as not run (they do not count)."""
         runs = [*([self._prepared] if self._prepared else []), *self._retries.release()]
-        asked, self._asked = self._asked, None
-        self._prepared = None
-        if self.storage_lost:
-            return
-        for run in runs:
+        asked, self._asked, self._prepared = self._asked, None, None
+        for run in runs if not self.storage_lost else []:
             self._source.hand_back(run)
-        if asked is not None:
+        if asked is not None and not self.storage_lost:
             self._source.hand_back_asked(asked)
 
     def _stop_reason(self, budget: Budget, *, new_trial: bool = True) -> str | None:
@@ -385,10 +362,9 @@ class StudyRunner:
         if self.heartbeat_interval is None or time.monotonic() - self._last_heartbeat < self.heartbeat_interval:
             return
         self._last_heartbeat = time.monotonic()
-        for run in [*self._running.values(), *([self._prepared] if self._prepared else []), *self._retries.waiting]:
-            record_heartbeat(self.study, run.trial)
-        if self._asked is not None:
-            record_heartbeat(self.study, self._asked)
+        runs = [*self._running.values(), *([self._prepared] if self._prepared else []), *self._retries.waiting]
+        for trial in [*(run.trial for run in runs), *([self._asked] if self._asked else [])]:
+            record_heartbeat(self.study, trial)
         if self.on_checkpoint is not None:
             self.on_checkpoint()
 

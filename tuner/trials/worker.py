@@ -39,6 +39,7 @@ from typing import Any
 
 from tuner.trials.child_exit import exit_as_interpreter_does, forget_worker_exit_handlers
 from tuner.trials.module_code import ModuleCode
+from tuner.trials.torch_warm_up import use_trial_thread_count, warm_up_torch
 
 # Modules whose import dominates a trial's start: ~2 s for torch here, ~0.85 s for torch._dynamo,
 # which the first torch.optim construction imports.
@@ -75,7 +76,7 @@ def _preload(modules: tuple[str, ...]) -> None:
             importlib.import_module(module)
         except ImportError:
             pass  # the trial itself will report the missing module
-    _warm_up_torch()
+    warm_up_torch()
     gc.freeze()  # the objects so far are never collected: a trial's first collection does not copy their pages
 
 
@@ -281,12 +282,7 @@ def _run_child(request: dict[str, Any], done: int) -> None:
 
     os._exit = exit_saying_so
     try:
-        _redirect_output(request["log"])
-        os.chdir(request["cwd"])
-        _replace_environment(request["env"])
-        _use_thread_count()
-        forget_worker_exit_handlers()
-        sys.argv = [request["module"], *request["args"]]
+        _become_trial(request)
         try:
             compiled = _compiled.get(request["module"])
             if compiled is not None and compiled.is_current():
@@ -304,6 +300,16 @@ def _run_child(request: dict[str, Any], done: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _become_trial(request: dict[str, Any]) -> None:
+    """The trial's output, working directory, environment, thread count, exit handlers and argv."""
+    _redirect_output(request["log"])
+    os.chdir(request["cwd"])
+    _replace_environment(request["env"])
+    use_trial_thread_count()
+    forget_worker_exit_handlers()
+    sys.argv = [request["module"], *request["args"]]
 
 
 def _replace_environment(env: dict[str, str]) -> None:
@@ -335,50 +341,6 @@ def _reseed() -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(seed % (2**32))
-
-
-def _use_thread_count() -> None:
-    """Torch's intra-op threads as the trial's OMP_NUM_THREADS says (torch's own default otherwise)."""
-    torch = sys.modules.get("torch")
-    threads = os.environ.get("OMP_NUM_THREADS")
-    if torch is not None and threads and threads.isdigit():
-        torch.set_num_threads(int(threads))
-    elif torch is not None and _DEFAULT_THREADS and torch.get_num_threads() != _DEFAULT_THREADS:
-        torch.set_num_threads(_DEFAULT_THREADS)  # the warm-up ran with one
-
-
-_DEFAULT_THREADS = 0  # torch's thread count before the warm-up set it to one
-
-
-def _warm_up_torch() -> None:
-    """Run torch's first-call paths once, so that each trial does not pay them (~15 ms of a tiny trainer).
-
-    One thread: no OpenMP pool may exist at fork. With an accelerator build, forward only: a
-    backward pass starts the autograd engine's device threads (children could not use autograd)
-    and an optimizer step asks the driver whether a device is available (CUDA is then unusable
-    in forked children); both stay for the trials.
-    """
-    global _DEFAULT_THREADS
-    torch = sys.modules.get("torch")
-    if torch is None or "torch.optim" not in sys.modules or "torch.nn" not in sys.modules:
-        return
-    _DEFAULT_THREADS = torch.get_num_threads()
-    torch.set_num_threads(1)
-    accelerator = getattr(getattr(torch, "accelerator", None), "current_accelerator", None)
-    cpu_only = accelerator is not None and accelerator() is None  # compile-time answer: touches no driver
-    try:
-        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-        for optimizer_class in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
-            optimizer = optimizer_class(model.parameters(), lr=1e-3)
-            with torch.set_grad_enabled(cpu_only):
-                loss = torch.nn.functional.cross_entropy(model(torch.randn(8, 4)), torch.tensor([0, 1] * 4))
-            if cpu_only:
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            loss.item()
-    except Exception:  # noqa: BLE001 - a warm-up that fails only costs the trials their first calls
-        traceback.print_exc()
 
 
 def _exit_code(code: Any) -> int:
