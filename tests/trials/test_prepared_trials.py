@@ -220,3 +220,32 @@ def test_ctrl_c_hands_back_a_trial_asked_ahead_and_queues_its_point_again(tmp_pa
     completed = [trial.params["x"] for trial in trials if trial.state.name == "COMPLETE"]
     assert len(completed) == 4 and {0.1, 0.2, 0.3} <= set(completed)  # every point ran, and one sampled point
     assert not [trial for trial in trials if trial.state.name in ("RUNNING", "WAITING")]
+
+
+def test_ctrl_c_queues_again_the_enqueued_point_a_prepared_trial_had_taken(tmp_path):
+    (tmp_path / "numbered_sleeper.py").write_text(NUMBERED_SLEEPER)
+    (tmp_path / "c.jsonnet").write_text(
+        "{x: std.parseJson(std.extVar('x')), trainer: {validation_metric: '+accuracy'}}"
+    )
+    (tmp_path / "space.json").write_text(json.dumps({"x": {"type": "float", "low": 0, "high": 1}}))
+    (tmp_path / "points.json").write_text(json.dumps([{"x": 0.1}, {"x": 0.2}, {"x": 0.3}, {"x": 0.4}]))
+    tune = [
+        sys.executable, "-m", "tuner", "c.jsonnet", "space.json", "--pruner", "none", "--n-trials", "5",
+        "--n-jobs", "2", "--enqueue", "points.json",
+        "--command", f"{sys.executable} numbered_sleeper.py {{config}} {{serialization_dir}}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(tune, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    prepared = tmp_path / "results" / "c" / "trial_3"  # trial 0 ended, 1 and 2 sleep, 3 waits for a slot
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (prepared / "config.json").exists():
+        time.sleep(0.05)
+    assert (prepared / "config.json").exists()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    trials = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path / 'tune.db'}").trials
+    assert trials[3].user_attrs.get("reason") == REASON_NOT_LAUNCHED
+    queued = sorted(trial.system_attrs["fixed_params"]["x"] for trial in trials if trial.state.name == "WAITING")
+    assert queued == [0.2, 0.3, 0.4]  # the two interrupted points, and the one handed back

@@ -138,13 +138,17 @@ class TrialSource:
         mark_not_run(trial, REASON_NOT_SAMPLED)
         self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         frozen = self.study.get_trials(deepcopy=False)[trial.number]
-        fixed = frozen.system_attrs.get("fixed_params")
-        if fixed:
-            retry = retry_of(frozen.user_attrs)
-            if retry is None:
-                self.study.enqueue_trial(fixed, skip_if_exists=False)
-            else:
-                queue_retry(self.study, fixed, frozen.intermediate_values, retry)
+        retry = retry_of(frozen.user_attrs)
+        if retry is None:
+            self._queue_point_again(trial.number)
+        elif frozen.system_attrs.get("fixed_params"):
+            queue_retry(self.study, frozen.system_attrs["fixed_params"], frozen.intermediate_values, retry)
+
+    def _queue_point_again(self, number: int) -> None:
+        """The enqueued point (``--enqueue``) that trial ``number``, given back unrun, had taken: queued again."""
+        point = self.study.get_trials(deepcopy=False)[number].system_attrs.get("fixed_params")
+        if point:
+            self.study.enqueue_trial(point, skip_if_exists=False)
 
     def _ask_within(self, budget: Budget) -> optuna.Trial | None:
         """``study.ask()`` within ``--n-trials``; None (the trial given back) when other processes filled it."""
@@ -201,7 +205,8 @@ class TrialSource:
     def hand_back(self, run: TrialRun) -> None:
         """A prepared trial that never got a slot: recorded as not run (it does not count), its folder removed.
 
-        A retry keeps its folder (the checkpoint of its earlier attempts) and is queued again.
+        A retry keeps its folder (the checkpoint of its earlier attempts) and is queued again; so is an
+        enqueued point (``--enqueue``) it had taken from the queue.
         """
         import optuna
 
@@ -209,6 +214,7 @@ class TrialSource:
         self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
         if run.retry is None:
             shutil.rmtree(run.directory, ignore_errors=True)
+            self._queue_point_again(run.number)
         else:
             self._queue_again(run)
 
