@@ -207,6 +207,11 @@ CASES = {
         SCRIPT_FILES,
     ),
     "space-empty": Case(["run", "--space", "", "--command", FLAGS], ["--space is empty"]),
+    "space-without-metric": Case(
+        [*SCRIPT_RUN, "--command", FLAGS],
+        ["no objective: pass --metric (a metric your script reports) and --direction"],
+        SCRIPT_FILES,
+    ),
     "space-positional-without-command": Case(
         ["run", "flags.json", "--storage", "sqlite:///t.db"],
         ["Missing argument 'SEARCH_SPACE'", "tune SPACE --command"],

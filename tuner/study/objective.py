@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.config.script_mode import PARAMETERS_ENTRY
 from tuner.contract import EPOCH_KEY, LAST_EPOCH_KEY, TrialResultError
 from tuner.errors import OptionError
 from tuner.study.constraints import Constraint
@@ -142,6 +143,8 @@ def objective_from_options(
                     f"'{validation_metric}' ({hinted_direction}); drop --direction or fix the config"
                 )
             return Objective(metric or hinted_metric, hinted_direction)
+    if metric is None and config_name == PARAMETERS_ENTRY:  # a script run without a config
+        raise OptionError("no objective: pass --metric (a metric your script reports) and --direction")
     if metric is None:
         raise OptionError(
             f"no objective: pass --metric (e.g. best_validation_accuracy) and --direction, "
