@@ -101,13 +101,11 @@ class TrialSource:
 
         ``asked``: a trial :meth:`ask_ahead` asked earlier, sampled now.
         """
-        if asked is None:
+        fresh = asked is None
+        if fresh:
             asked = self._ask_within(budget)
             if asked is None:
                 return None
-            fresh = True
-        else:
-            fresh = False
         try:
             params = self.space.suggest(asked)
         except Exception as error:
@@ -137,18 +135,16 @@ class TrialSource:
 
         mark_not_run(trial, REASON_NOT_SAMPLED)
         self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        frozen = self.study.get_trials(deepcopy=False)[trial.number]
-        retry = retry_of(frozen.user_attrs)
-        if retry is None:
-            self._queue_point_again(trial.number)
-        elif frozen.system_attrs.get("fixed_params"):
-            queue_retry(self.study, frozen.system_attrs["fixed_params"], frozen.intermediate_values, retry)
+        self._queue_taken_point(self.study.get_trials(deepcopy=False)[trial.number])
 
-    def _queue_point_again(self, number: int) -> None:
-        """The enqueued point (``--enqueue``) that trial ``number``, given back unrun, had taken: queued again."""
-        point = self.study.get_trials(deepcopy=False)[number].system_attrs.get("fixed_params")
-        if point:
+    def _queue_taken_point(self, given_back: optuna.trial.FrozenTrial) -> None:
+        """The queued point (an ``--enqueue`` point, a retry) that a trial given back unrun had taken: queued again."""
+        point = given_back.system_attrs.get("fixed_params")
+        retry = retry_of(given_back.user_attrs)
+        if point and retry is None:
             self.study.enqueue_trial(point, skip_if_exists=False)
+        elif point:
+            queue_retry(self.study, point, given_back.intermediate_values, retry)
 
     def _ask_within(self, budget: Budget) -> optuna.Trial | None:
         """``study.ask()`` within ``--n-trials``; None (the trial given back) when other processes filled it."""
@@ -214,7 +210,7 @@ class TrialSource:
         self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
         if run.retry is None:
             shutil.rmtree(run.directory, ignore_errors=True)
-            self._queue_point_again(run.number)
+            self._queue_taken_point(self.study.get_trials(deepcopy=False)[run.number])
         else:
             self._queue_again(run)
 
