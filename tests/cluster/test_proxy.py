@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import optuna
@@ -46,23 +45,21 @@ def proxy_url(tmp_path):
     line = proxy.stdout.readline()
     match = re.search(r"run workers with --storage (grpc://\S+)", line)
     assert match, line + proxy.stdout.read() if proxy.poll() is not None else line
-    wait_until_listening(match.group(1), proxy)  # the line comes before gRPC binds the port
+    wait_for(lambda: accepts_connections(match.group(1)), "the proxy accepts connections", process=proxy)
     yield match.group(1)
     proxy.send_signal(signal.SIGTERM)  # stops it as Ctrl-C does
     assert proxy.wait(timeout=60) == 0
     assert "Storage proxy stopped." in proxy.stdout.read()
 
 
-def wait_until_listening(url: str, proxy: subprocess.Popen) -> None:
-    """Return once the proxy at ``url`` accepts connections; fail if it exits first."""
+def accepts_connections(url: str) -> bool:
+    """Whether something listens at ``url`` (the proxy's line comes before gRPC binds the port)."""
     host, port = url.removeprefix("grpc://").rsplit(":", 1)
-    while proxy.poll() is None:
-        try:
-            socket.create_connection((host, int(port)), timeout=5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(proxy.stdout.read())
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError:
+        return False
+    return True
 
 
 def study_trials(name: str) -> list[optuna.trial.FrozenTrial]:
