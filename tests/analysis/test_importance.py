@@ -55,7 +55,7 @@ def test_importance_command_prints_a_ranked_table_with_its_basis(stored):
 
 def test_importance_command_as_json(stored):
     result = CliRunner().invoke(main, ["importance", "--format", "json"], catch_exceptions=False)
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["evaluator"] == "fanova" and data["n_trials"] == 20
     assert next(iter(data["importances"])) == "x"
 

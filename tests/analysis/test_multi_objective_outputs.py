@@ -256,7 +256,7 @@ def test_status_shows_the_front_size_and_each_objectives_best(inside: Path) -> N
     assert f"best_validation_accuracy {most_accurate.values[0]:.6g} (trial {most_accurate.number})" in line
     assert f"size {smallest.values[1]:.6g} (trial {smallest.number})" in line
     assert "best trial" not in line
-    status = json.loads(data.output)
+    status = json.loads(data.stdout)
     assert status["best"] is None and status["pareto_front_size"] == len(on_front)
     assert status["objectives"] == [
         {

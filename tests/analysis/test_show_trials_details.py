@@ -24,7 +24,7 @@ def show(*args: str) -> Result:
 
 
 def as_json(*args: str) -> list[dict]:
-    return json.loads(show(*args, "--format", "json").output)
+    return json.loads(show(*args, "--format", "json").stdout)
 
 
 def test_top_lists_the_best_completed_trials_best_first(study):
@@ -74,7 +74,7 @@ def test_one_trial_in_full(study, tmp_path):
 
 def test_one_trial_as_json(study):
     failed = next(trial for trial in study.trials if trial.state.name == "FAIL")
-    detail = json.loads(show("--trial", str(failed.number), "--format", "json").output)
+    detail = json.loads(show("--trial", str(failed.number), "--format", "json").stdout)
     assert detail["reason"] == "out of memory"
     assert detail["log_tail"] == "CUDA error: out of memory"
     assert detail["launch"]["slot"] == f"gpu {failed.number % 2}"

@@ -134,12 +134,12 @@ def test_a_second_proxy_on_a_taken_port_is_refused(tmp_path, monkeypatch, proxy_
 def status_json(storage: str, name: str) -> dict:
     result = invoke_tune("status", "--storage", storage, "--study-name", name, "--format", "json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def running_worker(storage: str, name: str) -> dict | None:
     """The one worker once its trial runs and has reported an epoch (None before the study exists)."""
     result = invoke_tune("status", "--storage", storage, "--study-name", name, "--format", "json")
-    workers = json.loads(result.output)["workers"] if result.exit_code == 0 else []
+    workers = json.loads(result.stdout)["workers"] if result.exit_code == 0 else []
     running = workers[0]["running"] if workers else []
     return workers[0] if running and running[0]["epoch"] is not None else None

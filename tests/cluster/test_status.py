@@ -61,7 +61,7 @@ def start_tune(directory: Path, command: list[str], env: dict[str, str] | None =
 def status_json(storage: str) -> dict | None:
     """``tune status --format json``, or None before the study exists."""
     result = invoke_tune("status", "--storage", storage, "--study-name", "s", "--format", "json")
-    return json.loads(result.output) if result.exit_code == 0 else None
+    return json.loads(result.stdout) if result.exit_code == 0 else None
 
 
 def worker_running_trials(storage: str, count: int) -> dict | None:

@@ -78,8 +78,8 @@ def test_show_trials_marks_the_front_and_pareto_shows_only_it(project: Path) -> 
     assert run(*TWO).exit_code == 0
     front = front_numbers(load())
 
-    everything = json.loads(invoke_tune("show-trials", "--format", "json").output)
-    only = json.loads(invoke_tune("show-trials", "--pareto", "--format", "json").output)
+    everything = json.loads(invoke_tune("show-trials", "--format", "json").stdout)
+    only = json.loads(invoke_tune("show-trials", "--pareto", "--format", "json").stdout)
     table = invoke_tune("show-trials", "--pareto").output
 
     assert sorted(row["number"] for row in everything if row["pareto"]) == front
@@ -161,7 +161,7 @@ def test_constraints_keep_infeasible_trials_off_the_front(project: Path) -> None
     assert infeasible and len(infeasible) < len(complete)
     assert all(trial.constraints == {"size<=31": pytest.approx(10 * trial.params["x"] + 1 - 31)} for trial in complete)
     assert set(front_numbers(study)).isdisjoint(infeasible)
-    rows = json.loads(invoke_tune("show-trials", "--format", "json").output)
+    rows = json.loads(invoke_tune("show-trials", "--format", "json").stdout)
     assert {row["number"] for row in rows if row["feasible"] is False} == infeasible
     assert "infeasible" in result.output
 

@@ -64,7 +64,7 @@ def test_short_trials_are_prepared_ahead_and_timed_from_their_launch(study_files
         freed = min(process_times(other)[1] for other in running_when_asked(trial, trials))
         assert launched_at(trial).timestamp() >= round(freed, 3) - 0.0005  # launch times are kept to the ms
 
-    shown = {row["number"]: row for row in json.loads(tune_cli("show-trials", "--format", "json").output)}
+    shown = {row["number"]: row for row in json.loads(tune_cli("show-trials", "--format", "json").stdout)}
     for trial in trials:
         # show-trials times from the launch to the end, a span that holds the process's whole life,
         # not Optuna's ask-to-tell span (which includes the wait for a slot).

@@ -166,6 +166,8 @@ def user_errors(console: Console, *, optuna_later: bool = False) -> Iterator[Non
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.filterwarnings("always", module="tuner")
+        # An object collected while tuner code runs is reported as if tuner warned: not the user's to read.
+        warnings.filterwarnings("ignore", category=ResourceWarning)
         if not optuna_later:
             quiet_optuna()
         warnings.showwarning = show
