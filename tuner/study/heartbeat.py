@@ -25,6 +25,7 @@ class _Opened:
     storage: optuna.storages.BaseStorage
     study_id: int
     trial_ids: dict[int, int] = field(default_factory=dict)  # trial number -> storage id
+    beaten: set[int] = field(default_factory=set)  # trial numbers with a heartbeat recorded by this process
 
 
 _OPENED: weakref.WeakKeyDictionary[optuna.Study, _Opened] = weakref.WeakKeyDictionary()
@@ -77,6 +78,18 @@ def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
     storage = heartbeat_storage(study)
     if storage is not None:
         storage.record_heartbeat(trial_id(study, trial.number))
+        _OPENED[study].beaten.add(trial.number)
+
+
+def record_first_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
+    """:func:`record_heartbeat`, unless this process recorded one for ``trial`` already.
+
+    A trial asked or prepared ahead has its heartbeat from then; at its launch a second write would
+    only move it by milliseconds. The runner's periodic beat keeps every one of its trials fresh.
+    """
+    opened = _OPENED.get(study)
+    if opened is None or trial.number not in opened.beaten:
+        record_heartbeat(study, trial)
 
 
 def heartbeat_stale_trials(study: optuna.Study) -> set[int]:

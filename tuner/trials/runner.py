@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tuner.config.snapshot import ConfigSnapshot
 from tuner.space.parameters import SearchSpace
-from tuner.study.heartbeat import record_heartbeat
+from tuner.study.heartbeat import record_first_heartbeat, record_heartbeat
 from tuner.study.objective import Objective
 from tuner.study.records import REASON_INTERRUPTED, REASON_TAKEN_OVER, TrialOutcome
 from tuner.study.storage import StorageFileWatch
@@ -249,8 +249,8 @@ class StudyRunner:
         if run.outcome is not None:  # failed before any process ran (the config does not render)
             self._finish(run, run.outcome, summary)
             return
-        if self.heartbeat_interval is not None:
-            record_heartbeat(self.study, run.trial)
+        if self.heartbeat_interval is not None:  # asked or prepared ahead, it has one
+            record_first_heartbeat(self.study, run.trial)
         if self.accounting is not None:
             self.accounting.after_launch(run)  # while the trial runs: less between its end and the next start
         if self.observer:
@@ -266,7 +266,7 @@ class StudyRunner:
         if ahead == "ask":
             self._asked = self._source.ask_ahead(budget)
             if self._asked is not None and self.heartbeat_interval is not None:
-                record_heartbeat(self.study, self._asked)
+                record_first_heartbeat(self.study, self._asked)
             return
         run = self._source.ask_run(budget)
         if run is None:
@@ -277,7 +277,7 @@ class StudyRunner:
         if not prepared:
             self._finish(run, run.outcome, summary)
         elif self.heartbeat_interval is not None:
-            record_heartbeat(self.study, run.trial)
+            record_first_heartbeat(self.study, run.trial)
         self._prepared, self._starting = (run if prepared else None), []
 
     def _abandon_starting(self) -> None:
