@@ -309,6 +309,8 @@ PRIVATE_OPTUNA_ALLOWED = {
         "tuner.study.heartbeat",
         "_get_stale_trial_ids",
     ): "no public call finds heartbeat-stale trials without failing them",
+    ("tuner.study.heartbeat", "_trial_id"): "a trial's storage id: a lookup by number costs a storage session",
+    ("tuner.study.sqlite_reader", "_trial_id"): "its own StoredTrial, shaped as Optuna's FrozenTrial",
 }
 
 
@@ -319,7 +321,7 @@ def check_public_optuna(modules: dict[str, Module]) -> Check:
             allowed = (module.name, getattr(node, "attr", None)) in PRIVATE_OPTUNA_ALLOWED
             if (
                 isinstance(node, ast.Attribute)
-                and node.attr in ("_storage", "_get_stale_trial_ids", "_study_id")
+                and node.attr in ("_storage", "_get_stale_trial_ids", "_study_id", "_trial_id")
                 and not allowed
             ):
                 problems.append(f"{module.name}:{node.lineno} .{node.attr}")

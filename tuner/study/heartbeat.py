@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # storage offers: beating the heartbeat (Optuna beats only inside ``study.optimize``; tune drives trials
 # with ask/tell) and annotating a trial that another `tune` process left RUNNING. So the storage each
 # study was opened from is kept here, by :func:`tuner.study.storage.create_or_resume_study`, with the
-# storage's ids of the study and its trials: a heartbeat at each launch then costs one write, no lookups.
+# storage's id of the study and of the other processes' trials that recovery annotates.
 @dataclass
 class _Opened:
     storage: optuna.storages.BaseStorage
@@ -51,6 +51,15 @@ def trial_id(study: optuna.Study, number: int) -> int:
     return opened.trial_ids[number]
 
 
+def own_trial_id(trial: optuna.Trial) -> int:
+    """The storage's id of ``trial``, one of this process's (what the storage's calls take), without a lookup.
+
+    Optuna keeps it private (``trial._trial_id``); asking the storage for it by number costs a write
+    session per trial. Every ``Trial`` has had it since Optuna's first releases; this is its one reader.
+    """
+    return trial._trial_id
+
+
 def heartbeat_storage(study: optuna.Study) -> optuna.storages.RDBStorage | None:
     """``study``'s storage when it keeps heartbeats (an RDB storage opened with ``heartbeat_interval``)."""
     import optuna
@@ -77,7 +86,7 @@ def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
     """
     storage = heartbeat_storage(study)
     if storage is not None:
-        storage.record_heartbeat(trial_id(study, trial.number))
+        storage.record_heartbeat(own_trial_id(trial))
         _OPENED[study].beaten.add(trial.number)
 
 
@@ -97,8 +106,8 @@ def heartbeat_stale_trials(study: optuna.Study) -> set[int]:
 
     Optuna has no public call for this: its ``fail_stale_trials`` fails those trials first, after
     which tune can no longer store why (a finished trial's attributes are read-only), and it would
-    fail this host's trials whose `tune` is alive but stopped. This is tune's one use of Optuna's
-    private API, kept to this function.
+    fail this host's trials whose `tune` is alive but stopped. This and :func:`own_trial_id` are tune's
+    only uses of Optuna's private API.
     """
     storage = heartbeat_storage(study)
     if storage is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tuner.study.heartbeat import own_trial_id
 from tuner.study.records import ATTR_PRUNE_ON, ATTR_PRUNE_VALUES, record_prune_value, record_pruner_state
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def _mirror(trial: optuna.trial.FrozenTrial, index: int) -> optuna.trial.FrozenT
 
 def _copy_back_rungs(trial: optuna.Trial, judged_attrs: Mapping[str, Any]) -> None:
     """Rung records the pruner wrote on the shadow trial, stored on the real one."""
-    known = trial.storage.get_trial_system_attrs(trial._trial_id)
+    trial_id = own_trial_id(trial)
+    known = trial.storage.get_trial_system_attrs(trial_id)
     new = {key: value for key, value in judged_attrs.items() if key.startswith(_SHARED_SYSTEM_ATTR_PREFIX)}
-    record_pruner_state(trial.storage, trial._trial_id, {key: value for key, value in new.items() if key not in known})
+    record_pruner_state(trial.storage, trial_id, {key: value for key, value in new.items() if key not in known})
