@@ -12,6 +12,11 @@ process show. ``--trainer sleeper`` uses tests/trainers/sleeper.py instead (impo
 * optuna: the floor: Optuna's own in-process ask/suggest/tell loop on SQLite in WAL mode
   (synchronous=NORMAL, as `tune` uses it), running the same training body in process, no
   process and no config per trial.
+* ray:    Ray Tune, the same body in a reused actor (``reuse_actors=True``), Optuna's TPE through
+  Ray's OptunaSearch on the same storage; ray-memory: Ray's default, the Optuna study in memory
+  only. Ray runs in its own virtual environment: ``--ray-python`` (see benchmarks/ray_tune_trials.py).
+
+``--storage journal`` gives `tune`, the floor and Ray an Optuna journal file instead of SQLite.
 
 Wall per trial = the median interval between consecutive trial completions (steady state: the
 warm worker's one-off start is left out). Overhead = that minus the median time the trainer itself
@@ -19,7 +24,7 @@ ran (from its first line to its last, as it records in work.json; for plain laun
 its torch import; for the floor, the training body). The modes run interleaved, --repeats rounds;
 the table gives median and min-max over the rounds, and warm's overhead as a multiple of the
 floor's in the same round. Run from the repository root:
-    python benchmarks/trial_overhead.py --trials 50 --repeats 3 [--modes warm optuna]
+    python benchmarks/trial_overhead.py --trials 50 --repeats 3 [--modes warm optuna] [--storage journal]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import itertools
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +52,7 @@ CONFIG = (
     "{x: std.parseJson(std.extVar('x')), duration: 0, import_torch: true, trainer: {validation_metric: '+accuracy'}}"
 )
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+STORAGE_FILES = {"sqlite": "study.db", "journal": "study.log"}
 COMMANDS = {
     "torch": "{python} -m benchmarks.trial_overhead --train {config} {serialization_dir}",
     "sleeper": "{python} -m tests.trainers.sleeper {config} {serialization_dir}",
@@ -80,7 +87,15 @@ def train(config_path: str, directory: str) -> None:
     Path(directory, "work.json").write_text(json.dumps(times))
 
 
-def time_tune(work: Path, trials: int, launch: str, trainer: str) -> tuple[list[float], float]:
+def wal_pragmas(connection: Any, record: Any) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL, as `tune` opens it."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def time_tune(work: Path, trials: int, launch: str, trainer: str, storage: str) -> tuple[list[float], float]:
     """Intervals between trial completions, and the trainer's median own time."""
     from rich.console import Console
 
@@ -92,11 +107,12 @@ def time_tune(work: Path, trials: int, launch: str, trainer: str) -> tuple[list[
         tuner.trials.ahead.samples_only_when_suggested = lambda sampler: False
 
     (work / "c.jsonnet").write_text(CONFIG)
+    path = work / STORAGE_FILES[storage]
     result = tuner.tune(
         config=work / "c.jsonnet",
         search_space=SPACE,
         n_trials=trials,
-        storage=f"sqlite:///{work / 'tune.db'}",
+        storage=f"sqlite:///{path}" if storage == "sqlite" else f"journal:{path}",
         serialization_dir=work / "results",
         command=COMMANDS[trainer],
         warm_launch=launch != "plain",
@@ -110,21 +126,20 @@ def time_tune(work: Path, trials: int, launch: str, trainer: str) -> tuple[list[
     return completion_intervals(result.study.trials), own
 
 
-def time_optuna(work: Path, trials: int, trainer: str) -> tuple[list[float], float]:
-    """The floor: ask, suggest, the same body in process, tell; SQLite in WAL mode."""
+def time_optuna(work: Path, trials: int, trainer: str, storage_kind: str) -> tuple[list[float], float]:
+    """The floor: ask, suggest, the same body in process, tell; SQLite in WAL mode (or a journal file)."""
     import optuna
-    import sqlalchemy
 
-    storage = optuna.storages.RDBStorage(f"sqlite:///{work / 'optuna.db'}")
+    if storage_kind == "journal":
+        from optuna.storages.journal import JournalFileBackend
 
-    def configure(connection: Any, record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        storage: Any = optuna.storages.JournalStorage(JournalFileBackend(str(work / STORAGE_FILES[storage_kind])))
+    else:
+        import sqlalchemy
 
-    sqlalchemy.event.listen(storage.engine, "connect", configure)
-    storage.engine.dispose()
+        storage = optuna.storages.RDBStorage(f"sqlite:///{work / STORAGE_FILES[storage_kind]}")
+        sqlalchemy.event.listen(storage.engine, "connect", wal_pragmas)
+        storage.engine.dispose()
     study = optuna.create_study(storage=storage, direction="maximize")
     own = []
     for _ in range(trials):
@@ -135,6 +150,16 @@ def time_optuna(work: Path, trials: int, trainer: str) -> tuple[list[float], flo
         own.append(time.perf_counter() - started)
         study.tell(trial, value)
     return completion_intervals(study.trials), statistics.median(own)
+
+
+def time_ray(work: Path, trials: int, python: str, storage: str) -> tuple[list[float], float]:
+    """Ray Tune in its own interpreter (benchmarks/ray_tune_trials.py): its median interval and body time."""
+    argv = [python, str(ROOT / "benchmarks" / "ray_tune_trials.py"), "--trials", str(trials), "--storage", storage]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"Ray Tune failed ({python}):\n{done.stderr[-2000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    return [measured["interval"]], measured["own"]
 
 
 def completion_intervals(trials: list) -> list[float]:
@@ -148,9 +173,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
-    modes = ("plain", "warm", "warm-no-ahead", "optuna")
+    modes = ("plain", "warm", "warm-no-ahead", "optuna", "ray", "ray-memory")
     parser.add_argument("--modes", nargs="+", choices=modes, default=["plain", "warm", "optuna"])
     parser.add_argument("--trainer", choices=tuple(COMMANDS), default="torch")
+    parser.add_argument("--storage", choices=tuple(STORAGE_FILES), default="sqlite")
+    parser.add_argument("--ray-python", default=sys.executable, help="an interpreter with ray[tune] and torch")
     args = parser.parse_args()
     os.chdir(ROOT)  # `python -m benchmarks.trial_overhead` is found from here
     sys.path.insert(0, str(ROOT))
@@ -164,16 +191,20 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as folder:
                 work = Path(folder)
                 if mode == "optuna":
-                    intervals, own = time_optuna(work, args.trials, args.trainer)
+                    intervals, own = time_optuna(work, args.trials, args.trainer, args.storage)
+                elif mode.startswith("ray"):
+                    ray_storage = "memory" if mode == "ray-memory" else f"{args.storage}:{work / 'ray_study'}"
+                    intervals, own = time_ray(work, args.trials, args.ray_python, ray_storage)
                 else:
-                    intervals, own = time_tune(work, args.trials, mode, args.trainer)
+                    intervals, own = time_tune(work, args.trials, mode, args.trainer, args.storage)
                 wall[mode].append(statistics.median(intervals) * 1000)
                 overhead[mode].append((statistics.median(intervals) - own) * 1000)
     report(args, wall, overhead)
 
 
 def report(args: argparse.Namespace, wall: dict[str, list[float]], overhead: dict[str, list[float]]) -> None:
-    print(json.dumps({"trials": args.trials, "repeats": args.repeats, "trainer": args.trainer}))
+    settings = {"trials": args.trials, "repeats": args.repeats, "trainer": args.trainer, "storage": args.storage}
+    print(json.dumps(settings))
     print(f"{'mode':13s} {'ms/trial (wall)':>16s} {'min-max':>14s} {'overhead ms':>12s} {'min-max':>14s}")
     for mode, values in wall.items():
         own = overhead[mode]
@@ -181,12 +212,15 @@ def report(args: argparse.Namespace, wall: dict[str, list[float]], overhead: dic
             f"{mode:13s} {statistics.median(values):16.1f} {min(values):6.1f}-{max(values):<7.1f} "
             f"{statistics.median(own):12.1f} {min(own):6.1f}-{max(own):<7.1f}"
         )
-    for mode in ("warm", "warm-no-ahead"):
-        if mode in overhead and "optuna" in overhead:
-            ratios = [warm / floor for warm, floor in zip(overhead[mode], overhead["optuna"], strict=True)]
+    pairs = [(mode, "optuna") for mode in ("warm", "warm-no-ahead", "ray", "ray-memory")]
+    pairs += [("warm", ray) for ray in ("ray", "ray-memory")]
+    for mode, against in pairs:
+        if mode in overhead and against in overhead:
+            ratios = [ours / theirs for ours, theirs in zip(overhead[mode], overhead[against], strict=True)]
+            goal = {"optuna": "; goal <= 1.5" if mode == "warm" else "", "ray": "; goal < 1", "ray-memory": ""}[against]
             print(
-                f"{mode} overhead / floor overhead, per round: median {statistics.median(ratios):.2f} "
-                f"(min {min(ratios):.2f}, max {max(ratios):.2f}); goal <= 1.5"
+                f"{mode} overhead / {against} overhead, per round: median {statistics.median(ratios):.2f} "
+                f"(min {min(ratios):.2f}, max {max(ratios):.2f}){goal}"
             )
 
 
