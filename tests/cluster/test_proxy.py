@@ -45,7 +45,7 @@ def proxy_url(tmp_path):
     line = proxy.stdout.readline()
     match = re.search(r"run workers with --storage (grpc://\S+)", line)
     assert match, line + proxy.stdout.read() if proxy.poll() is not None else line
-    wait_for(lambda: accepts_connections(match.group(1)), "the proxy accepts connections", process=proxy)
+    assert accepts_connections(match.group(1)), "the proxy said it serves before it listened"
     yield match.group(1)
     proxy.send_signal(signal.SIGTERM)  # stops it as Ctrl-C does
     assert proxy.wait(timeout=60) == 0
@@ -53,7 +53,7 @@ def proxy_url(tmp_path):
 
 
 def accepts_connections(url: str) -> bool:
-    """Whether something listens at ``url`` (the proxy's line comes before gRPC binds the port)."""
+    """Whether something listens at ``url``."""
     host, port = url.removeprefix("grpc://").rsplit(":", 1)
     try:
         socket.create_connection((host, int(port)), timeout=5).close()

@@ -6,6 +6,7 @@ connections (a few, however many workers) and caches finished trials for them.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -49,7 +50,12 @@ def worker_url(host: str, port: int) -> str:
 
 
 def serve(url: str, *, host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    """Serve ``url``'s storage at ``host:port`` until interrupted; ``on_ready`` hears the workers' URL first."""
+    """Serve ``url``'s storage at ``host:port`` until interrupted; ``on_ready`` hears the workers' URL once
+    the port accepts connections.
+
+    Optuna's ``run_grpc_proxy_server`` binds and then serves without returning, so it runs in a thread
+    of its own while this one waits for the port to answer, then for the server (or Ctrl-C).
+    """
     require("grpc", "google.protobuf", purpose="tune storage-proxy", extra="grpc")
     from concurrent.futures import ThreadPoolExecutor
 
@@ -57,15 +63,47 @@ def serve(url: str, *, host: str, port: int, on_ready: Callable[[str], None]) ->
 
     storage = proxied_storage(url)
     _check_free(host, port)
-    on_ready(worker_url(host, port))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    failures: list[BaseException] = []
+
+    def run() -> None:
         try:
             optuna.storages.run_grpc_proxy_server(
                 storage, host=host, port=port, thread_pool=ThreadPoolExecutor(max_workers=PROXY_THREADS)
             )
-        except RuntimeError as error:  # grpc: "Failed to bind to address ..."
+        except BaseException as error:  # noqa: BLE001 - reported by the waiting thread
+            failures.append(error)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        server = threading.Thread(target=run, name="storage-proxy", daemon=True)
+        server.start()
+        while server.is_alive() and not _accepts_connections(host, port):
+            server.join(0.02)
+        if server.is_alive():
+            on_ready(worker_url(host, port))
+        while server.is_alive():
+            server.join(0.5)
+    _raise_failure(failures, host, port)
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    """Whether something listens at ``host:port`` (an address of every interface is tried on loopback)."""
+    import socket
+
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host)
+    try:
+        socket.create_connection((target, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _raise_failure(failures: list[BaseException], host: str, port: int) -> None:
+    """The server thread's error as the user's error where it is one (gRPC cannot bind), else as it was."""
+    for error in failures:
+        if isinstance(error, RuntimeError):  # grpc: "Failed to bind to address ..."
             raise OptionError(f"--host {host} --port {port}: cannot listen there ({error})") from None
+        raise error
 
 
 def _check_free(host: str, port: int) -> None:
