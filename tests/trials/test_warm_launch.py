@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tests.conftest import wait_for
 from tuner.trials.warm import split_python_module
 
 STORAGE = "sqlite:///tune.db"
@@ -157,6 +158,56 @@ def test_ctrl_c_with_four_busy_slots_leaves_no_process(module_study, tmp_path):
     interrupted = [trial for trial in trials if trial.state.name == "FAIL"]
     assert len(interrupted) == 4 and all(t.user_attrs["reason"] == "interrupted" for t in interrupted)
     assert not [trial for trial in trials if trial.state.name == "RUNNING"]
+    assert wait_until_none_work_in(tmp_path) == []
+
+
+HOLDING_TRAINER = """
+import json, os, sys, time
+config = json.load(open(sys.argv[1]))
+with open(os.path.join(sys.argv[2], "pid"), "w") as handle:
+    handle.write(str(os.getpid()))
+while os.path.exists("hold"):  # in tune's working directory: the test removes it
+    time.sleep(0.02)
+from tuner import report
+report(0, validation_accuracy=float(config["x"]))
+"""
+
+
+def sigterm_taken(pid: int) -> bool:
+    """Whether ``pid`` has taken the SIGTERM sent to it (none pending), or is gone."""
+    try:
+        status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    pending = int(status["SigPnd"], 16) | int(status["ShdPnd"], 16)
+    return status["State"].startswith("Z") or not pending & (1 << (signal.SIGTERM - 1))
+
+
+def test_sigterm_to_every_helper_process_leaves_the_warm_trials_running(module_study, tmp_path):
+    """SLURM's `scancel --signal=TERM` signals every process of the job, the zygote and slot workers
+    included: they must not end under their trials (their trials would die with them)."""
+    (tmp_path / "holding_trainer.py").write_text(HOLDING_TRAINER)
+    (tmp_path / "hold").touch()
+    args = [arg if arg != "polluter_trainer" else "holding_trainer" for arg in module_study()]
+    tune = [sys.executable, "-m", "tuner", *args, "--n-trials", "2", "--n-jobs", "2"]
+    process = subprocess.Popen(tune, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def trial_pids() -> set[int] | None:
+        found = {int(path.read_text()) for path in tmp_path.glob("results/c/trial_*/pid") if path.read_text()}
+        return found if len(found) == 2 else None
+
+    trials_running = wait_for(trial_pids, "both trials running", process=process)
+    helpers = [pid for pid in processes_working_in(tmp_path) if pid != process.pid and pid not in trials_running]
+    assert len(helpers) >= 3, helpers  # the zygote and the two slots' workers, and their spares
+    for pid in helpers:
+        os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: all(sigterm_taken(pid) for pid in helpers), "the helpers to take their SIGTERM")
+    (tmp_path / "hold").unlink()
+    output, _ = process.communicate(timeout=120)
+
+    assert process.returncode == 0, output
+    trials = optuna.load_study(study_name="c", storage=STORAGE).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"], output
     assert wait_until_none_work_in(tmp_path) == []
 
 

@@ -13,7 +13,10 @@ killed by that signal). A child is a fresh trial
 process in all that matters: its own session and process group, its own
 environment, output to its log file, new random seeds; when its module ends (returns,
 ``sys.exit``, an exception) it waits for its non-daemon threads and runs the ``atexit`` handlers
-registered since the fork, as an interpreter would, then ends with ``os._exit``.
+registered since the fork, as an interpreter would, then ends with ``os._exit``. The zygote and
+the workers ignore SIGTERM and SIGINT: a scheduler that signals every process of a job (SLURM's
+``scancel --signal=TERM``, a preemption's warning) must not end them under their trials; `tune`
+hears the signal and ends the trials with their grace. A trial gets the default handlers back.
 
 Never imports Optuna and never initialises CUDA: CUDA is initialised only in the trials. The
 warm-up runs torch with one thread (no OpenMP thread pool exists when the workers fork, which
@@ -51,6 +54,7 @@ TRAINER_PRELOADS = {
     "tuner.pykeen_trainer": ("tuner.pykeen_trainer.cli", "pykeen.pipeline", "pykeen.datasets", "pykeen.models"),
 }
 _TAKEN = b"+"  # a spare's acknowledgement of its request, on the pipe that later carries its exit status
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # ignored by the zygote and the workers, not by trials
 SHORT_TRIAL_SECONDS = 0.05  # a trial that ends sooner is reported before the next process is forked
 _IMPORTED_TORCH = b"t"  # after the exit status: the trial imported torch, which its worker had not
 _compiled: dict[str, ModuleCode | None] = {}  # trial modules by name, compiled once here for the children forked next
@@ -63,6 +67,8 @@ def main() -> None:
     parser.add_argument("--no-torch", action="store_true", help="import torch only once a trial has imported it")
     options = parser.parse_args()
     _die_with_parent()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # tune ends this process (end of input, or its own death)
     _preload((*options.preload,) if options.no_torch else (*BASE_PRELOAD, *options.preload))
     if options.zygote:
         _serve_zygote(socket.socket(fileno=0))
@@ -305,6 +311,8 @@ def _run_child(request: dict[str, Any], done: int) -> None:
 def _become_trial(request: dict[str, Any]) -> None:
     """The trial's output, working directory, environment, thread count, exit handlers and argv."""
     _redirect_output(request["log"])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as in a fresh interpreter
     os.chdir(request["cwd"])
     _replace_environment(request["env"])
     use_trial_thread_count()
