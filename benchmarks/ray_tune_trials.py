@@ -3,7 +3,7 @@
 Ray Tune runs a function trainable in a reused actor (``reuse_actors=True``): every trial in one
 long-lived process, no process or config per trial (and no isolation between trials). Its search is
 Optuna's TPE through Ray's ``OptunaSearch``, one trial at a time, on 2 CPUs. ``--storage memory`` is
-Ray's default (the Optuna study only in memory); ``sqlite:PATH`` and ``journal:PATH`` give
+Ray's default (the Optuna study only in memory); a storage URL (``sqlite:///PATH``, ``journal:PATH``) gives
 ``OptunaSearch`` the storage that ``tune`` and the floor use in the same run.
 
 Ray is not one of tune's dependencies: install it in a virtual environment of its own, with torch,
@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.trial_overhead import train_body, wal_pragmas
+from benchmarks.trial_overhead import train_body
 
 
 def trainable(config: dict[str, Any]) -> None:
@@ -39,28 +39,17 @@ def trainable(config: dict[str, Any]) -> None:
 
 
 def optuna_storage(spec: str) -> Any:
-    """The Optuna storage for ``memory``, ``sqlite:PATH`` or ``journal:PATH``."""
-    import optuna
+    """The Optuna storage for ``memory`` (None: OptunaSearch's own in-memory study) or a storage URL,
+    opened as `tune` opens it."""
+    from tuner.study.storage import open_storage
 
-    if spec == "memory":
-        return None
-    kind, path = spec.split(":", 1)
-    if kind == "journal":
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(path))
-    import sqlalchemy
-
-    storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
-    sqlalchemy.event.listen(storage.engine, "connect", wal_pragmas)
-    storage.engine.dispose()
-    return storage
+    return None if spec == "memory" else open_storage(spec, must_exist=False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--storage", default="memory", help="memory, sqlite:PATH or journal:PATH")
+    parser.add_argument("--storage", default="memory", help="memory, or a storage URL (sqlite:///PATH, journal:PATH)")
     args = parser.parse_args()
 
     import ray

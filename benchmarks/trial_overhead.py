@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch  # at the top, as real trainers import it (warm launch then preloads it)
 
@@ -52,7 +51,7 @@ CONFIG = (
     "{x: std.parseJson(std.extVar('x')), duration: 0, import_torch: true, trainer: {validation_metric: '+accuracy'}}"
 )
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
-STORAGE_FILES = {"sqlite": "study.db", "journal": "study.log"}
+STORAGE_KINDS = ("sqlite", "journal")
 COMMANDS = {
     "torch": "{python} -m benchmarks.trial_overhead --train {config} {serialization_dir}",
     "sleeper": "{python} -m tests.trainers.sleeper {config} {serialization_dir}",
@@ -87,12 +86,9 @@ def train(config_path: str, directory: str) -> None:
     Path(directory, "work.json").write_text(json.dumps(times))
 
 
-def wal_pragmas(connection: Any, record: Any) -> None:
-    """SQLite in WAL mode with synchronous=NORMAL, as `tune` opens it."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def storage_url(kind: str, work: Path, name: str = "study") -> str:
+    """Where a mode keeps its study: an SQLite file or a journal file in ``work``."""
+    return f"sqlite:///{work / name}.db" if kind == "sqlite" else f"journal:{work / name}.log"
 
 
 def time_tune(work: Path, trials: int, launch: str, trainer: str, storage: str) -> tuple[list[float], float]:
@@ -107,12 +103,11 @@ def time_tune(work: Path, trials: int, launch: str, trainer: str, storage: str) 
         tuner.trials.ahead.samples_only_when_suggested = lambda sampler: False
 
     (work / "c.jsonnet").write_text(CONFIG)
-    path = work / STORAGE_FILES[storage]
     result = tuner.tune(
         config=work / "c.jsonnet",
         search_space=SPACE,
         n_trials=trials,
-        storage=f"sqlite:///{path}" if storage == "sqlite" else f"journal:{path}",
+        storage=storage_url(storage, work),
         serialization_dir=work / "results",
         command=COMMANDS[trainer],
         warm_launch=launch != "plain",
@@ -127,19 +122,13 @@ def time_tune(work: Path, trials: int, launch: str, trainer: str, storage: str) 
 
 
 def time_optuna(work: Path, trials: int, trainer: str, storage_kind: str) -> tuple[list[float], float]:
-    """The floor: ask, suggest, the same body in process, tell; SQLite in WAL mode (or a journal file)."""
+    """The floor: ask, suggest, the same body in process, tell; on the storage opened as `tune` opens it
+    (SQLite in WAL mode with synchronous=NORMAL, or a journal file)."""
     import optuna
 
-    if storage_kind == "journal":
-        from optuna.storages.journal import JournalFileBackend
+    from tuner.study.storage import open_storage
 
-        storage: Any = optuna.storages.JournalStorage(JournalFileBackend(str(work / STORAGE_FILES[storage_kind])))
-    else:
-        import sqlalchemy
-
-        storage = optuna.storages.RDBStorage(f"sqlite:///{work / STORAGE_FILES[storage_kind]}")
-        sqlalchemy.event.listen(storage.engine, "connect", wal_pragmas)
-        storage.engine.dispose()
+    storage = open_storage(storage_url(storage_kind, work), must_exist=False)
     study = optuna.create_study(storage=storage, direction="maximize")
     own = []
     for _ in range(trials):
@@ -176,7 +165,7 @@ def main() -> None:
     modes = ("plain", "warm", "warm-no-ahead", "optuna", "ray", "ray-memory")
     parser.add_argument("--modes", nargs="+", choices=modes, default=["plain", "warm", "optuna"])
     parser.add_argument("--trainer", choices=tuple(COMMANDS), default="torch")
-    parser.add_argument("--storage", choices=tuple(STORAGE_FILES), default="sqlite")
+    parser.add_argument("--storage", choices=STORAGE_KINDS, default="sqlite")
     parser.add_argument("--ray-python", default=sys.executable, help="an interpreter with ray[tune] and torch")
     args = parser.parse_args()
     os.chdir(ROOT)  # `python -m benchmarks.trial_overhead` is found from here
@@ -193,7 +182,7 @@ def main() -> None:
                 if mode == "optuna":
                     intervals, own = time_optuna(work, args.trials, args.trainer, args.storage)
                 elif mode.startswith("ray"):
-                    ray_storage = "memory" if mode == "ray-memory" else f"{args.storage}:{work / 'ray_study'}"
+                    ray_storage = "memory" if mode == "ray-memory" else storage_url(args.storage, work, "ray_study")
                     intervals, own = time_ray(work, args.trials, args.ray_python, ray_storage)
                 else:
                     intervals, own = time_tune(work, args.trials, mode, args.trainer, args.storage)

@@ -100,10 +100,12 @@ def _accepts_connections(host: str, port: int) -> bool:
 
 def _raise_failure(failures: list[BaseException], host: str, port: int) -> None:
     """The server thread's error as the user's error where it is one (gRPC cannot bind), else as it was."""
-    for error in failures:
-        if isinstance(error, RuntimeError):  # grpc: "Failed to bind to address ..."
-            raise OptionError(f"--host {host} --port {port}: cannot listen there ({error})") from None
-        raise error
+    if not failures:
+        return
+    error = failures[0]
+    if isinstance(error, RuntimeError):  # grpc: "Failed to bind to address ..."
+        raise OptionError(f"--host {host} --port {port}: cannot listen there ({error})") from None
+    raise error
 
 
 def _check_free(host: str, port: int) -> None:
